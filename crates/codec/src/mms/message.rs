@@ -1,0 +1,156 @@
+//! A whole MMS PDU on the wire: the header fields, then (after Content-Type) the body.
+//!
+//! Decoding follows what real handsets and relays send rather than only what the spec allows:
+//! headers in any order, unknown and application headers anywhere, a recognised field with an
+//! unassigned value, and junk after the last header are all accepted. Encoding follows the
+//! spec's order rule: Message-Type, Transaction-ID, MMS-Version first, Content-Type last.
+
+use std::borrow::Cow;
+
+use super::header::{code, Header};
+use super::pdu::Pdu;
+use super::values::MessageType;
+use crate::error::{Error, ErrorKind, Result};
+use crate::wsp::reader::{Reader, ValueForm};
+use crate::wsp::text::plain;
+use crate::wsp::{multipart, writer, ContentType, Part};
+
+/// More header fields than this in one PDU is refused rather than allocated.
+pub const MAX_HEADERS: usize = 1024;
+
+/// A decoded MMS PDU and its body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message<'a> {
+    pub pdu: Pdu,
+    pub body: Option<Body<'a>>,
+}
+
+/// The body of a PDU that carries one, with its Content-Type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Body<'a> {
+    pub content_type: ContentType,
+    pub data: BodyData<'a>,
+}
+
+/// A multipart body, or a single entity (a retrieve-conf may carry bare text).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyData<'a> {
+    Multipart(Vec<Part<'a>>),
+    Single(Cow<'a, [u8]>),
+}
+
+impl<'a> Body<'a> {
+    pub fn multipart(content_type: ContentType, parts: Vec<Part<'a>>) -> Self {
+        Body { content_type, data: BodyData::Multipart(parts) }
+    }
+
+    /// The parts of a multipart body; empty for a single entity.
+    pub fn parts(&self) -> &[Part<'a>] {
+        match &self.data {
+            BodyData::Multipart(parts) => parts,
+            BodyData::Single(_) => &[],
+        }
+    }
+
+    /// Copies borrowed data so the body outlives the input.
+    pub fn into_owned(self) -> Body<'static> {
+        let data = match self.data {
+            BodyData::Multipart(parts) => BodyData::Multipart(parts.into_iter().map(Part::into_owned).collect()),
+            BodyData::Single(bytes) => BodyData::Single(Cow::Owned(bytes.into_owned())),
+        };
+        Body { content_type: self.content_type, data }
+    }
+}
+
+impl<'a> Message<'a> {
+    pub fn new(pdu: impl Into<Pdu>) -> Self {
+        Message { pdu: pdu.into(), body: None }
+    }
+
+    pub fn with_body(pdu: impl Into<Pdu>, body: Body<'a>) -> Self {
+        Message { pdu: pdu.into(), body: Some(body) }
+    }
+
+    /// Decodes a PDU. Part bodies borrow from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<Message<'a>> {
+        let mut r = Reader::new(bytes);
+        let mut headers = Vec::new();
+        let mut message_type = None;
+        let mut body = None;
+        while let Some(b) = r.peek() {
+            if headers.len() >= MAX_HEADERS {
+                return Err(r.error("headers", ErrorKind::TooMany(MAX_HEADERS)));
+            }
+            match r.form("header")? {
+                ValueForm::ShortInteger(code::MESSAGE_TYPE) if message_type.is_none() => {
+                    r.u8("X-Mms-Message-Type")?;
+                    message_type = Some(MessageType(r.u8("X-Mms-Message-Type")?));
+                }
+                ValueForm::ShortInteger(code::CONTENT_TYPE) => {
+                    r.u8("Content-Type")?;
+                    body = Some(decode_body(&mut r)?);
+                    break;
+                }
+                ValueForm::ShortInteger(code) => {
+                    r.u8("header")?;
+                    let indexed = matches!(message_type, Some(MessageType::DELETE_CONF | MessageType::MBOX_DELETE_CONF));
+                    headers.push(Header::decode(code, &mut r, indexed)?);
+                }
+                ValueForm::Text if b >= 0x20 => {
+                    let name = plain(r.cstr("application header name")?);
+                    let value = plain(r.text_string("application header value")?);
+                    headers.push(Header::Application { name, value });
+                }
+                // A control octet cannot start a header: what follows is trailing junk.
+                _ => break,
+            }
+        }
+        let Some(message_type) = message_type else {
+            return Err(Error { offset: 0, field: "X-Mms-Message-Type", kind: ErrorKind::Invalid("no message type") });
+        };
+        let pdu = Pdu::from_headers(message_type, headers).ok_or(Error {
+            offset: 0,
+            field: "X-Mms-Message-Type",
+            kind: ErrorKind::Unexpected(message_type.0),
+        })?;
+        Ok(Message { pdu, body })
+    }
+
+    /// Encodes the PDU in the spec's field order.
+    pub fn encode(&self) -> Vec<u8> {
+        let body_len = self.body.as_ref().map_or(0, |b| match &b.data {
+            BodyData::Multipart(parts) => parts.iter().map(|p| p.data.len() + 64).sum(),
+            BodyData::Single(bytes) => bytes.len(),
+        });
+        let mut out = Vec::with_capacity(256 + body_len);
+        writer::short_integer(&mut out, code::MESSAGE_TYPE);
+        out.push(self.pdu.message_type().0);
+        for header in self.pdu.headers() {
+            header.encode(&mut out);
+        }
+        if let Some(body) = &self.body {
+            writer::short_integer(&mut out, code::CONTENT_TYPE);
+            body.content_type.encode(&mut out);
+            match &body.data {
+                BodyData::Multipart(parts) => multipart::encode(parts, &mut out),
+                BodyData::Single(bytes) => out.extend_from_slice(bytes),
+            }
+        }
+        out
+    }
+
+    /// Copies borrowed data so the message outlives the input.
+    pub fn into_owned(self) -> Message<'static> {
+        Message { pdu: self.pdu, body: self.body.map(Body::into_owned) }
+    }
+}
+
+fn decode_body<'a>(r: &mut Reader<'a>) -> Result<Body<'a>> {
+    let content_type = ContentType::decode(r)?;
+    let data = if content_type.is_multipart() {
+        BodyData::Multipart(multipart::decode(r)?)
+    } else {
+        BodyData::Single(Cow::Borrowed(r.rest()))
+    };
+    Ok(Body { content_type, data })
+}
