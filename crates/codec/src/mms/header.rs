@@ -4,6 +4,7 @@
 use super::address::Address;
 use super::codecs::*;
 use super::values::*;
+use super::describe::{format_date, Describe};
 use crate::error::{ErrorKind, Result};
 use crate::wsp::reader::{Reader, ValueForm};
 use crate::wsp::{writer, EncodedString};
@@ -56,6 +57,17 @@ macro_rules! mms_headers {
                     Header::Application { name, .. } => name.clone(),
                     Header::Indexed(i) => i.header.name(),
                     other => field_name(other.code().unwrap_or(0xFF)),
+                }
+            }
+
+            /// The value as text for people: names for enumerations, dates in UTC.
+            pub fn value_text(&self) -> String {
+                match self {
+                    Header::Date(t) => format_date(*t),
+                    $( Header::$Variant(v) => v.describe(), )*
+                    Header::Indexed(i) => format!("[{}] {}", i.index, i.header.value_text()),
+                    Header::Unknown { value, .. } => value.iter().map(|b| format!("{b:02x}")).collect(),
+                    Header::Application { value, .. } => value.clone(),
                 }
             }
 
@@ -151,6 +163,12 @@ mms_headers! {
     ReplaceId(String) = 0x3D, "X-Mms-Replace-ID", text;
     CancelId(String) = 0x3E, "X-Mms-Cancel-ID", text;
     CancelStatus(CancelStatus) = 0x3F, "X-Mms-Cancel-Status", octet;
+}
+
+impl std::fmt::Display for Header {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name(), self.value_text())
+    }
 }
 
 impl Header {

@@ -3,6 +3,7 @@
 
 pub mod address;
 mod codecs;
+pub mod describe;
 pub mod header;
 pub mod message;
 pub mod pdu;

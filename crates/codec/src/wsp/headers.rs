@@ -62,6 +62,12 @@ pub struct RawHeader {
     pub value: Vec<u8>,
 }
 
+impl std::fmt::Display for RawHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.value_text())
+    }
+}
+
 impl RawHeader {
     /// A textual header with a text value.
     pub fn text(name: impl Into<String>, value: &str) -> Self {
