@@ -7,7 +7,7 @@ use crate::error::{ErrorKind, Result};
 use crate::wsp::headers::field;
 use crate::wsp::reader::{Reader, ValueForm};
 use crate::wsp::text::plain;
-use crate::wsp::{writer, ContentType, RawHeader};
+use crate::wsp::{ContentType, RawHeader, writer};
 
 /// PDU type of a WSP Push (0x07, Confirmed Push, exists only in connection mode).
 pub const PUSH: u8 = 0x06;
@@ -111,9 +111,7 @@ impl<'a> Push<'a> {
                         })
                     }
                     field::CONTENT_LENGTH => self.content_length = Some(r.integer("Content-Length")?),
-                    field::PUSH_FLAG => {
-                        self.push_flag = Some(u8::try_from(r.integer("Push-Flag")?).unwrap_or(u8::MAX))
-                    }
+                    field::PUSH_FLAG => self.push_flag = Some(u8::try_from(r.integer("Push-Flag")?).unwrap_or(u8::MAX)),
                     _ => self.other.push(RawHeader::decode_well_known(code, r)?),
                 }
             }

@@ -52,7 +52,9 @@ fn seen_by_tshark(e: &Expect) -> Vec<String> {
         match e.type_code {
             // tshark leaves the Status-count form undecoded: named for one type, raw for the other.
             0x92 => "<Undecoded value for m-mbox-delete-conf>".to_owned(),
-            0x95 => e.indexed_locations.iter().map(|v| as_tshark_shows_octets(v.strip_suffix(&[0]).unwrap_or(v))).collect(),
+            0x95 => {
+                e.indexed_locations.iter().map(|v| as_tshark_shows_octets(v.strip_suffix(&[0]).unwrap_or(v))).collect()
+            }
             _ => e.content_location.clone().unwrap_or_default(),
         },
         content_types.join("|"),
@@ -85,7 +87,13 @@ fn tshark_reads_every_message_type_and_generated_variants() {
     for (case, row) in cases.iter().zip(&rows) {
         let expected = seen_by_tshark(&case.expect);
         if row[1..] != expected[..] {
-            failures.push(format!("{} (frame {}):\n  tshark: {:?}\n  tern:   {:?}", case.name, row[0], &row[1..], expected));
+            failures.push(format!(
+                "{} (frame {}):\n  tshark: {:?}\n  tern:   {:?}",
+                case.name,
+                row[0],
+                &row[1..],
+                expected
+            ));
         }
     }
     assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));

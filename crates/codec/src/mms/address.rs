@@ -20,7 +20,10 @@ pub enum AddressKind<'a> {
     /// A numeric short code (up to 8 digits, no `+`).
     ShortCode(&'a str),
     /// `value/TYPE=other` with a type we do not know, or an IP type that does not parse.
-    Other { value: &'a str, kind: &'a str },
+    Other {
+        value: &'a str,
+        kind: &'a str,
+    },
     /// Anything else: an alphanumeric short code or a display name such as "Erotik".
     Alias(&'a str),
 }

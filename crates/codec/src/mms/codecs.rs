@@ -6,7 +6,7 @@ use super::values::*;
 use crate::error::{ErrorKind, Result};
 use crate::wsp::reader::{Reader, ValueForm};
 use crate::wsp::text::{plain, read_text, write_text};
-use crate::wsp::{writer, EncodedString, Params};
+use crate::wsp::{EncodedString, Params, writer};
 
 pub mod text {
     use super::*;

@@ -5,15 +5,16 @@ use super::address::Address;
 use super::values::*;
 use crate::wsp::EncodedString;
 
-/// A header value rendered for reading.
+/// A header value rendered for reading; `field` is the header's number, for values whose
+/// type alone does not say how to show them (a Long-integer may be a date or a size).
 pub trait Describe {
-    fn describe(&self) -> String;
+    fn describe(&self, field: u8) -> String;
 }
 
 macro_rules! describe_by_display {
     ($($Ty:ty),*) => {
         $(impl Describe for $Ty {
-            fn describe(&self) -> String {
+            fn describe(&self, _field: u8) -> String {
                 self.to_string()
             }
         })*
@@ -21,25 +22,46 @@ macro_rules! describe_by_display {
 }
 
 describe_by_display!(
-    String, u64, Address, EncodedString, Sender, MessageClass, Version, Priority, ResponseStatus,
-    SenderVisibility, Status, RetrieveStatus, ReadStatus, ReplyCharging, MmState, StoreStatus,
-    RetrievalMode, ContentClass, CancelStatus
+    String,
+    Address,
+    EncodedString,
+    Sender,
+    MessageClass,
+    Version,
+    Priority,
+    ResponseStatus,
+    SenderVisibility,
+    Status,
+    RetrieveStatus,
+    ReadStatus,
+    ReplyCharging,
+    MmState,
+    StoreStatus,
+    RetrievalMode,
+    ContentClass,
+    CancelStatus
 );
 
 impl Describe for bool {
-    fn describe(&self) -> String {
+    fn describe(&self, _field: u8) -> String {
         if *self { "yes" } else { "no" }.to_owned()
     }
 }
 
+impl Describe for u64 {
+    fn describe(&self, field: u8) -> String {
+        if field == super::header::code::DATE { format_date(*self) } else { self.to_string() }
+    }
+}
+
 impl Describe for u8 {
-    fn describe(&self) -> String {
+    fn describe(&self, _field: u8) -> String {
         super::header::field_name(*self)
     }
 }
 
 impl Describe for TimeValue {
-    fn describe(&self) -> String {
+    fn describe(&self, _field: u8) -> String {
         match self {
             TimeValue::Relative(s) => format!("+{s} s"),
             TimeValue::Absolute(t) => format_date(*t),
@@ -48,25 +70,25 @@ impl Describe for TimeValue {
 }
 
 impl Describe for PreviouslySentBy {
-    fn describe(&self) -> String {
+    fn describe(&self, _field: u8) -> String {
         format!("{} (forwarded {})", self.address, self.forwarded_count)
     }
 }
 
 impl Describe for PreviouslySentDate {
-    fn describe(&self) -> String {
+    fn describe(&self, _field: u8) -> String {
         format!("{} (forwarded {})", format_date(self.date), self.forwarded_count)
     }
 }
 
 impl Describe for MmFlags {
-    fn describe(&self) -> String {
+    fn describe(&self, _field: u8) -> String {
         format!("{} {}", self.op, self.flag)
     }
 }
 
 impl Describe for ElementDescriptor {
-    fn describe(&self) -> String {
+    fn describe(&self, _field: u8) -> String {
         let mut out = self.reference.clone();
         for (name, value) in &self.params.other {
             out.push_str(&format!("; {name}={value}"));
@@ -76,7 +98,7 @@ impl Describe for ElementDescriptor {
 }
 
 impl Describe for Quota {
-    fn describe(&self) -> String {
+    fn describe(&self, _field: u8) -> String {
         format!("{} {}", self.value, self.kind)
     }
 }

@@ -3,16 +3,17 @@
 
 use super::address::Address;
 use super::codecs::*;
+use super::describe::Describe;
 use super::values::*;
-use super::describe::{format_date, Describe};
 use crate::error::{ErrorKind, Result};
 use crate::wsp::reader::{Reader, ValueForm};
-use crate::wsp::{writer, EncodedString};
+use crate::wsp::{EncodedString, writer};
 
 /// Field numbers that the PDU decoder treats specially.
 pub mod code {
     pub const CONTENT_LOCATION: u8 = 0x03;
     pub const CONTENT_TYPE: u8 = 0x04;
+    pub const DATE: u8 = 0x05;
     pub const MESSAGE_TYPE: u8 = 0x0C;
     pub const RESPONSE_STATUS: u8 = 0x12;
     pub const RESPONSE_TEXT: u8 = 0x13;
@@ -63,8 +64,7 @@ macro_rules! mms_headers {
             /// The value as text for people: names for enumerations, dates in UTC.
             pub fn value_text(&self) -> String {
                 match self {
-                    Header::Date(t) => format_date(*t),
-                    $( Header::$Variant(v) => v.describe(), )*
+                    $( Header::$Variant(v) => v.describe($code), )*
                     Header::Indexed(i) => format!("[{}] {}", i.index, i.header.value_text()),
                     Header::Unknown { value, .. } => value.iter().map(|b| format!("{b:02x}")).collect(),
                     Header::Application { value, .. } => value.clone(),
@@ -181,11 +181,7 @@ impl Header {
         let status_count_form = indexed
             && is_length
             && matches!(code, code::CONTENT_LOCATION | code::RESPONSE_STATUS | code::RESPONSE_TEXT);
-        let typed = if status_count_form {
-            Some(Self::decode_indexed(code, r))
-        } else {
-            Self::decode_typed(code, r)
-        };
+        let typed = if status_count_form { Some(Self::decode_indexed(code, r)) } else { Self::decode_typed(code, r) };
         match typed {
             Some(Ok(header)) => Ok(header),
             Some(Err(_)) | None => {

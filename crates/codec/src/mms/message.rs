@@ -7,13 +7,13 @@
 
 use std::borrow::Cow;
 
-use super::header::{code, Header};
+use super::header::{Header, code};
 use super::pdu::Pdu;
 use super::values::MessageType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::wsp::reader::{Reader, ValueForm};
 use crate::wsp::text::plain;
-use crate::wsp::{multipart, writer, ContentType, Part};
+use crate::wsp::{ContentType, Part, multipart, writer};
 
 /// More header fields than this in one PDU is refused rather than allocated.
 pub const MAX_HEADERS: usize = 1024;
@@ -93,7 +93,8 @@ impl<'a> Message<'a> {
                 }
                 ValueForm::ShortInteger(code) => {
                     r.u8("header")?;
-                    let indexed = matches!(message_type, Some(MessageType::DELETE_CONF | MessageType::MBOX_DELETE_CONF));
+                    let indexed =
+                        matches!(message_type, Some(MessageType::DELETE_CONF | MessageType::MBOX_DELETE_CONF));
                     headers.push(Header::decode(code, &mut r, indexed)?);
                 }
                 ValueForm::Text if b >= 0x20 => {

@@ -151,9 +151,9 @@ fn decode_utf16(bytes: &[u8], mut little_endian: bool, bom: bool) -> String {
             _ => {}
         }
     }
-    let units = body.chunks_exact(2).map(|c| {
-        if little_endian { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) }
-    });
+    let units = body
+        .chunks_exact(2)
+        .map(|c| if little_endian { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) });
     char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
 }
 
@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn encodes_back_or_says_it_cannot() {
-        for (mib, text) in [(106, "Привет"), (4, "Hé"), (1015, "hi ☺"), (36, "안녕"), (2026, "中"), (3, "ok")] {
+        for (mib, text) in [(106, "Привет"), (4, "Hé"), (1015, "hi ☺"), (36, "안녕"), (2026, "中"), (3, "ok")]
+        {
             let cs = Charset(mib);
             assert_eq!(cs.decode(&cs.encode(text).unwrap()), text, "{cs}");
         }

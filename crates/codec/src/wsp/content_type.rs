@@ -118,10 +118,36 @@ pub fn media_code(name: &str) -> Option<u8> {
 
 /// Names of the well-known parameters (WAP-230 Table 38), by token.
 const PARAM_NAMES: &[&str] = &[
-    "q", "charset", "level", "type", "", "name", "filename", "differences", "padding", "type",
-    "start", "start-info", "comment", "domain", "max-age", "path", "secure", "sec", "mac",
-    "creation-date", "modification-date", "read-date", "size", "name", "filename", "start",
-    "start-info", "comment", "domain", "path",
+    "q",
+    "charset",
+    "level",
+    "type",
+    "",
+    "name",
+    "filename",
+    "differences",
+    "padding",
+    "type",
+    "start",
+    "start-info",
+    "comment",
+    "domain",
+    "max-age",
+    "path",
+    "secure",
+    "sec",
+    "mac",
+    "creation-date",
+    "modification-date",
+    "read-date",
+    "size",
+    "name",
+    "filename",
+    "start",
+    "start-info",
+    "comment",
+    "domain",
+    "path",
 ];
 
 /// Parameters of a content type or disposition. The ones MMS relies on are typed; the rest are
@@ -380,8 +406,12 @@ mod tests {
         ct.params.start = Some("<smil>".into());
         ct.params.other.push(("x-empty".into(), String::new()));
         ct.params.other.push(("x-quoted".into(), "\"q".into()));
-        for ct in [ct, ContentType::new("image/jpeg"), ContentType::new("audio/amr"),
-                   ContentType::new("text/plain").with_charset(Charset::UTF_8)] {
+        for ct in [
+            ct,
+            ContentType::new("image/jpeg"),
+            ContentType::new("audio/amr"),
+            ContentType::new("text/plain").with_charset(Charset::UTF_8),
+        ] {
             let mut out = Vec::new();
             ct.encode(&mut out);
             assert_eq!(decode(&out), ct);

@@ -80,7 +80,8 @@ pub fn decode<'a>(r: &mut Reader<'a>) -> Result<Vec<Part<'a>>> {
         let data_len = r.uintvar("part data length")? as usize;
         let mut headers = r.sub(headers_len, "part headers")?;
         let data = r.take(data_len, "part data")?;
-        let content_type = ContentType::decode(&mut headers).unwrap_or_else(|_| ContentType::new("application/octet-stream"));
+        let content_type =
+            ContentType::decode(&mut headers).unwrap_or_else(|_| ContentType::new("application/octet-stream"));
         let headers = decode_part_headers(&mut headers);
         parts.push(Part { content_type, headers, data: Cow::Borrowed(data) });
     }

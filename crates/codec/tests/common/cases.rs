@@ -56,7 +56,8 @@ impl Rng {
     }
 }
 
-const SUBJECTS: &[&str] = &["Hello", "Photos from the trip", "Grüße aus Köln", "Привет", "日本語の件名", "a", "x y z 1 2 3"];
+const SUBJECTS: &[&str] =
+    &["Hello", "Photos from the trip", "Grüße aus Köln", "Привет", "日本語の件名", "a", "x y z 1 2 3"];
 const MEDIA: &[(&str, &str)] = &[
     ("text/plain", "text.txt"),
     ("application/smil", "smil.xml"),
@@ -70,7 +71,10 @@ const VERSIONS: &[Version] = &[Version::V1_0, Version::V1_1, Version::V1_2, Vers
 
 /// Types whose PDU carries a body (Content-Type and a multipart).
 fn has_body(t: MessageType) -> bool {
-    matches!(t, MessageType::SEND_REQ | MessageType::RETRIEVE_CONF | MessageType::MBOX_UPLOAD_REQ | MessageType::MBOX_DESCR)
+    matches!(
+        t,
+        MessageType::SEND_REQ | MessageType::RETRIEVE_CONF | MessageType::MBOX_UPLOAD_REQ | MessageType::MBOX_DESCR
+    )
 }
 
 fn build(t: MessageType, rng: &mut Rng, name: String) -> Case {
@@ -134,10 +138,30 @@ fn strip_other(pdu: &mut Pdu) {
         ($($V:ident),*) => { match pdu { $(Pdu::$V(p) => p.other.clear(),)* } };
     }
     strip!(
-        SendReq, SendConf, NotificationInd, NotifyRespInd, RetrieveConf, AcknowledgeInd, DeliveryInd, ReadRecInd,
-        ReadOrigInd, ForwardReq, ForwardConf, MboxStoreReq, MboxStoreConf, MboxViewReq, MboxViewConf,
-        MboxUploadReq, MboxUploadConf, MboxDeleteReq, MboxDeleteConf, MboxDescr, DeleteReq, DeleteConf,
-        CancelReq, CancelConf
+        SendReq,
+        SendConf,
+        NotificationInd,
+        NotifyRespInd,
+        RetrieveConf,
+        AcknowledgeInd,
+        DeliveryInd,
+        ReadRecInd,
+        ReadOrigInd,
+        ForwardReq,
+        ForwardConf,
+        MboxStoreReq,
+        MboxStoreConf,
+        MboxViewReq,
+        MboxViewConf,
+        MboxUploadReq,
+        MboxUploadConf,
+        MboxDeleteReq,
+        MboxDeleteConf,
+        MboxDescr,
+        DeleteReq,
+        DeleteConf,
+        CancelReq,
+        CancelConf
     );
 }
 
@@ -179,7 +203,11 @@ pub fn expect(m: &Message<'_>) -> Expect {
         content_location: None,
         indexed_locations: Vec::new(),
         content_type: m.body.as_ref().map(|b| b.content_type.media_type.clone()),
-        parts: m.body.as_ref().map(|b| b.parts().iter().map(|p| p.content_type.media_type.clone()).collect()).unwrap_or_default(),
+        parts: m
+            .body
+            .as_ref()
+            .map(|b| b.parts().iter().map(|p| p.content_type.media_type.clone()).collect())
+            .unwrap_or_default(),
     };
     for h in m.pdu.headers() {
         match h {

@@ -28,7 +28,9 @@ pub fn peer(program: &str, install: &str) -> PathBuf {
         .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .map(|dir| dir.join(program))
         .find(|p| p.is_file());
-    found.unwrap_or_else(|| panic!("PEER MISSING: `{program}` is not installed; install it with `{install}` (or run `bash .ci/run`)"))
+    found.unwrap_or_else(|| {
+        panic!("PEER MISSING: `{program}` is not installed; install it with `{install}` (or run `bash .ci/run`)")
+    })
 }
 
 /// The Python interpreter of the virtualenv that has python-messaging (`TERN_PEER_PYTHON`
