@@ -1,6 +1,8 @@
 //! Wireshark's dissectors (tshark) read what Tern encodes: every MMS message type and many
 //! generated variants, carried as WSP pushes over UDP to port 2948, decode to the same message
-//! type, transaction ID, version, addresses, subject, content location and content types.
+//! type, transaction ID, version, addresses, subject, content location and content types; and
+//! pushes wrapped in SMS-DELIVER TPDUs (segmented when long) read as SMS with ports 2948/9200
+//! -> WSP push -> MMSE.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +11,10 @@ mod common;
 use std::process::Command;
 
 use common::cases::{self, Expect};
+use tern_codec::mms::Pdu;
 use tern_codec::push::Push;
+use tern_codec::sms::segment::{ConcatRef, Reassembler, WAP_PUSH_PORT, WAP_PUSH_SOURCE_PORT, segment};
+use tern_codec::sms::tpdu::{self, Tpdu, wap_push_deliver};
 
 const FIELDS: &[&str] = &[
     "frame.number",
@@ -97,4 +102,103 @@ fn tshark_reads_every_message_type_and_generated_variants() {
         }
     }
     assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+/// SMS-DELIVER TPDUs carrying the pushes, one per segment, as a pcap for tshark's gsm_sms
+/// dissector. Returns the pcap and the number of segments of each push.
+fn sms_pcap(name: &str, pushes: &[Vec<u8>]) -> (std::path::PathBuf, Vec<usize>) {
+    let mut frames = Vec::new();
+    let mut segments_of = Vec::new();
+    for (i, push) in pushes.iter().enumerate() {
+        let segments = segment(push, WAP_PUSH_PORT, WAP_PUSH_SOURCE_PORT, ConcatRef::Eight(i as u8)).unwrap();
+        for ud in &segments {
+            let deliver = wap_push_deliver(tpdu::Address::international("+15550100001"), ud.clone(), TIMESTAMP);
+            frames.push(Tpdu::Deliver(deliver).encode());
+        }
+        segments_of.push(segments.len());
+    }
+    let dir = common::scratch(name);
+    let pcap = dir.join("sms.pcap");
+    std::fs::write(&pcap, common::pcap::raw(&frames, 147)).unwrap();
+    (pcap, segments_of)
+}
+
+const TIMESTAMP: [u8; 7] = [0x62, 0x11, 0x32, 0x21, 0x43, 0x00, 0x00];
+
+/// The per-frame fields tshark reads from SMS-DELIVER frames (user DLT 147 -> gsm_sms).
+fn tshark_sms_fields(pcap: &std::path::Path) -> Vec<Vec<String>> {
+    let tshark = common::peer("tshark", "apt-get install -y tshark");
+    let mut cmd = Command::new(tshark);
+    cmd.arg("-r").arg(pcap);
+    cmd.args(["-o", r#"uat:user_dlts:"User 0 (DLT=147)","gsm_sms","0","","0","""#]);
+    cmd.args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=|"]);
+    for f in [
+        "frame.number",
+        "gsm_sms.destination_port",
+        "gsm_sms.originator_port",
+        "gsm_sms.udh.mm.msg_parts",
+        "wsp.pdu_type",
+        "mmse.message_type",
+        "mmse.transaction_id",
+        "mmse.content_location",
+    ] {
+        cmd.args(["-e", f]);
+    }
+    common::run(&mut cmd).lines().map(|l| l.split('\t').map(str::to_owned).collect()).collect()
+}
+
+#[test]
+fn tshark_reads_sms_deliver_wap_pushes_single_and_segmented() {
+    // A compact notification fits one SMS; a long Content-Location and subject need several.
+    let short = cases::all(0).into_iter().find(|c| c.name == "m-notification-ind").unwrap();
+    let mut long = short.message.clone();
+    let Pdu::NotificationInd(n) = &mut long.pdu else { panic!("a notification") };
+    n.content_location = Some(format!("http://mmsc.example.net/retrieve/{}", "x".repeat(300)));
+    n.subject = Some(tern_codec::wsp::EncodedString::auto("A long subject to need several segments ".repeat(3)));
+    let messages = [short.message.clone(), long];
+    let pushes: Vec<Vec<u8>> = messages.iter().map(|m| Push::mms(0x42, m.encode()).encode()).collect();
+    let (pcap, segments) = sms_pcap("tshark-sms", &pushes);
+    assert_eq!(segments[0], 1, "the short notification fits one SMS");
+    assert!(segments[1] >= 3, "the long one is segmented: {}", segments[1]);
+
+    let rows = tshark_sms_fields(&pcap);
+    assert_eq!(rows.len(), segments.iter().sum::<usize>());
+    for row in &rows {
+        assert_eq!((row[1].as_str(), row[2].as_str()), ("2948", "9200"), "ports of frame {}", row[0]);
+    }
+    // tshark decodes the MMS PDU in the frame that completes each push (reassembling segments).
+    let decoded: Vec<&Vec<String>> = rows.iter().filter(|r| !r[5].is_empty()).collect();
+    assert_eq!(decoded.len(), messages.len(), "one decoded push per message: {rows:?}");
+    for (row, message) in decoded.iter().zip(&messages) {
+        let Pdu::NotificationInd(n) = &message.pdu else { panic!("a notification") };
+        assert_eq!(row[4], "0x06", "WSP push PDU type");
+        assert_eq!(row[5], "0x82", "m-notification-ind");
+        assert_eq!(Some(row[6].as_str()), n.transaction_id.as_deref());
+        assert_eq!(Some(row[7].as_str()), n.content_location.as_deref());
+    }
+    let last = rows.last().unwrap();
+    assert_eq!(last[3], segments[1].to_string(), "tshark counts the segments of the long push");
+}
+
+#[test]
+fn segmented_pushes_reassemble_to_the_same_bytes() {
+    for size in [0usize, 1, 120, 133, 134, 300, 1000, 5000] {
+        let push = Push::mms(1, vec![0xA5; size]).encode();
+        for reference in [ConcatRef::Eight(7), ConcatRef::Sixteen(0xBEEF)] {
+            let segments = segment(&push, WAP_PUSH_PORT, WAP_PUSH_SOURCE_PORT, reference).unwrap();
+            assert!(segments.iter().all(|s| s.len() <= 140));
+            let mut reassembler = Reassembler::new(4);
+            let mut done = None;
+            for ud in segments.iter().rev() {
+                let tpdu = Tpdu::Deliver(wap_push_deliver(tpdu::Address::international("+1555"), ud.clone(), TIMESTAMP));
+                let Tpdu::Deliver(back) = Tpdu::decode(&tpdu.encode(), tpdu::Direction::ToMobile).unwrap() else {
+                    panic!("an SMS-DELIVER")
+                };
+                done = done.or(reassembler.push("+1555", &back.user_data().unwrap()));
+            }
+            let done = done.unwrap();
+            assert_eq!(done.ports, Some((2948, 9200)));
+            assert_eq!(done.payload, push, "size {size}");
+        }
+    }
 }
