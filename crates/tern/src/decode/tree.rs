@@ -2,6 +2,13 @@
 
 use std::fmt::Write;
 
+/// Appends one line to the tree (writing to a `String` cannot fail).
+macro_rules! emit {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 use tern_codec::mms::{BodyData, Message};
 use tern_codec::push::Push;
 use tern_codec::sms::tpdu::Tpdu;
@@ -22,126 +29,113 @@ pub fn render(d: &Decoded) -> String {
         mms(&mut out, m);
     }
     if let Some(note) = &d.note {
-        let _ = writeln!(out, "Note: {note}");
+        emit!(out, "Note: {note}");
     }
     out
 }
 
 fn sms(out: &mut String, segments: &[Segment]) {
-    let _ = writeln!(
-        out,
-        "Short Message Service ({} segment{})",
-        segments.len(),
-        if segments.len() == 1 { "" } else { "s" }
-    );
+    emit!(out, "Short Message Service ({} segment{})", segments.len(), if segments.len() == 1 { "" } else { "s" });
     for (i, s) in segments.iter().enumerate() {
-        let _ = writeln!(out, "    Segment {}", i + 1);
+        emit!(out, "    Segment {}", i + 1);
         if let Some(smsc) = &s.smsc {
-            let _ = writeln!(out, "        SMSC: {smsc}");
+            emit!(out, "        SMSC: {smsc}");
         }
         match &s.tpdu {
             Some(Tpdu::Deliver(d)) => {
-                let _ = writeln!(
-                    out,
-                    "        TPDU: SMS-DELIVER from {}, PID {:#04x}, DCS {:#04x}",
-                    d.originator, d.pid, d.dcs
-                );
+                emit!(out, "        TPDU: SMS-DELIVER from {}, PID {:#04x}, DCS {:#04x}", d.originator, d.pid, d.dcs);
             }
             Some(Tpdu::Submit(t)) => {
-                let _ = writeln!(
-                    out,
-                    "        TPDU: SMS-SUBMIT to {}, PID {:#04x}, DCS {:#04x}",
-                    t.destination, t.pid, t.dcs
-                );
+                emit!(out, "        TPDU: SMS-SUBMIT to {}, PID {:#04x}, DCS {:#04x}", t.destination, t.pid, t.dcs);
             }
             None => {}
         }
         if let Some(h) = &s.header {
             udh(out, h);
         }
-        let _ = writeln!(out, "        Payload: {} octets", s.payload_len);
+        emit!(out, "        Payload: {} octets", s.payload_len);
     }
 }
 
 fn udh(out: &mut String, h: &UserDataHeader) {
-    let _ = writeln!(out, "        User-Data-Header");
+    emit!(out, "        User-Data-Header");
     for ie in &h.elements {
-        let _ = match ie {
+        match ie {
             InformationElement::Ports16 { dst, src } => {
-                writeln!(out, "            Ports (16 bit): destination {dst}, source {src}")
+                emit!(out, "            Ports (16 bit): destination {dst}, source {src}")
             }
             InformationElement::Ports8 { dst, src } => {
-                writeln!(out, "            Ports (8 bit): destination {dst}, source {src}")
+                emit!(out, "            Ports (8 bit): destination {dst}, source {src}")
             }
             InformationElement::Concat8 { reference, total, seq } => {
-                writeln!(out, "            Concatenation (8-bit reference {reference}): {seq} of {total}")
+                emit!(out, "            Concatenation (8-bit reference {reference}): {seq} of {total}")
             }
             InformationElement::Concat16 { reference, total, seq } => {
-                writeln!(out, "            Concatenation (16-bit reference {reference}): {seq} of {total}")
+                emit!(out, "            Concatenation (16-bit reference {reference}): {seq} of {total}")
             }
-            InformationElement::Other { id, data } => writeln!(out, "            IE {id:#04x}: {}", hex::encode(data)),
-        };
+            InformationElement::Other { id, data } => emit!(out, "            IE {id:#04x}: {}", hex::encode(data)),
+        }
     }
 }
 
 fn push(out: &mut String, p: &Push<'_>) {
-    let _ = writeln!(out, "Wireless Session Protocol, Push");
-    let _ = writeln!(out, "    Transaction ID: {:#04x}", p.transaction_id);
-    let _ = writeln!(out, "    PDU Type: Push (0x06)");
-    let _ = writeln!(out, "    Content-Type: {}", p.content_type);
+    emit!(out, "Wireless Session Protocol, Push");
+    emit!(out, "    Transaction ID: {:#04x}", p.transaction_id);
+    emit!(out, "    PDU Type: Push (0x06)");
+    emit!(out, "    Content-Type: {}", p.content_type);
     if let Some(app) = &p.application_id {
-        let _ = writeln!(out, "    X-Wap-Application-Id: {app}");
+        emit!(out, "    X-Wap-Application-Id: {app}");
     }
     if let Some(len) = p.content_length {
-        let _ = writeln!(out, "    Content-Length: {len}");
+        emit!(out, "    Content-Length: {len}");
     }
     if let Some(flag) = p.push_flag {
-        let _ = writeln!(out, "    Push-Flag: {flag:#04x}");
+        emit!(out, "    Push-Flag: {flag:#04x}");
     }
     for h in &p.other {
-        let _ = writeln!(out, "    {h}");
+        emit!(out, "    {h}");
     }
-    let _ = writeln!(out, "    Data: {} octets", p.body.len());
+    emit!(out, "    Data: {} octets", p.body.len());
 }
 
 fn mms(out: &mut String, m: &Message<'_>) {
     let kind = m.pdu.message_type();
-    let _ = writeln!(out, "MMS Message Encapsulation, Type: {kind}");
-    let _ = writeln!(out, "    X-Mms-Message-Type: {kind} ({:#04x})", kind.0);
+    emit!(out, "MMS Message Encapsulation, Type: {kind}");
+    emit!(out, "    X-Mms-Message-Type: {kind} ({:#04x})", kind.0);
     for h in m.pdu.headers() {
-        let _ = writeln!(out, "    {h}");
+        emit!(out, "    {h}");
     }
     let Some(body) = &m.body else { return };
-    let _ = writeln!(out, "    Content-Type: {}", body.content_type);
+    emit!(out, "    Content-Type: {}", body.content_type);
     match &body.data {
         BodyData::Multipart(parts) => {
-            let _ = writeln!(out, "    Multipart: {} part{}", parts.len(), if parts.len() == 1 { "" } else { "s" });
+            emit!(out, "    Multipart: {} part{}", parts.len(), if parts.len() == 1 { "" } else { "s" });
             for (i, p) in parts.iter().enumerate() {
                 part(out, i + 1, p);
             }
         }
         BodyData::Single(bytes) => {
-            let _ = writeln!(out, "    Data: {} octets", bytes.len());
+            emit!(out, "    Data: {} octets", bytes.len());
         }
     }
 }
 
 fn part(out: &mut String, n: usize, p: &Part<'_>) {
-    let _ = writeln!(out, "        Part {n}: {}, {} octets", p.content_type, p.data.len());
+    emit!(out, "        Part {n}: {}, {} octets", p.content_type, p.data.len());
     let h = &p.headers;
     if let Some(id) = &h.content_id {
-        let _ = writeln!(out, "            Content-ID: {id}");
+        emit!(out, "            Content-ID: {id}");
     }
     if let Some(location) = &h.content_location {
-        let _ = writeln!(out, "            Content-Location: {location}");
+        emit!(out, "            Content-Location: {location}");
     }
     if let Some(d) = &h.content_disposition {
-        let _ = writeln!(out, "            Content-Disposition: {}", d.kind);
+        emit!(out, "            Content-Disposition: {}", d.kind);
     }
     if let Some(cte) = &h.content_transfer_encoding {
-        let _ = writeln!(out, "            Content-Transfer-Encoding: {cte}");
+        emit!(out, "            Content-Transfer-Encoding: {cte}");
     }
     for raw in &h.other {
-        let _ = writeln!(out, "            {raw}");
+        emit!(out, "            {raw}");
     }
 }
