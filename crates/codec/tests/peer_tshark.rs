@@ -190,7 +190,8 @@ fn segmented_pushes_reassemble_to_the_same_bytes() {
             let mut reassembler = Reassembler::new(4);
             let mut done = None;
             for ud in segments.iter().rev() {
-                let tpdu = Tpdu::Deliver(wap_push_deliver(tpdu::Address::international("+1555"), ud.clone(), TIMESTAMP));
+                let tpdu =
+                    Tpdu::Deliver(wap_push_deliver(tpdu::Address::international("+1555"), ud.clone(), TIMESTAMP));
                 let Tpdu::Deliver(back) = Tpdu::decode(&tpdu.encode(), tpdu::Direction::ToMobile).unwrap() else {
                     panic!("an SMS-DELIVER")
                 };
