@@ -2,6 +2,8 @@
 //! reassembly from hex lines, standard input, and a non-zero exit with a clear message on
 //! input that is none of the things it decodes.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
