@@ -189,8 +189,9 @@ pub mod message_class {
             MessageClass::Advertisement => out.push(0x81),
             MessageClass::Informational => out.push(0x82),
             MessageClass::Auto => out.push(0x83),
+            // An unassigned octet was read as its `0xNN` spelling; write that back as the octet.
             MessageClass::Other(s) => match s.strip_prefix("0x").map(|h| u8::from_str_radix(h, 16)) {
-                Some(Ok(octet)) if octet >= 0x80 => out.push(octet),
+                Some(Ok(octet)) if octet >= 0x84 && *s == format!("{octet:#04x}") => out.push(octet),
                 _ => write_text(out, s),
             },
         }
@@ -244,10 +245,11 @@ pub mod mm_flags {
 
 pub mod element_descriptor {
     use super::*;
-    pub fn decode(r: &mut Reader<'_>) -> Result<ElementDescriptor> {
+    // Boxed: the rare descriptor would otherwise make every `Header` three times larger.
+    pub fn decode(r: &mut Reader<'_>) -> Result<Box<ElementDescriptor>> {
         let mut v = r.length_prefixed("X-Mms-Element-Descriptor")?;
         let reference = read_text(&mut v, "content reference")?;
-        Ok(ElementDescriptor { reference, params: Params::decode(&mut v) })
+        Ok(Box::new(ElementDescriptor { reference, params: Params::decode(&mut v) }))
     }
     pub fn encode(v: &ElementDescriptor, out: &mut Vec<u8>) {
         writer::length_prefixed(out, |w| {

@@ -60,6 +60,12 @@ impl Describe for u8 {
     }
 }
 
+impl<T: Describe> Describe for Box<T> {
+    fn describe(&self, field: u8) -> String {
+        (**self).describe(field)
+    }
+}
+
 impl Describe for TimeValue {
     fn describe(&self, _field: u8) -> String {
         match self {

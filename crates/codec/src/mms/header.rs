@@ -149,7 +149,7 @@ mms_headers! {
     MessageCount(u64) = 0x2D, "X-Mms-Message-Count", integer;
     Start(u64) = 0x2F, "X-Mms-Start", integer;
     DistributionIndicator(bool) = 0x31, "X-Mms-Distribution-Indicator", yes_no;
-    ElementDescriptor(ElementDescriptor) = 0x32, "X-Mms-Element-Descriptor", element_descriptor;
+    ElementDescriptor(Box<ElementDescriptor>) = 0x32, "X-Mms-Element-Descriptor", element_descriptor;
     Limit(u64) = 0x33, "X-Mms-Limit", integer;
     RecommendedRetrievalMode(RetrievalMode) = 0x34, "X-Mms-Recommended-Retrieval-Mode", octet;
     RecommendedRetrievalModeText(EncodedString) = 0x35, "X-Mms-Recommended-Retrieval-Mode-Text", encoded;
@@ -175,19 +175,23 @@ impl Header {
     /// Decodes the value of well-known field `code`. A value that does not fit the field's
     /// grammar (an unassigned token, say) is kept raw rather than failing the whole PDU;
     /// `indexed` selects the Status-count form that delete confirmations use.
+    ///
+    /// A typed value must span exactly the octets that the generic first-octet rule gives the
+    /// field; otherwise (text that starts with a length octet, say) the field is kept raw, so
+    /// what follows is read the same way however it is re-encoded.
     pub fn decode(code: u8, r: &mut Reader<'_>, indexed: bool) -> Result<Header> {
-        let start = r.clone();
+        let mut probe = r.clone();
+        let raw = probe.skip_value("header value")?;
         let is_length = matches!(r.form("header value")?, ValueForm::ShortLength(_) | ValueForm::LengthQuote);
         let status_count_form = indexed
             && is_length
             && matches!(code, code::CONTENT_LOCATION | code::RESPONSE_STATUS | code::RESPONSE_TEXT);
         let typed = if status_count_form { Some(Self::decode_indexed(code, r)) } else { Self::decode_typed(code, r) };
         match typed {
-            Some(Ok(header)) => Ok(header),
-            Some(Err(_)) | None => {
-                *r = start;
-                let value = r.skip_value("header value")?.to_vec();
-                Ok(Header::Unknown { code, value })
+            Some(Ok(header)) if r.offset() == probe.offset() => Ok(header),
+            _ => {
+                *r = probe;
+                Ok(Header::Unknown { code, value: raw.to_vec() })
             }
         }
     }

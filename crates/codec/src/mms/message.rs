@@ -73,18 +73,23 @@ impl<'a> Message<'a> {
 
     /// Decodes a PDU. Part bodies borrow from `bytes`.
     pub fn decode(bytes: &'a [u8]) -> Result<Message<'a>> {
+        let Some(message_type) = find_message_type(bytes) else {
+            return Err(Error { offset: 0, field: "X-Mms-Message-Type", kind: ErrorKind::Invalid("no message type") });
+        };
+        // The delete confirmations read three fields in their Status-count form.
+        let indexed = matches!(message_type, MessageType::DELETE_CONF | MessageType::MBOX_DELETE_CONF);
         let mut r = Reader::new(bytes);
-        let mut headers = Vec::new();
-        let mut message_type = None;
+        let mut headers = Vec::with_capacity(16);
+        let mut seen_type = false;
         let mut body = None;
         while let Some(b) = r.peek() {
             if headers.len() >= MAX_HEADERS {
                 return Err(r.error("headers", ErrorKind::TooMany(MAX_HEADERS)));
             }
             match r.form("header")? {
-                ValueForm::ShortInteger(code::MESSAGE_TYPE) if message_type.is_none() => {
-                    r.u8("X-Mms-Message-Type")?;
-                    message_type = Some(MessageType(r.u8("X-Mms-Message-Type")?));
+                ValueForm::ShortInteger(code::MESSAGE_TYPE) if !seen_type => {
+                    r.take(2, "X-Mms-Message-Type")?;
+                    seen_type = true;
                 }
                 ValueForm::ShortInteger(code::CONTENT_TYPE) => {
                     r.u8("Content-Type")?;
@@ -93,8 +98,6 @@ impl<'a> Message<'a> {
                 }
                 ValueForm::ShortInteger(code) => {
                     r.u8("header")?;
-                    let indexed =
-                        matches!(message_type, Some(MessageType::DELETE_CONF | MessageType::MBOX_DELETE_CONF));
                     headers.push(Header::decode(code, &mut r, indexed)?);
                 }
                 ValueForm::Text if b >= 0x20 => {
@@ -106,9 +109,6 @@ impl<'a> Message<'a> {
                 _ => break,
             }
         }
-        let Some(message_type) = message_type else {
-            return Err(Error { offset: 0, field: "X-Mms-Message-Type", kind: ErrorKind::Invalid("no message type") });
-        };
         let pdu = Pdu::from_headers(message_type, headers).ok_or(Error {
             offset: 0,
             field: "X-Mms-Message-Type",
@@ -143,6 +143,30 @@ impl<'a> Message<'a> {
     /// Copies borrowed data so the message outlives the input.
     pub fn into_owned(self) -> Message<'static> {
         Message { pdu: self.pdu, body: self.body.map(Body::into_owned) }
+    }
+}
+
+/// The first X-Mms-Message-Type, wherever it stands among the headers: some relays put other
+/// fields before it, and the type decides how the others read.
+fn find_message_type(bytes: &[u8]) -> Option<MessageType> {
+    if let [0x8C, t, ..] = bytes {
+        return Some(MessageType(*t));
+    }
+    let mut r = Reader::new(bytes);
+    loop {
+        match r.form("header").ok()? {
+            ValueForm::ShortInteger(code::MESSAGE_TYPE) => return r.take(2, "header").ok().map(|t| MessageType(t[1])),
+            ValueForm::ShortInteger(code::CONTENT_TYPE) => return None,
+            ValueForm::ShortInteger(_) => {
+                r.u8("header").ok()?;
+                r.skip_value("header").ok()?;
+            }
+            ValueForm::Text if r.peek()? >= 0x20 => {
+                r.cstr("header").ok()?;
+                r.text_string("header").ok()?;
+            }
+            _ => return None,
+        }
     }
 }
 

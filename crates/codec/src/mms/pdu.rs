@@ -190,7 +190,7 @@ pdus! {
         reply_charging_size: Option<u64> = ReplyChargingSize,
         reply_charging_id: Option<String> = ReplyChargingId,
         distribution_indicator: Option<bool> = DistributionIndicator,
-        element_descriptor: Option<ElementDescriptor> = ElementDescriptor,
+        element_descriptor: Option<Box<ElementDescriptor>> = ElementDescriptor,
         recommended_retrieval_mode: Option<RetrievalMode> = RecommendedRetrievalMode,
         recommended_retrieval_mode_text: Option<EncodedString> = RecommendedRetrievalModeText,
         applic_id: Option<String> = ApplicId,
@@ -372,7 +372,9 @@ pdus! {
         content_location: Vec<String> = ContentLocation,
     }
 
-    /// m-mbox-delete-conf: per-location results in the Status-count form.
+    /// m-mbox-delete-conf: per-location results in the Status-count form. A Response-Text with a
+    /// charset belongs in `results`: in the plain field it encodes like the Status-count form and
+    /// reads back there.
     MboxDeleteConf = MBOX_DELETE_CONF {
         results: Vec<Indexed> = Indexed,
         content_location: Vec<String> = ContentLocation,
@@ -417,7 +419,8 @@ pdus! {
         content_location: Vec<String> = ContentLocation,
     }
 
-    /// m-delete-conf (1.3): per-location results in the Status-count form.
+    /// m-delete-conf (1.3): per-location results in the Status-count form (see
+    /// [`MboxDeleteConf`] for Response-Text).
     DeleteConf = DELETE_CONF {
         results: Vec<Indexed> = Indexed,
         content_location: Vec<String> = ContentLocation,

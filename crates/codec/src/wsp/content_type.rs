@@ -6,7 +6,7 @@ use super::charset::Charset;
 use super::reader::{Reader, ValueForm};
 use super::text::plain;
 use super::writer;
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 
 /// Well-known media types (WAP-230 Appendix A, OMNA registry), by assigned number.
 const MEDIA: &[&str] = &[
@@ -116,12 +116,13 @@ pub fn media_code(name: &str) -> Option<u8> {
     MEDIA.iter().position(|m| m.eq_ignore_ascii_case(name)).and_then(|i| u8::try_from(i).ok())
 }
 
-/// Names of the well-known parameters (WAP-230 Table 38), by token.
+/// Names of the well-known parameters (WAP-230 Table 38), by token. The integer Type (0x03)
+/// is named apart from the multipart/related `type`, which has its own field.
 const PARAM_NAMES: &[&str] = &[
     "q",
     "charset",
     "level",
-    "type",
+    "type-integer",
     "",
     "name",
     "filename",
@@ -261,7 +262,7 @@ fn loose_value(r: &mut Reader<'_>) -> Result<String> {
             v.to_string()
         }
         ValueForm::ShortLength(_) => r.long_integer(F)?.to_string(),
-        ValueForm::LengthQuote => plain(r.skip_value(F)?),
+        ValueForm::LengthQuote => return Err(r.error(F, ErrorKind::Invalid("no parameter value takes this form"))),
         ValueForm::Text if r.peek() == Some(0x22) => plain(r.quoted_string(F)?),
         ValueForm::Text => plain(r.text_string(F)?),
     })

@@ -59,7 +59,13 @@ impl EncodedString {
                 } else {
                     bytes.split(|b| *b == 0).next().unwrap_or(bytes)
                 };
-                Ok(EncodedString { charset: Some(charset), text: charset.decode(bytes) })
+                let text = charset.decode(bytes);
+                // Keep the charset only if the text can be written back in it (an unknown
+                // MIBenum, or octets invalid in the charset, cannot): the value then says what
+                // an encoder will send.
+                let charset =
+                    if charset == Charset::UTF_8 || charset.encode(&text).is_some() { charset } else { Charset::UTF_8 };
+                Ok(EncodedString { charset: Some(charset), text })
             }
             ValueForm::Text | ValueForm::ShortInteger(_) => {
                 Ok(EncodedString { charset: None, text: read_text(r, field)? })

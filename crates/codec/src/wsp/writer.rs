@@ -62,9 +62,10 @@ pub fn length_prefixed(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(&value);
 }
 
-/// Appends a Text-string: a Quote when the first octet has the high bit set, the text, NUL.
+/// Appends a Text-string: the text and NUL, after a Quote when the first octet has the high bit
+/// set (as the spec asks) or would otherwise be read as a length or a Quote (0x01..=0x1F, 0x7F).
 pub fn text_string(out: &mut Vec<u8>, text: &[u8]) {
-    if text.first().is_some_and(|b| *b >= 0x80) {
+    if text.first().is_some_and(|b| *b >= 0x7F || (1..0x20).contains(b)) {
         out.push(0x7F);
     }
     out.extend_from_slice(text);
