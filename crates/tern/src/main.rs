@@ -1,6 +1,12 @@
 //! `tern`: the Tern MMSC and its tools, one subcommand each.
 
+mod config;
+mod core;
 mod decode;
+mod mm1;
+mod push;
+mod serve;
+mod store;
 
 use std::process::ExitCode;
 
@@ -15,6 +21,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the relay (MM1 on 127.0.0.1:8002 with embedded storage unless configured otherwise).
+    Serve(serve::Args),
     /// Decode an MMS PDU, a WSP push, SMS user data or SMS TPDUs, and print it as a tree or JSON.
     Decode(decode::Args),
 }
@@ -22,6 +30,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(&args),
         Command::Decode(args) => decode::run(&args),
     };
     match result {

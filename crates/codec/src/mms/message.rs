@@ -52,6 +52,17 @@ impl<'a> Body<'a> {
         }
     }
 
+    /// Appends the Content-Type field and the body: the end of a PDU, which a relay can store
+    /// once and put behind other header fields (a retrieve-conf's, say).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        writer::short_integer(out, code::CONTENT_TYPE);
+        self.content_type.encode(out);
+        match &self.data {
+            BodyData::Multipart(parts) => multipart::encode(parts, out),
+            BodyData::Single(bytes) => out.extend_from_slice(bytes),
+        }
+    }
+
     /// Copies borrowed data so the body outlives the input.
     pub fn into_owned(self) -> Body<'static> {
         let data = match self.data {
@@ -130,12 +141,7 @@ impl<'a> Message<'a> {
             header.encode(&mut out);
         }
         if let Some(body) = &self.body {
-            writer::short_integer(&mut out, code::CONTENT_TYPE);
-            body.content_type.encode(&mut out);
-            match &body.data {
-                BodyData::Multipart(parts) => multipart::encode(parts, &mut out),
-                BodyData::Single(bytes) => out.extend_from_slice(bytes),
-            }
+            body.encode(&mut out);
         }
         out
     }

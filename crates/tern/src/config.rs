@@ -1,0 +1,530 @@
+//! The relay's configuration: the TOML file's schema and defaults, the `TERN_<SECTION>__<KEY>`
+//! environment overrides, and the checks run before anything starts. `tern.example.toml` at the
+//! workspace root lists every key with its default; a test keeps the two in step.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use toml::{Table, Value};
+
+/// Environment variables with this prefix and a `__` in their name override one key each.
+const ENV_PREFIX: &str = "TERN_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("configuration: {0}")]
+    Merged(Box<toml::de::Error>),
+    #[error("invalid configuration: {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub mm1: Mm1Config,
+    pub store: StoreConfig,
+    pub subscribers: SubscribersConfig,
+    pub identity: IdentityConfig,
+    pub delivery: DeliveryConfig,
+    pub push: PushConfig,
+}
+
+/// The MM1 interface: where handsets POST their PDUs and fetch their messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mm1Config {
+    pub listen: SocketAddr,
+    /// If set, the only path MM1 POSTs are accepted on; otherwise any path is.
+    pub path: Option<String>,
+    /// Retrieval URLs handed out in notifications are `{public_base_url}/m/{token}`; never ends
+    /// in '/' once loaded.
+    pub public_base_url: String,
+    /// Largest PDU accepted, in bytes.
+    pub max_message_size: u64,
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Mm1Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8002)),
+            path: None,
+            public_base_url: "http://127.0.0.1:8002".into(),
+            max_message_size: 1_048_576,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// Most submissions one group commit takes.
+    pub commit_batch_max: usize,
+    /// How long the committer waits for more work before committing; 0 commits what is queued
+    /// as soon as the previous commit ends.
+    pub commit_delay_us: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("tern-data"), commit_batch_max: 256, commit_delay_us: 0 }
+    }
+}
+
+/// The numbering plan of the subscribers, used to bring addresses to E.164.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubscribersConfig {
+    /// Digits, without '+'.
+    pub country_code: String,
+    /// Dialled before a national number ("0" in `05551234567`); empty if there is none.
+    pub national_prefix: String,
+    /// Dialled before an international number ("00" in `0015551234567`); empty if none.
+    pub international_prefix: String,
+    /// E.164 prefixes, '+' included, of the numbers this relay serves.
+    pub local: Vec<String>,
+    /// Most recipients (To, Cc and Bcc together) one submission may name.
+    pub max_recipients: usize,
+}
+
+impl Default for SubscribersConfig {
+    fn default() -> Self {
+        Self {
+            country_code: "1".into(),
+            national_prefix: "0".into(),
+            international_prefix: "00".into(),
+            local: vec!["+1555".into()],
+            max_recipients: 100,
+        }
+    }
+}
+
+/// Header enrichment: which proxy-added headers name the submitting subscriber.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Looked up in this order; the first with a usable value wins.
+    pub headers: Vec<String>,
+    /// Peers whose identity headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Refuse a submission that carries no usable identity.
+    pub require: bool,
+    pub from_mismatch: FromMismatch,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            headers: [
+                "X-MSISDN",
+                "X-WAP-Network-Client-MSISDN",
+                "X-Nokia-MSISDN",
+                "X-Up-Calling-Line-Id",
+                "X-Hts-CLID",
+            ]
+            .map(String::from)
+            .to_vec(),
+            trusted_proxies: vec![
+                IpNet::new_assert(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8),
+                IpNet::new_assert(IpAddr::V6(Ipv6Addr::LOCALHOST), 128),
+            ],
+            require: true,
+            from_mismatch: FromMismatch::Reject,
+        }
+    }
+}
+
+/// What to do when a PDU's From names another subscriber than the trusted identity header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FromMismatch {
+    /// Refuse the submission.
+    #[default]
+    Reject,
+    /// Replace the From with the identity the proxy vouched for.
+    Overwrite,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Notification attempts per recipient before giving up.
+    pub max_attempts: u32,
+    /// The wait before the first retry; it doubles at each retry up to `max_backoff_secs`.
+    pub initial_backoff_secs: u64,
+    pub max_backoff_secs: u64,
+    /// Expiry of a message that asks for none.
+    pub default_expiry_secs: u64,
+    /// Longest expiry a message may ask for; longer requests are cut to it.
+    pub max_expiry_secs: u64,
+    /// How often expired messages and due retries are looked for.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            initial_backoff_secs: 30,
+            max_backoff_secs: 3600,
+            default_expiry_secs: 7 * 24 * 3600,
+            max_expiry_secs: 14 * 24 * 3600,
+            sweep_interval_secs: 60,
+        }
+    }
+}
+
+/// How notifications and reports reach handsets. Until a bearer is configured, pushes wait in
+/// the queue (and say so): the relay never pretends a push went out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    pub bearer: Bearer,
+    /// Where the `udp` bearer sends WSP pushes (WDP over UDP, as to an IP-connected handset).
+    pub udp_target: SocketAddr,
+    /// Most pushes one delivery pass sends.
+    pub batch: u32,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig { bearer: Bearer::None, udp_target: SocketAddr::from(([127, 0, 0, 1], 2948)), batch: 256 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bearer {
+    /// No bearer: pushes stay queued with the error "no bearer configured".
+    None,
+    /// WDP over UDP to `udp_target`.
+    Udp,
+}
+
+impl Config {
+    /// Reads the file at `path` (defaults alone without one), applies the `TERN_<SECTION>__<KEY>`
+    /// environment overrides, and validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.into(), source })?),
+            None => None,
+        };
+        let mut vars = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            // A name that is not UTF-8 cannot be one of ours.
+            let Some(name) = name.to_str().filter(|n| n.starts_with(ENV_PREFIX)) else { continue };
+            let value = value
+                .into_string()
+                .map_err(|_| ConfigError::Env { var: name.to_owned(), message: "value is not valid UTF-8".into() })?;
+            vars.push((name.to_owned(), value));
+        }
+        Self::from_sources(path.zip(text.as_deref()), vars)
+    }
+
+    /// `file` is the file's path (for messages) and text; `vars` the environment, which may
+    /// hold unrelated variables.
+    fn from_sources(
+        file: Option<(&Path, &str)>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some((path, text)) => {
+                // Deserializing the file on its own first reports its mistakes with line and
+                // column, which the merged table has lost.
+                let parse_err = |e| ConfigError::Parse { path: path.into(), source: Box::new(e) };
+                toml::from_str::<Config>(text).map_err(parse_err)?;
+                toml::from_str::<Table>(text).map_err(parse_err)?
+            }
+            None => Table::new(),
+        };
+        let defaults = Table::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid { key: "defaults", message: e.to_string() })?;
+        let mut overrides: Vec<_> = vars.into_iter().filter(|(name, _)| is_override(name)).collect();
+        // Sorted so that which bad variable gets reported does not depend on the environment's order.
+        overrides.sort();
+        for (var, raw) in &overrides {
+            apply_override(&mut table, &defaults, var, raw)?;
+        }
+        let mut config: Config = table.try_into().map_err(|e| ConfigError::Merged(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| Err(ConfigError::Invalid { key, message: message.into() });
+
+        let url = &mut self.mm1.public_base_url;
+        let Some(scheme) = ["http://", "https://"].into_iter().find(|s| url.starts_with(s)) else {
+            return invalid("mm1.public_base_url", "must start with http:// or https://");
+        };
+        if url.len() > scheme.len() && url.ends_with('/') {
+            url.pop();
+        }
+        if url.len() == scheme.len() || url.ends_with('/') {
+            return invalid("mm1.public_base_url", "must name a host and not end with '/'");
+        }
+        if self.mm1.path.as_ref().is_some_and(|p| !p.starts_with('/')) {
+            return invalid("mm1.path", "must start with '/'");
+        }
+        if self.mm1.max_message_size == 0 {
+            return invalid("mm1.max_message_size", "must be at least 1");
+        }
+        if self.store.commit_batch_max == 0 {
+            return invalid("store.commit_batch_max", "must be at least 1");
+        }
+
+        let subs = &self.subscribers;
+        if !is_digits(&subs.country_code) || subs.country_code.len() > 3 {
+            return invalid("subscribers.country_code", "must be 1 to 3 digits");
+        }
+        if !subs.national_prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid("subscribers.national_prefix", "must be digits (or empty)");
+        }
+        if !subs.international_prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid("subscribers.international_prefix", "must be digits (or empty)");
+        }
+        if let Some(bad) = subs.local.iter().find(|p| !p.strip_prefix('+').is_some_and(is_digits)) {
+            return invalid("subscribers.local", &format!("{bad:?} is not '+' followed by digits"));
+        }
+        if subs.max_recipients == 0 {
+            return invalid("subscribers.max_recipients", "must be at least 1");
+        }
+
+        if let Some(bad) = self.identity.headers.iter().find(|h| !is_header_name(h)) {
+            return invalid("identity.headers", &format!("{bad:?} is not an HTTP header name"));
+        }
+
+        let d = &self.delivery;
+        if d.max_attempts == 0 {
+            return invalid("delivery.max_attempts", "must be at least 1");
+        }
+        if d.max_backoff_secs < d.initial_backoff_secs {
+            return invalid("delivery.max_backoff_secs", "must not be less than initial_backoff_secs");
+        }
+        if d.max_expiry_secs < d.default_expiry_secs {
+            return invalid("delivery.max_expiry_secs", "must not be less than default_expiry_secs");
+        }
+        if d.sweep_interval_secs == 0 {
+            return invalid("delivery.sweep_interval_secs", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Other `TERN_` variables (no `__`) are left to whoever reads them.
+fn is_override(name: &str) -> bool {
+    name.strip_prefix(ENV_PREFIX).is_some_and(|rest| rest.contains("__"))
+}
+
+/// Sets one key from `TERN_<SECTION>__<KEY>`. The default's type says how to read the text: a
+/// string stays text (so `+1555` is not taken for a number), an array is split on commas, and
+/// anything else is read as a TOML value, falling back to a string.
+fn apply_override(table: &mut Table, defaults: &Table, var: &str, raw: &str) -> Result<(), ConfigError> {
+    let env_err = |message: String| ConfigError::Env { var: var.to_owned(), message };
+    let rest = var.strip_prefix(ENV_PREFIX).unwrap_or(var);
+    let Some((section, key)) = rest.split_once("__") else {
+        return Err(env_err("expected TERN_<SECTION>__<KEY>".into()));
+    };
+    let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+    if section.is_empty() || key.is_empty() {
+        return Err(env_err("expected TERN_<SECTION>__<KEY>".into()));
+    }
+
+    let value = match defaults.get(&section).and_then(Value::as_table).and_then(|s| s.get(&key)) {
+        Some(Value::String(_)) => Value::String(raw.to_owned()),
+        Some(Value::Array(_)) => Value::Array(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect(),
+        ),
+        // Keys without a default (options) and non-text keys.
+        _ => raw.parse::<Value>().unwrap_or_else(|_| Value::String(raw.to_owned())),
+    };
+
+    // Checking the key alone against the schema names the variable at fault, which an error
+    // from the merged table could not.
+    let mut alone = Table::new();
+    alone.insert(section.clone(), Value::Table(Table::from_iter([(key.clone(), value.clone())])));
+    alone.try_into::<Config>().map_err(|e| env_err(e.to_string().trim_end().replace('\n', " ")))?;
+
+    let slot = table.entry(section).or_insert_with(|| Value::Table(Table::new()));
+    let Value::Table(section_table) = slot else {
+        return Err(env_err("its section in the file is not a table".into()));
+    };
+    section_table.insert(key, value);
+    Ok(())
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// RFC 9110 token.
+fn is_header_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn from_toml(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_sources(Some((Path::new("test.toml"), text)), vars(env))
+    }
+
+    #[test]
+    fn example_file_is_the_defaults() {
+        let example = include_str!("../../../tern.example.toml");
+        assert_eq!(from_toml(example, &[]).unwrap(), Config::default());
+        // The file must not lean on serde's defaults: every key is spelled out.
+        let table: Table = toml::from_str(example).unwrap();
+        let defaults = Table::try_from(Config::default()).unwrap();
+        for (section, keys) in &defaults {
+            for key in keys.as_table().unwrap().keys() {
+                assert!(table[section].get(key).is_some(), "{section}.{key} missing from tern.example.toml");
+            }
+        }
+    }
+
+    #[test]
+    fn no_file_no_env_is_defaults() {
+        let config = Config::from_sources(None, vars(&[("PATH", "/bin"), ("TERN_CONFIG", "x")])).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn documented_defaults() {
+        let c = Config::default();
+        assert_eq!(c.mm1.listen.to_string(), "127.0.0.1:8002");
+        assert_eq!(c.identity.trusted_proxies[0].to_string(), "127.0.0.0/8");
+        assert_eq!(c.identity.trusted_proxies[1].to_string(), "::1/128");
+        assert_eq!(c.delivery.default_expiry_secs, 604_800);
+        assert_eq!(c.delivery.max_expiry_secs, 1_209_600);
+    }
+
+    #[test]
+    fn file_values_are_read() {
+        let c = from_toml(
+            r#"
+            [mm1]
+            listen = "0.0.0.0:80"
+            path = "/mms"
+            public_base_url = "https://mms.example.net/"
+            [subscribers]
+            local = ["+4470", "+4471"]
+            [identity]
+            trusted_proxies = ["10.0.0.0/8"]
+            from_mismatch = "overwrite"
+            "#,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.mm1.listen.port(), 80);
+        assert_eq!(c.mm1.path.as_deref(), Some("/mms"));
+        assert_eq!(c.mm1.public_base_url, "https://mms.example.net");
+        assert_eq!(c.subscribers.local, ["+4470", "+4471"]);
+        assert_eq!(c.identity.trusted_proxies, ["10.0.0.0/8".parse::<IpNet>().unwrap()]);
+        assert_eq!(c.identity.from_mismatch, FromMismatch::Overwrite);
+        assert_eq!(c.store, StoreConfig::default());
+    }
+
+    #[test]
+    fn env_overrides_each_kind_of_key() {
+        let c = from_toml(
+            "[mm1]\nlisten = \"127.0.0.1:1\"\n",
+            &[
+                ("TERN_MM1__LISTEN", "0.0.0.0:8002"),
+                ("TERN_MM1__PATH", "/mm1"),
+                ("TERN_MM1__MAX_MESSAGE_SIZE", "300000"),
+                ("TERN_STORE__DATA_DIR", "/var/lib/tern"),
+                ("TERN_SUBSCRIBERS__LOCAL", "+1555, +1666"),
+                ("TERN_SUBSCRIBERS__COUNTRY_CODE", "44"),
+                ("TERN_IDENTITY__REQUIRE", "false"),
+                ("TERN_IDENTITY__TRUSTED_PROXIES", "10.0.0.0/8,fd00::/8"),
+                ("TERN_IDENTITY__FROM_MISMATCH", "overwrite"),
+                ("tern_delivery__max_attempts", "not ours: lower case prefix"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.mm1.listen.to_string(), "0.0.0.0:8002");
+        assert_eq!(c.mm1.path.as_deref(), Some("/mm1"));
+        assert_eq!(c.mm1.max_message_size, 300_000);
+        assert_eq!(c.store.data_dir, Path::new("/var/lib/tern"));
+        assert_eq!(c.subscribers.local, ["+1555", "+1666"]);
+        assert_eq!(c.subscribers.country_code, "44");
+        assert!(!c.identity.require);
+        assert_eq!(c.identity.trusted_proxies.len(), 2);
+        assert_eq!(c.identity.from_mismatch, FromMismatch::Overwrite);
+        assert_eq!(c.delivery, DeliveryConfig::default());
+    }
+
+    #[test]
+    fn empty_env_list_clears_it() {
+        let c = from_toml("", &[("TERN_IDENTITY__HEADERS", "")]).unwrap();
+        assert!(c.identity.headers.is_empty());
+    }
+
+    #[test]
+    fn env_errors_name_the_variable() {
+        for (var, value) in [
+            ("TERN_NOPE__LISTEN", "x"),
+            ("TERN_MM1__NOPE", "x"),
+            ("TERN_MM1__", "x"),
+            ("TERN_MM1__LISTEN", "not an address"),
+            ("TERN_DELIVERY__MAX_ATTEMPTS", "many"),
+            ("TERN_IDENTITY__REQUIRE", "yes"),
+        ] {
+            match from_toml("", &[(var, value)]) {
+                Err(ConfigError::Env { var: v, .. }) => assert_eq!(v, var),
+                other => panic!("{var}={value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(matches!(from_toml("[mm1]\nlistn = \"1.2.3.4:5\"\n", &[]), Err(ConfigError::Parse { .. })));
+        assert!(matches!(from_toml("[mm2]\n", &[]), Err(ConfigError::Parse { .. })));
+        assert!(matches!(from_toml("[mm1\n", &[]), Err(ConfigError::Parse { .. })));
+    }
+
+    #[test]
+    fn validation() {
+        for (text, key) in [
+            ("[mm1]\npublic_base_url = \"ftp://x\"", "mm1.public_base_url"),
+            ("[mm1]\npublic_base_url = \"http://x//\"", "mm1.public_base_url"),
+            ("[mm1]\npath = \"mm1\"", "mm1.path"),
+            ("[subscribers]\nlocal = [\"1555\"]", "subscribers.local"),
+            ("[subscribers]\nlocal = [\"+\"]", "subscribers.local"),
+            ("[subscribers]\nlocal = [\"+15a\"]", "subscribers.local"),
+            ("[subscribers]\ncountry_code = \"+1\"", "subscribers.country_code"),
+            ("[identity]\nheaders = [\"X MSISDN\"]", "identity.headers"),
+            ("[delivery]\nmax_attempts = 0", "delivery.max_attempts"),
+            ("[delivery]\nmax_expiry_secs = 10", "delivery.max_expiry_secs"),
+            ("[delivery]\nmax_backoff_secs = 10", "delivery.max_backoff_secs"),
+        ] {
+            match from_toml(text, &[]) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn env_override_is_validated_too() {
+        let err = from_toml("", &[("TERN_SUBSCRIBERS__LOCAL", "+1555,1666")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { key: "subscribers.local", .. }), "{err}");
+    }
+}

@@ -1,0 +1,102 @@
+//! How handset events move a recipient through the delivery lifecycle, and which reports they
+//! send back: accepted -> notified -> retrieved -> acknowledged, or deferred, rejected,
+//! unrecognised, expired. Each event is one conditional transition, so a repeated or late event
+//! (a second GET, an acknowledgement after expiry) changes nothing and reports nothing twice.
+
+use tern_codec::mms::{ReadStatus, Status};
+
+use super::address::{self, Normalized, Route};
+use super::compose;
+use crate::config::SubscribersConfig;
+use crate::store::{Change, Delivery, RecipientState as S};
+
+const WAITING: &[S] = &[S::Accepted, S::Notified, S::Deferred];
+const NOT_YET_NOTIFIED: &[S] = &[S::Accepted];
+const RETRIEVED: &[S] = &[S::Retrieved];
+
+/// The sender, when it is a local subscriber that reports can be pushed to.
+fn local_sender(d: &Delivery, subs: &SubscribersConfig) -> Option<Normalized> {
+    address::normalize(&d.sender, subs).ok().filter(|n| n.route == Route::Local)
+}
+
+fn report(
+    d: &Delivery,
+    status: Status,
+    allowed: bool,
+    now: i64,
+    subs: &SubscribersConfig,
+) -> Option<(String, Vec<u8>)> {
+    if !(d.delivery_report && allowed) {
+        return None;
+    }
+    let sender = local_sender(d, subs)?;
+    let recipient = address::normalize(&d.address, subs).ok()?;
+    Some((sender.canonical, compose::delivery_report(&d.message_id, &recipient, status, now)))
+}
+
+fn transition(
+    d: &Delivery,
+    from: &'static [S],
+    to: S,
+    status: Option<Status>,
+    allowed: bool,
+    now: i64,
+    subs: &SubscribersConfig,
+) -> Change {
+    Change::Transition {
+        recipient: d.recipient,
+        from,
+        to,
+        status_text: None,
+        now,
+        cancel_pushes: true,
+        report: status.and_then(|s| report(d, s, allowed, now, subs)),
+    }
+}
+
+/// The recipient fetched the message (a GET counts even with no m-notifyresp.ind after it).
+pub fn retrieved(d: &Delivery, allowed: bool, now: i64, subs: &SubscribersConfig) -> Change {
+    transition(d, WAITING, S::Retrieved, Some(Status::RETRIEVED), allowed, now, subs)
+}
+
+/// An m-notifyresp.ind with `status`.
+pub fn notify_response(d: &Delivery, status: Status, allowed: bool, now: i64, subs: &SubscribersConfig) -> Vec<Change> {
+    let change = match status {
+        Status::RETRIEVED => retrieved(d, allowed, now, subs),
+        Status::DEFERRED => transition(d, &[S::Accepted, S::Notified], S::Deferred, Some(status), allowed, now, subs),
+        Status::REJECTED => transition(d, WAITING, S::Rejected, Some(status), allowed, now, subs),
+        _ => transition(d, WAITING, S::Unrecognised, Some(Status::UNRECOGNISED), allowed, now, subs),
+    };
+    vec![change]
+}
+
+/// An m-acknowledge.ind: retrieved (reported if the GET was not yet), then acknowledged.
+pub fn acknowledged(d: &Delivery, allowed: bool, now: i64, subs: &SubscribersConfig) -> Vec<Change> {
+    vec![retrieved(d, allowed, now, subs), transition(d, RETRIEVED, S::Acknowledged, None, allowed, now, subs)]
+}
+
+/// The first notification went out.
+pub fn notified(recipient: i64, now: i64) -> Change {
+    Change::Transition {
+        recipient,
+        from: NOT_YET_NOTIFIED,
+        to: S::Notified,
+        status_text: None,
+        now,
+        cancel_pushes: false,
+        report: None,
+    }
+}
+
+/// The message expired before this recipient fetched it.
+pub fn expired(d: &Delivery, now: i64, subs: &SubscribersConfig) -> Change {
+    transition(d, WAITING, S::Expired, Some(Status::EXPIRED), true, now, subs)
+}
+
+/// An m-read-rec.ind from the recipient: an m-read-orig.ind for the sender.
+pub fn read(d: &Delivery, status: ReadStatus, now: i64, subs: &SubscribersConfig) -> Option<Change> {
+    let sender = local_sender(d, subs)?;
+    let reader = address::normalize(&d.address, subs).ok()?;
+    let pdu = compose::read_report(&d.message_id, &sender, &reader, status, now);
+    Some(Change::Enqueue { msisdn: sender.canonical, pdu, at: now })
+}

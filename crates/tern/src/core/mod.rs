@@ -1,0 +1,8 @@
+//! The relay's core: what a message is, where it goes, and what happens to it between
+//! submission and delivery, independent of the interface it came in on.
+
+pub mod address;
+pub mod compose;
+pub mod delivery;
+pub mod events;
+pub mod ids;

@@ -1,0 +1,86 @@
+//! The PDUs MM1 answers with, and the mapping from what went wrong to the spec's status codes.
+//! Every answer to a POST that expects a PDU is a PDU, never an HTML or empty page.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tern_codec::mms::{ForwardConf, Message, ResponseStatus, SendConf, Version};
+use tern_codec::wsp::EncodedString;
+
+pub const MMS_CONTENT_TYPE: &str = "application/vnd.wap.mms-message";
+
+/// An MMS PDU as an HTTP 200 answer.
+pub fn pdu(bytes: Vec<u8>) -> Response {
+    let mut response = (StatusCode::OK, bytes).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(MMS_CONTENT_TYPE));
+    response
+}
+
+/// A one-way indication was taken (m-notifyresp.ind, m-acknowledge.ind, m-read-rec.ind).
+pub fn taken() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// An indication that names no transaction or message this relay knows.
+pub fn unknown() -> Response {
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// Why a request PDU was not accepted, as the spec's Response-Status with a text for people.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: ResponseStatus,
+    pub text: String,
+}
+
+impl Refusal {
+    pub fn new(status: ResponseStatus, text: impl Into<String>) -> Self {
+        Refusal { status, text: text.into() }
+    }
+}
+
+/// The m-send.conf for a request with Transaction-ID `tid`.
+pub fn send_conf(tid: Option<String>, version: Option<Version>, outcome: Result<String, Refusal>) -> Response {
+    let mut conf = SendConf { transaction_id: tid, mms_version: Some(answer_version(version)), ..SendConf::default() };
+    match outcome {
+        Ok(message_id) => {
+            conf.response_status = Some(ResponseStatus::OK);
+            conf.message_id = Some(message_id);
+        }
+        Err(r) => {
+            conf.response_status = Some(r.status);
+            conf.response_text = Some(EncodedString::auto(r.text));
+        }
+    }
+    pdu(Message::new(conf).encode())
+}
+
+/// The m-forward.conf for a request with Transaction-ID `tid`.
+pub fn forward_conf(tid: Option<String>, version: Option<Version>, outcome: Result<String, Refusal>) -> Response {
+    let mut conf =
+        ForwardConf { transaction_id: tid, mms_version: Some(answer_version(version)), ..ForwardConf::default() };
+    match outcome {
+        Ok(message_id) => {
+            conf.response_status = Some(ResponseStatus::OK);
+            conf.message_id = Some(message_id);
+        }
+        Err(r) => {
+            conf.response_status = Some(r.status);
+            conf.response_text = Some(EncodedString::auto(r.text));
+        }
+    }
+    pdu(Message::new(conf).encode())
+}
+
+/// Answer in the client's own version, up to 1.3.
+fn answer_version(asked: Option<Version>) -> Version {
+    asked.filter(|v| *v >= Version::V1_0 && *v <= Version::V1_3).unwrap_or(crate::core::compose::VERSION)
+}
+
+/// The Transaction-ID of a PDU that does not decode, when it is where the spec puts it, so that
+/// even a malformed request gets an answer the client can match.
+pub fn salvage_transaction_id(bytes: &[u8]) -> Option<String> {
+    let rest = bytes.strip_prefix(&[0x8C])?.get(1..)?.strip_prefix(&[0x98])?;
+    let rest = rest.strip_prefix(&[0x7F]).unwrap_or(rest);
+    let end = rest.iter().position(|b| *b == 0)?;
+    std::str::from_utf8(&rest[..end]).ok().filter(|t| !t.is_empty()).map(str::to_owned)
+}

@@ -1,0 +1,86 @@
+//! The one-way indications from handsets: m-notifyresp.ind and m-acknowledge.ind (matched to
+//! the recipient by the Transaction-ID the relay gave it) and m-read-rec.ind (matched by
+//! Message-ID and reader). Answered 204 when taken, 404 when they name nothing known here.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tern_codec::mms::{AcknowledgeInd, NotifyRespInd, ReadRecInd, ReadStatus, Sender};
+
+use super::Mm1;
+use super::answer;
+use super::identity::Identity;
+use crate::core::{address, events, ids};
+use crate::store::{Change, Delivery};
+
+/// Whether the requester may speak for this recipient: a trusted identity must be the
+/// recipient's; without one the unguessable Transaction-ID is the proof.
+fn owns(who: &Identity, d: &Delivery) -> bool {
+    match who {
+        Identity::Trusted { msisdn, .. } => msisdn.canonical == d.address,
+        _ => true,
+    }
+}
+
+async fn by_transaction(mm1: &Mm1, who: &Identity, tid: Option<&str>) -> Result<Delivery, Response> {
+    let tid = tid.ok_or_else(answer::unknown)?;
+    match mm1.store.by_transaction(tid).await {
+        Ok(Some(d)) if owns(who, &d) => Ok(d),
+        Ok(_) => Err(answer::unknown()),
+        Err(e) => {
+            tracing::error!(error = %e, "store unavailable");
+            Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+    }
+}
+
+async fn apply(mm1: &Mm1, changes: Vec<Change>) -> Response {
+    match mm1.store.apply(changes).await {
+        Ok(_) => answer::taken(),
+        Err(e) => {
+            tracing::error!(error = %e, "store unavailable");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+pub async fn notify_response(mm1: &Mm1, who: Identity, ind: NotifyRespInd) -> Response {
+    let d = match by_transaction(mm1, &who, ind.transaction_id.as_deref()).await {
+        Ok(d) => d,
+        Err(answer) => return answer,
+    };
+    let Some(status) = ind.status else { return StatusCode::BAD_REQUEST.into_response() };
+    let allowed = ind.report_allowed != Some(false);
+    apply(mm1, events::notify_response(&d, status, allowed, ids::now(), &mm1.cfg.subscribers)).await
+}
+
+pub async fn acknowledge(mm1: &Mm1, who: Identity, ind: AcknowledgeInd) -> Response {
+    let d = match by_transaction(mm1, &who, ind.transaction_id.as_deref()).await {
+        Ok(d) => d,
+        Err(answer) => return answer,
+    };
+    let allowed = ind.report_allowed != Some(false);
+    apply(mm1, events::acknowledged(&d, allowed, ids::now(), &mm1.cfg.subscribers)).await
+}
+
+pub async fn read_report(mm1: &Mm1, who: Identity, ind: ReadRecInd) -> Response {
+    let subs = &mm1.cfg.subscribers;
+    let reader = match (&who, &ind.from) {
+        (Identity::Trusted { msisdn, .. }, _) => Some(msisdn.clone()),
+        (_, Some(Sender::Address(a))) => address::normalize(a.text(), subs).ok(),
+        _ => None,
+    };
+    let (Some(reader), Some(message_id)) = (reader, ind.message_id.as_deref()) else { return answer::unknown() };
+    let d = match mm1.store.by_message_and_recipient(message_id, &reader.canonical).await {
+        Ok(Some(d)) if d.read_report => d,
+        Ok(_) => return answer::unknown(),
+        Err(e) => {
+            tracing::error!(error = %e, "store unavailable");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let status = ind.read_status.unwrap_or(ReadStatus::READ);
+    match events::read(&d, status, ids::now(), subs) {
+        Some(change) => apply(mm1, vec![change]).await,
+        None => answer::taken(),
+    }
+}

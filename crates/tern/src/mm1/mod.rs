@@ -1,0 +1,107 @@
+//! MM1: handsets over HTTP. POSTs carry request PDUs (m-send.req, m-notifyresp.ind,
+//! m-acknowledge.ind, m-read-rec.ind, m-forward.req); GETs on retrieval URLs fetch messages.
+//! This module translates between HTTP/PDUs and the core; the status codes are chosen here.
+
+mod answer;
+pub mod identity;
+mod indications;
+mod retrieve;
+mod submit;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tern_codec::mms::{Message, Pdu, ResponseStatus};
+
+use self::answer::Refusal;
+use self::identity::Identity;
+use crate::config::Config;
+use crate::store::Store;
+
+/// What every MM1 handler needs.
+#[derive(Debug, Clone)]
+pub struct Mm1 {
+    pub store: Store,
+    pub cfg: Arc<Config>,
+}
+
+pub fn router(mm1: Mm1) -> Router {
+    let router = Router::new().route("/m/{token}", get(retrieve::get));
+    let router = match mm1.cfg.mm1.path.clone() {
+        Some(path) => router.route(&path, axum::routing::post(post)).fallback(not_found),
+        None => router.fallback(post),
+    };
+    router.with_state(mm1)
+}
+
+async fn not_found() -> Response {
+    StatusCode::NOT_FOUND.into_response()
+}
+
+impl Mm1 {
+    /// Who the request comes from, by header enrichment from a trusted proxy.
+    fn identify(&self, peer: SocketAddr, headers: &HeaderMap) -> Identity {
+        let pairs = headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes()));
+        identity::identify(peer.ip(), pairs, &self.cfg.identity, &self.cfg.subscribers)
+    }
+}
+
+/// Any POST: a request PDU.
+async fn post(State(mm1): State<Mm1>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
+    if request.method() != Method::POST {
+        return not_found().await;
+    }
+    let (parts, body) = request.into_parts();
+    let is_mms =
+        parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(answer::MMS_CONTENT_TYPE))
+        });
+    let limit = usize::try_from(mm1.cfg.mm1.max_message_size).unwrap_or(usize::MAX);
+    let bytes = match axum::body::to_bytes(Body::new(body), limit.saturating_add(1)).await {
+        Ok(bytes) if bytes.len() <= limit => bytes,
+        Ok(_) | Err(_) => {
+            let text = format!("the message is larger than {limit} octets");
+            return answer::send_conf(
+                None,
+                None,
+                Err(Refusal::new(ResponseStatus::PERMANENT_CONTENT_NOT_ACCEPTED, text)),
+            );
+        }
+    };
+    let tid = answer::salvage_transaction_id(&bytes);
+    if !is_mms {
+        let text = format!("the request's Content-Type must be {}", answer::MMS_CONTENT_TYPE);
+        return answer::send_conf(tid, None, Err(Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, text)));
+    }
+    let message = match Message::decode(&bytes) {
+        Ok(message) => message,
+        Err(e) => {
+            tracing::info!(%peer, error = %e, "malformed PDU");
+            let refusal = Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, e.to_string());
+            return answer::send_conf(tid, None, Err(refusal));
+        }
+    };
+    let who = mm1.identify(peer, &parts.headers);
+    if who == Identity::Untrusted {
+        tracing::warn!(%peer, "identity header from an untrusted peer ignored");
+    }
+    let version = message.pdu.mms_version();
+    let tid = message.pdu.transaction_id().map(str::to_owned);
+    match message.pdu {
+        Pdu::SendReq(req) => submit::send(&mm1, who, req, message.body).await,
+        Pdu::ForwardReq(req) => submit::forward(&mm1, who, req).await,
+        Pdu::NotifyRespInd(ind) => indications::notify_response(&mm1, who, ind).await,
+        Pdu::AcknowledgeInd(ind) => indications::acknowledge(&mm1, who, ind).await,
+        Pdu::ReadRecInd(ind) => indications::read_report(&mm1, who, ind).await,
+        other => {
+            let text = format!("{} is not a request this relay takes", other.message_type());
+            answer::send_conf(tid, version, Err(Refusal::new(ResponseStatus::UNSUPPORTED_MESSAGE, text)))
+        }
+    }
+}

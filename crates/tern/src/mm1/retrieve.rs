@@ -1,0 +1,56 @@
+//! GET on a retrieval URL: the token names one recipient's copy. Only that recipient gets it
+//! (when a trusted identity header is present it must be the recipient's); anything else gets
+//! a well-formed m-retrieve.conf carrying an error Retrieve-Status, never another message.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use tern_codec::mms::RetrieveStatus;
+
+use super::Mm1;
+use super::answer;
+use super::identity::Identity;
+use crate::core::{compose, events, ids};
+use crate::store::RecipientState;
+
+pub async fn get(
+    State(mm1): State<Mm1>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let now = ids::now();
+    let error = |status, text: &str| answer::pdu(compose::retrieve_error(status, text, now));
+    let d = match mm1.store.by_token(&token).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "no such message"),
+        Err(e) => {
+            tracing::error!(error = %e, "store unavailable");
+            return error(RetrieveStatus::TRANSIENT_FAILURE, "the message cannot be read now; try again");
+        }
+    };
+    if let Identity::Trusted { msisdn, .. } = mm1.identify(peer, &headers)
+        && msisdn.canonical != d.address
+    {
+        tracing::warn!(%peer, subscriber = %msisdn.canonical, "retrieval with another subscriber's token");
+        return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "no such message");
+    }
+    let gone = matches!(d.state, RecipientState::Expired | RecipientState::Rejected | RecipientState::Unrecognised);
+    if d.expired || d.expires_at <= now || gone {
+        return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "the message has expired or was refused");
+    }
+    let body = match mm1.store.body(d.body).await {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a stored body");
+            return error(RetrieveStatus::TRANSIENT_FAILURE, "the message cannot be read now; try again");
+        }
+    };
+    let pdu = compose::retrieve_conf(d.transaction_id.as_deref().unwrap_or_default(), &d.retrieve, &body);
+    if let Err(e) = mm1.store.apply(vec![events::retrieved(&d, true, now, &mm1.cfg.subscribers)]).await {
+        tracing::error!(error = %e, "cannot record a retrieval");
+    }
+    answer::pdu(pdu)
+}

@@ -1,0 +1,52 @@
+//! Push bearers: how a WSP push (a notification, or a report) reaches a handset. The core hands
+//! a push for an MSISDN to the configured bearer and records what happened; with no bearer the
+//! push waits in the queue and says why, so nothing is ever reported as sent that was not.
+
+use std::net::SocketAddr;
+
+use tokio::net::UdpSocket;
+
+use crate::config::{self, PushConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("no bearer configured")]
+    NoBearer,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug)]
+pub enum Bearer {
+    None,
+    /// WDP over UDP: the WSP push as one datagram to an IP-connected handset or simulator.
+    Udp {
+        socket: UdpSocket,
+        target: SocketAddr,
+    },
+}
+
+impl Bearer {
+    pub async fn from_config(cfg: &PushConfig) -> std::io::Result<Bearer> {
+        Ok(match cfg.bearer {
+            config::Bearer::None => Bearer::None,
+            config::Bearer::Udp => {
+                let local: SocketAddr =
+                    if cfg.udp_target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+                Bearer::Udp { socket: UdpSocket::bind(local).await?, target: cfg.udp_target }
+            }
+        })
+    }
+
+    /// Sends one WSP push (already framed) to `msisdn`.
+    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<(), PushError> {
+        match self {
+            Bearer::None => Err(PushError::NoBearer),
+            Bearer::Udp { socket, target } => {
+                socket.send_to(push, target).await?;
+                tracing::debug!(%msisdn, %target, len = push.len(), "push sent over UDP");
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `tern serve`: the relay. Opens the store, starts the committer, the delivery worker and the
+//! sweeper, and serves MM1. On SIGINT/SIGTERM it stops accepting, lets in-flight requests
+//! finish, then lets the committer write everything queued before it exits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::core::delivery;
+use crate::mm1::{self, Mm1};
+use crate::push::Bearer;
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file (TOML); without it every key has its default (see tern.example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let cfg = Config::load(args.config.as_deref())?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TERN_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(Arc::new(cfg)))
+}
+
+async fn serve(cfg: Arc<Config>) -> anyhow::Result<()> {
+    let (store, committer) = Store::open(&cfg.store.data_dir, cfg.store.commit_batch_max)
+        .await
+        .with_context(|| format!("opening the store in {}", cfg.store.data_dir.display()))?;
+    let bearer = Arc::new(Bearer::from_config(&cfg.push).await.context("starting the push bearer")?);
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(delivery::worker(store.clone(), bearer, cfg.clone(), stopped.clone()));
+    let sweeper = tokio::spawn(delivery::sweeper(store.clone(), cfg.clone(), stopped));
+
+    let listener = tokio::net::TcpListener::bind(cfg.mm1.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.mm1.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, data = %cfg.store.data_dir.display(), "MM1 ready");
+    let app = mm1::router(Mm1 { store: store.clone(), cfg: cfg.clone() }).layer(
+        tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            std::time::Duration::from_secs(cfg.mm1.request_timeout_secs),
+        ),
+    );
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(signal())
+        .await?;
+
+    tracing::info!("stopping");
+    let _ = stop.send(true);
+    let _ = worker.await;
+    let _ = sweeper.await;
+    drop(store);
+    committer.closed().await;
+    tracing::info!("stopped; everything accepted is stored");
+    Ok(())
+}
+
+async fn signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,339 @@
+//! The single writer. Requests queue their changes; the committer takes everything queued (up
+//! to a batch limit), appends the batch's bodies to the open segment and syncs it once, then
+//! applies every request's changes in one SQLite transaction (each under its own savepoint, so
+//! one bad request cannot fail the others) and commits with one WAL fsync. Only then does any
+//! request hear back.
+
+use std::path::PathBuf;
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, Row};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::payloads::{Location, PayloadLog};
+use super::{NewMessage, RecipientState, Result, StoreError};
+
+/// One durable change. Conditional changes report whether they applied.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Store a message and its recipients; local recipients waiting for a notification get a
+    /// pending push.
+    Accept(Box<NewMessage>),
+    /// Move a recipient to `to` if its state is one of `from`. When it moves, its pending
+    /// notifications can be cancelled and a report (`msisdn`, `pdu`) queued, atomically.
+    Transition {
+        recipient: i64,
+        from: &'static [RecipientState],
+        to: RecipientState,
+        status_text: Option<String>,
+        now: i64,
+        cancel_pushes: bool,
+        report: Option<(String, Vec<u8>)>,
+    },
+    /// Queue a PDU to be pushed as it is (a read report, say).
+    Enqueue { msisdn: String, pdu: Vec<u8>, at: i64 },
+    /// Hold a pending push until `until` while a worker sends it (a crash releases it then).
+    Lease { push: i64, until: i64 },
+    /// A send finished: reschedule at `next`, or close the push in `state` (`done`, `failed`).
+    PushResult { push: i64, attempts: u32, next: Option<i64>, state: &'static str, error: Option<String> },
+    /// The message expired: free its body and stop its pushes.
+    Expire { message: i64 },
+    /// Drop the row of a dead segment whose file was removed.
+    ForgetSegment { segment: i64 },
+}
+
+pub(super) struct Job {
+    pub changes: Vec<Change>,
+    pub reply: oneshot::Sender<Result<Vec<bool>>>,
+}
+
+/// The running committer; [`Handle::closed`] resolves once every queued change is committed
+/// after the last [`super::Store`] is dropped.
+#[derive(Debug)]
+pub struct Handle(JoinHandle<()>);
+
+impl Handle {
+    pub async fn closed(self) {
+        let _ = self.0.await;
+    }
+}
+
+pub(super) async fn start(
+    mut conn: SqliteConnection,
+    dir: PathBuf,
+    batch_max: usize,
+) -> Result<(mpsc::Sender<Job>, Handle)> {
+    let current = sqlx::query("SELECT id FROM segments WHERE sealed = 0 ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&mut conn)
+        .await?;
+    let segment = match current {
+        Some(row) => row.try_get::<i64, _>(0)?,
+        None => sqlx::query("INSERT INTO segments (sealed) VALUES (0) RETURNING id")
+            .fetch_one(&mut conn)
+            .await?
+            .try_get(0)?,
+    };
+    let log = PayloadLog::open(&dir, segment)?;
+    let (tx, rx) = mpsc::channel(batch_max.max(1) * 4);
+    let task = tokio::spawn(run(conn, log, rx, batch_max.max(1)));
+    Ok((tx, Handle(task)))
+}
+
+async fn run(mut conn: SqliteConnection, mut log: PayloadLog, mut rx: mpsc::Receiver<Job>, batch_max: usize) {
+    let mut jobs = Vec::with_capacity(batch_max);
+    while rx.recv_many(&mut jobs, batch_max).await > 0 {
+        let results = commit(&mut conn, &mut log, &jobs).await;
+        for (job, result) in jobs.drain(..).zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+    let _ = conn.close().await;
+}
+
+async fn commit(conn: &mut SqliteConnection, log: &mut PayloadLog, jobs: &[Job]) -> Vec<Result<Vec<bool>>> {
+    if log.is_full()
+        && let Err(e) = rotate(conn, log).await
+    {
+        tracing::error!(error = %e, "cannot start a new payload segment");
+    }
+    // Bodies first and durable, so no committed row ever points at bytes that could be lost.
+    let bodies = tokio::task::block_in_place(|| write_bodies(log, jobs));
+    let mut results: Vec<Result<Vec<bool>>> = Vec::with_capacity(jobs.len());
+    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+        return jobs.iter().map(|_| Err(StoreError::Db(sqlx::Error::Protocol(e.to_string())))).collect();
+    }
+    for (job, located) in jobs.iter().zip(&bodies) {
+        let result = match located {
+            Err(e) => Err(StoreError::Io(std::io::Error::new(e.kind(), e.to_string()))),
+            Ok(locations) => apply_job(conn, job, locations).await,
+        };
+        results.push(result);
+    }
+    if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+        tracing::error!(error = %e, "group commit failed");
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return jobs.iter().map(|_| Err(StoreError::Db(sqlx::Error::Protocol(e.to_string())))).collect();
+    }
+    results
+}
+
+/// Appends the bodies of every accepted message and syncs once; per job, where they went.
+fn write_bodies(log: &mut PayloadLog, jobs: &[Job]) -> Vec<std::io::Result<Vec<Location>>> {
+    let mut out: Vec<std::io::Result<Vec<Location>>> = jobs
+        .iter()
+        .map(|job| {
+            job.changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Accept(m) => Some(log.append(&m.body)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    if let Err(e) = log.sync() {
+        for result in &mut out {
+            if result.as_ref().is_ok_and(|l| !l.is_empty()) {
+                *result = Err(std::io::Error::new(e.kind(), e.to_string()));
+            }
+        }
+    }
+    out
+}
+
+async fn rotate(conn: &mut SqliteConnection, log: &mut PayloadLog) -> Result<()> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("UPDATE segments SET sealed = 1 WHERE id = ?").bind(log.segment()).execute(&mut *tx).await?;
+    let next: i64 =
+        sqlx::query("INSERT INTO segments (sealed) VALUES (0) RETURNING id").fetch_one(&mut *tx).await?.try_get(0)?;
+    tx.commit().await?;
+    log.rotate(next)?;
+    Ok(())
+}
+
+async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location]) -> Result<Vec<bool>> {
+    sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+    let mut applied = Vec::with_capacity(job.changes.len());
+    let mut bodies = locations.iter();
+    let mut outcome = Ok(());
+    for change in &job.changes {
+        let location = matches!(change, Change::Accept(_)).then(|| bodies.next().copied()).flatten();
+        match apply(conn, change, location).await {
+            Ok(did) => applied.push(did),
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    match outcome {
+        Ok(()) => {
+            sqlx::query("RELEASE job").execute(&mut *conn).await?;
+            Ok(applied)
+        }
+        Err(e) => {
+            sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
+            sqlx::query("RELEASE job").execute(&mut *conn).await?;
+            Err(e)
+        }
+    }
+}
+
+async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Location>) -> Result<bool> {
+    match change {
+        Change::Accept(m) => {
+            let at = body.ok_or_else(|| StoreError::Io(std::io::Error::other("body not written")))?;
+            accept(conn, m, at).await?;
+            Ok(true)
+        }
+        Change::Transition { recipient, from, to, status_text, now, cancel_pushes, report } => {
+            let states: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            let sql = format!(
+                "UPDATE recipients SET state = ?, status_text = ?, updated_at = ? WHERE id = ? AND state IN ({})",
+                states.join(", ")
+            );
+            // The IN list is built from the state names of the enum, never from input.
+            let moved = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(to.as_str())
+                .bind(status_text)
+                .bind(now)
+                .bind(recipient)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                > 0;
+            if moved && *cancel_pushes {
+                sqlx::query("UPDATE pushes SET state = 'cancelled' WHERE recipient = ? AND state = 'pending'")
+                    .bind(recipient)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            if moved && let Some((msisdn, pdu)) = report {
+                enqueue(conn, msisdn, pdu, *now).await?;
+            }
+            Ok(moved)
+        }
+        Change::Enqueue { msisdn, pdu, at } => {
+            enqueue(conn, msisdn, pdu, *at).await?;
+            Ok(true)
+        }
+        Change::Lease { push, until } => {
+            Ok(sqlx::query("UPDATE pushes SET next_attempt_at = ? WHERE id = ? AND state = 'pending'")
+                .bind(until)
+                .bind(push)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                > 0)
+        }
+        Change::PushResult { push, attempts, next, state, error } => {
+            let done = match next {
+                Some(at) => sqlx::query(
+                    "UPDATE pushes SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'pending'",
+                )
+                .bind(attempts)
+                .bind(at),
+                None => sqlx::query(
+                    "UPDATE pushes SET attempts = ?, state = ?, last_error = ? WHERE id = ? AND state = 'pending'",
+                )
+                .bind(attempts)
+                .bind(*state),
+            };
+            Ok(done.bind(error).bind(push).execute(&mut *conn).await?.rows_affected() > 0)
+        }
+        Change::Expire { message } => {
+            let freed = sqlx::query("UPDATE messages SET expired = 1 WHERE id = ? AND expired = 0")
+                .bind(message)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                > 0;
+            if freed {
+                sqlx::query(
+                    "UPDATE segments SET live = live - 1 WHERE id = (SELECT segment FROM messages WHERE id = ?)",
+                )
+                .bind(message)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "UPDATE pushes SET state = 'cancelled' WHERE state = 'pending' AND recipient IN \
+                     (SELECT id FROM recipients WHERE message = ?)",
+                )
+                .bind(message)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(freed)
+        }
+        Change::ForgetSegment { segment } => {
+            Ok(sqlx::query("DELETE FROM segments WHERE id = ? AND sealed = 1 AND live <= 0")
+                .bind(segment)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                > 0)
+        }
+    }
+}
+
+async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location) -> Result<()> {
+    let id: i64 = sqlx::query(
+        "INSERT INTO messages (message_id, sender, date, expires_at, deliver_after, delivery_report, read_report, \
+         size, notification, retrieve, segment, body_offset, body_length) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&m.message_id)
+    .bind(&m.sender)
+    .bind(m.date)
+    .bind(m.expires_at)
+    .bind(m.deliver_after)
+    .bind(m.delivery_report)
+    .bind(m.read_report)
+    .bind(i64::try_from(m.body.len()).unwrap_or(i64::MAX))
+    .bind(&m.notification)
+    .bind(&m.retrieve)
+    .bind(at.segment)
+    .bind(i64::try_from(at.offset).unwrap_or(i64::MAX))
+    .bind(i64::try_from(at.length).unwrap_or(i64::MAX))
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get(0)?;
+    sqlx::query("UPDATE segments SET live = live + 1 WHERE id = ?").bind(at.segment).execute(&mut *conn).await?;
+    for r in &m.recipients {
+        let rid: i64 = sqlx::query(
+            "INSERT INTO recipients (message, address, route, token, transaction_id, state, status_text, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(id)
+        .bind(&r.address)
+        .bind(&r.route)
+        .bind(&r.token)
+        .bind(&r.transaction_id)
+        .bind(r.state.as_str())
+        .bind(&r.status_text)
+        .bind(m.date)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+        if r.state == RecipientState::Accepted {
+            sqlx::query("INSERT INTO pushes (recipient, msisdn, state, next_attempt_at) VALUES (?, ?, 'pending', ?)")
+                .bind(rid)
+                .bind(&r.address)
+                .bind(m.deliver_after)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn enqueue(conn: &mut SqliteConnection, msisdn: &str, pdu: &[u8], at: i64) -> Result<()> {
+    sqlx::query("INSERT INTO pushes (msisdn, pdu, state, next_attempt_at) VALUES (?, ?, 'pending', ?)")
+        .bind(msisdn)
+        .bind(pdu)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! The storage seam: everything the relay must not lose. SQLite (WAL, `synchronous=FULL`) holds
+//! messages, recipients and the push queue; bodies live in segment files beside it. Every write
+//! goes through one committer task that groups the changes of concurrent requests into one
+//! transaction and one sync of the segment (group commit): a caller hears "done" only after its
+//! data is durable, and many callers share each fsync.
+
+mod committer;
+mod payloads;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Row, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+pub use committer::Change;
+pub use payloads::Location;
+
+/// Storage failed; the MM1 edge answers with a transient error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("payload files: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Where a recipient stands in the delivery lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientState {
+    /// Stored; the notification is not out yet.
+    Accepted,
+    /// A notification went out; the message waits to be fetched.
+    Notified,
+    /// The recipient fetched the message.
+    Retrieved,
+    /// The recipient acknowledged the retrieval.
+    Acknowledged,
+    /// The recipient asked to fetch it later.
+    Deferred,
+    Rejected,
+    /// The recipient's handset did not recognise the notification.
+    Unrecognised,
+    Expired,
+    /// A recipient behind another interface (MM3/MM4/MM7) for which no route is configured.
+    NoRoute,
+}
+
+impl RecipientState {
+    pub const ALL: [RecipientState; 9] = [
+        RecipientState::Accepted,
+        RecipientState::Notified,
+        RecipientState::Retrieved,
+        RecipientState::Acknowledged,
+        RecipientState::Deferred,
+        RecipientState::Rejected,
+        RecipientState::Unrecognised,
+        RecipientState::Expired,
+        RecipientState::NoRoute,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientState::Accepted => "accepted",
+            RecipientState::Notified => "notified",
+            RecipientState::Retrieved => "retrieved",
+            RecipientState::Acknowledged => "acknowledged",
+            RecipientState::Deferred => "deferred",
+            RecipientState::Rejected => "rejected",
+            RecipientState::Unrecognised => "unrecognised",
+            RecipientState::Expired => "expired",
+            RecipientState::NoRoute => "no-route",
+        }
+    }
+}
+
+impl FromStr for RecipientState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        RecipientState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| StoreError::Db(sqlx::Error::Decode(format!("unknown recipient state {s}").into())))
+    }
+}
+
+/// A message to store, with everything needed to notify and serve it later.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message_id: String,
+    pub sender: String,
+    pub date: i64,
+    pub expires_at: i64,
+    pub deliver_after: i64,
+    pub delivery_report: bool,
+    pub read_report: bool,
+    /// Encoded m-notification.ind fields shared by every recipient.
+    pub notification: Vec<u8>,
+    /// Encoded m-retrieve.conf fields that follow the Transaction-ID.
+    pub retrieve: Vec<u8>,
+    /// The Content-Type field and the body, as they end the m-retrieve.conf.
+    pub body: Vec<u8>,
+    pub recipients: Vec<NewRecipient>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRecipient {
+    pub address: String,
+    pub route: String,
+    pub token: Option<String>,
+    pub transaction_id: Option<String>,
+    pub state: RecipientState,
+    pub status_text: Option<String>,
+}
+
+/// A recipient with the message it belongs to, as the MM1 handlers need them.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub recipient: i64,
+    pub address: String,
+    pub state: RecipientState,
+    pub transaction_id: Option<String>,
+    pub message_id: String,
+    pub sender: String,
+    pub expires_at: i64,
+    pub expired: bool,
+    pub delivery_report: bool,
+    pub read_report: bool,
+    pub retrieve: Vec<u8>,
+    pub body: Location,
+}
+
+/// A push that is due, with what is needed to build a notification.
+#[derive(Debug, Clone)]
+pub struct DuePush {
+    pub id: i64,
+    pub msisdn: String,
+    pub attempts: u32,
+    /// A stored PDU (a report); `None` for a notification, built from the fields below.
+    pub pdu: Option<Vec<u8>>,
+    pub notification: Option<NotificationParts>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NotificationParts {
+    pub recipient: i64,
+    pub template: Vec<u8>,
+    pub transaction_id: String,
+    pub token: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    read: SqlitePool,
+    commits: mpsc::Sender<committer::Job>,
+    payloads: PathBuf,
+}
+
+/// A query for [`Delivery`] rows with the given condition (a literal, so the SQL is static).
+macro_rules! delivery_query {
+    ($condition:literal) => {
+        concat!(
+            "SELECT r.id, r.address, r.state, r.transaction_id, m.message_id, m.sender, m.expires_at, ",
+            "m.expired, m.delivery_report, m.read_report, m.retrieve, m.segment, m.body_offset, m.body_length ",
+            "FROM recipients r JOIN messages m ON m.id = r.message WHERE ",
+            $condition
+        )
+    };
+}
+
+impl Store {
+    /// Opens the store under `data_dir` and starts its committer. `batch_max` bounds how many
+    /// requests one group commit takes.
+    pub async fn open(data_dir: &Path, batch_max: usize) -> Result<(Store, committer::Handle)> {
+        std::fs::create_dir_all(data_dir)?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join("tern.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let mut writer = options.clone().connect().await?;
+        sqlx::raw_sql(include_str!("schema.sql")).execute(&mut writer).await?;
+        let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
+        let payloads = data_dir.join("payloads");
+        let (commits, handle) = committer::start(writer, payloads.clone(), batch_max).await?;
+        Ok((Store { read, commits, payloads }, handle))
+    }
+
+    /// Applies `changes` atomically and durably; returns, per change, whether it applied (a
+    /// conditional transition whose condition no longer held did not).
+    pub async fn apply(&self, changes: Vec<Change>) -> Result<Vec<bool>> {
+        let (reply, answer) = oneshot::channel();
+        self.commits.send(committer::Job { changes, reply }).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub async fn by_token(&self, token: &str) -> Result<Option<Delivery>> {
+        let row = sqlx::query(delivery_query!("r.token = ?")).bind(token).fetch_optional(&self.read).await?;
+        row.map(|r| delivery(&r)).transpose()
+    }
+
+    pub async fn by_transaction(&self, transaction_id: &str) -> Result<Option<Delivery>> {
+        let row = sqlx::query(delivery_query!("r.transaction_id = ?"))
+            .bind(transaction_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| delivery(&r)).transpose()
+    }
+
+    pub async fn by_message_and_recipient(&self, message_id: &str, address: &str) -> Result<Option<Delivery>> {
+        let row = sqlx::query(delivery_query!("m.message_id = ? AND r.address = ?"))
+            .bind(message_id)
+            .bind(address)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| delivery(&r)).transpose()
+    }
+
+    /// Recipients still waiting whose message has expired.
+    pub async fn expiring(&self, now: i64, limit: i64) -> Result<Vec<Delivery>> {
+        let sql = delivery_query!("m.expires_at <= ? AND r.state IN ('accepted', 'notified', 'deferred') LIMIT ?");
+        let rows = sqlx::query(sql).bind(now).bind(limit).fetch_all(&self.read).await?;
+        rows.iter().map(delivery).collect()
+    }
+
+    /// Messages past their expiry whose bodies are still held.
+    pub async fn expired_messages(&self, now: i64, limit: i64) -> Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM messages WHERE expired = 0 AND expires_at <= ? LIMIT ?")
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+    }
+
+    /// Sealed segments that no live message points into.
+    pub async fn dead_segments(&self) -> Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM segments WHERE sealed = 1 AND live <= 0").fetch_all(&self.read).await?;
+        Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+    }
+
+    /// Removes a dead segment's file (its row goes with [`Change::ForgetSegment`]).
+    pub fn remove_segment_file(&self, segment: i64) -> Result<()> {
+        match std::fs::remove_file(payloads::segment_path(&self.payloads, segment)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn due_pushes(&self, now: i64, limit: i64) -> Result<Vec<DuePush>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.msisdn, p.attempts, p.pdu, r.id, m.notification, r.transaction_id, r.token, m.expires_at \
+             FROM pushes p LEFT JOIN recipients r ON r.id = p.recipient LEFT JOIN messages m ON m.id = r.message \
+             WHERE p.state = 'pending' AND p.next_attempt_at <= ? ORDER BY p.next_attempt_at LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let recipient: Option<i64> = r.try_get(4)?;
+            let notification = match recipient {
+                Some(recipient) => Some(NotificationParts {
+                    recipient,
+                    template: r.try_get(5)?,
+                    transaction_id: r.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
+                    token: r.try_get::<Option<String>, _>(7)?.unwrap_or_default(),
+                    expires_at: r.try_get(8)?,
+                }),
+                None => None,
+            };
+            out.push(DuePush {
+                id: r.try_get(0)?,
+                msisdn: r.try_get(1)?,
+                attempts: u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(u32::MAX),
+                pdu: r.try_get(3)?,
+                notification,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Reads a stored body.
+    pub async fn body(&self, at: Location) -> Result<Vec<u8>> {
+        let dir = self.payloads.clone();
+        tokio::task::spawn_blocking(move || payloads::read(&dir, at))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+            .map_err(StoreError::Io)
+    }
+}
+
+fn delivery(r: &sqlx::sqlite::SqliteRow) -> Result<Delivery> {
+    Ok(Delivery {
+        recipient: r.try_get(0)?,
+        address: r.try_get(1)?,
+        state: r.try_get::<String, _>(2)?.parse()?,
+        transaction_id: r.try_get(3)?,
+        message_id: r.try_get(4)?,
+        sender: r.try_get(5)?,
+        expires_at: r.try_get(6)?,
+        expired: r.try_get(7)?,
+        delivery_report: r.try_get(8)?,
+        read_report: r.try_get(9)?,
+        retrieve: r.try_get(10)?,
+        body: Location {
+            segment: r.try_get(11)?,
+            offset: u64::try_from(r.try_get::<i64, _>(12)?).unwrap_or(0),
+            length: u64::try_from(r.try_get::<i64, _>(13)?).unwrap_or(0),
+        },
+    })
+}
