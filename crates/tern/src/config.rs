@@ -93,6 +93,8 @@ pub struct SubscribersConfig {
     pub international_prefix: String,
     /// E.164 prefixes, '+' included, of the numbers this relay serves.
     pub local: Vec<String>,
+    /// Numeric short codes (prefixes, no '+') given to this relay's own handsets, as in a lab.
+    pub local_short_codes: Vec<String>,
     /// Most recipients (To, Cc and Bcc together) one submission may name.
     pub max_recipients: usize,
 }
@@ -104,6 +106,7 @@ impl Default for SubscribersConfig {
             national_prefix: "0".into(),
             international_prefix: "00".into(),
             local: vec!["+1555".into()],
+            local_short_codes: Vec::new(),
             max_recipients: 100,
         }
     }
@@ -292,6 +295,9 @@ impl Config {
         }
         if !subs.international_prefix.bytes().all(|b| b.is_ascii_digit()) {
             return invalid("subscribers.international_prefix", "must be digits (or empty)");
+        }
+        if let Some(bad) = subs.local_short_codes.iter().find(|p| !is_digits(p)) {
+            return invalid("subscribers.local_short_codes", &format!("{bad:?} is not digits"));
         }
         if let Some(bad) = subs.local.iter().find(|p| !p.strip_prefix('+').is_some_and(is_digits)) {
             return invalid("subscribers.local", &format!("{bad:?} is not '+' followed by digits"));

@@ -59,6 +59,18 @@ pub enum AddressError {
 }
 
 pub fn normalize(raw: &str, cfg: &SubscribersConfig) -> Result<Normalized, AddressError> {
+    let n = classify(raw, cfg)?;
+    // Short numbers a lab or private network gives its own handsets are local subscribers.
+    let served = |code: &str| cfg.local_short_codes.iter().any(|p| code.starts_with(p.as_str()));
+    Ok(match n.route {
+        Route::ShortCode if n.canonical.bytes().all(|b| b.is_ascii_digit()) && served(&n.canonical) => {
+            Normalized { route: Route::Local, ..n }
+        }
+        _ => n,
+    })
+}
+
+fn classify(raw: &str, cfg: &SubscribersConfig) -> Result<Normalized, AddressError> {
     let invalid = |reason| AddressError::Invalid { address: raw.to_owned(), reason };
     let unsupported = |kind: &str| AddressError::Unsupported { address: raw.to_owned(), kind: kind.to_owned() };
 
