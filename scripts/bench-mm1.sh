@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Load test of MM1 submissions: a release `tern serve` on embedded defaults (in a scratch data
+# directory) takes 30 KB m-send.req PDUs with one local recipient from h2load, an independent
+# HTTP load tool (Debian package nghttp2-client). Prints h2load's report.
+# usage: scripts/bench-mm1.sh [REQUESTS] [CONNECTIONS] [RATE_PER_CONNECTION]
+# (without a rate, each connection sends as fast as answers come back)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+requests=${1:-20000}
+clients=${2:-64}
+rate=${3:+--rps=$3}
+command -v h2load >/dev/null || { echo "h2load missing: apt-get install -y nghttp2-client" >&2; exit 1; }
+cargo build --release --quiet
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# A 30 KB m-send.req: insert-address From, one local recipient, one image/jpeg part.
+python3 - "$work/send.mms" <<'PY'
+import sys
+def uintvar(n):
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.insert(0, 0x80 | (n & 0x7F)); n >>= 7
+    return bytes(out)
+data = bytes(i % 251 for i in range(30 * 1024))
+part_headers = b"\x9e"  # image/jpeg
+pdu = (b"\x8c\x80\x98load-1\x00\x8d\x92\x89\x01\x81\x97+15550100002/TYPE=PLMN\x00"
+       b"\x84\xa3" + uintvar(1) + uintvar(len(part_headers)) + uintvar(len(data)) + part_headers + data)
+open(sys.argv[1], "wb").write(pdu)
+PY
+
+port=18002
+TERN_LOG=warn TERN_MM1__LISTEN=127.0.0.1:$port TERN_STORE__DATA_DIR="$work/data" ./target/release/tern serve &
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+echo "tern serve: commit $(git rev-parse --short HEAD), $(nproc) cores, body $(stat -c %s "$work/send.mms") octets"
+h2load --h1 -n "$requests" -c "$clients" -m 1 $rate -d "$work/send.mms" \
+  -H 'Content-Type: application/vnd.wap.mms-message' -H 'X-MSISDN: +15550100001' \
+  "http://127.0.0.1:$port/mms"
+echo "messages stored: $(sqlite3 "$work/data/tern.db" 'SELECT count(*) FROM messages')"
