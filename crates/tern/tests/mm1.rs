@@ -328,3 +328,104 @@ fn messages_expire_with_a_report_and_their_retrieval_fails() {
     ));
     assert_eq!(rows, [["expired", "1"]], "recipient expired and the body freed");
 }
+
+#[test]
+fn unanswered_notifications_are_retried_with_backoff_and_then_stop() {
+    let relay = Relay::start(
+        "retries",
+        &[
+            ("TERN_DELIVERY__INITIAL_BACKOFF_SECS", "1"),
+            ("TERN_DELIVERY__MAX_BACKOFF_SECS", "2"),
+            ("TERN_DELIVERY__MAX_ATTEMPTS", "3"),
+        ],
+    );
+    send_conf(&relay.post(&simple_send(&[RECIPIENT], "t1", |_| {}), Some(SENDER)));
+    let start = std::time::Instant::now();
+    let first = notification(&relay);
+    let mut times = vec![start.elapsed()];
+    for _ in 0..2 {
+        let again = notification(&relay);
+        assert_eq!(again.transaction_id, first.transaction_id, "the same notification again");
+        times.push(start.elapsed());
+    }
+    // Backoff 1 s then 2 s (scheduled in whole seconds, so up to a second early); then nothing more.
+    assert!(times[1] - times[0] >= Duration::from_millis(300), "{times:?}");
+    assert!(times[2] - times[1] >= Duration::from_millis(1200), "{times:?}");
+    relay.udp.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
+    let mut buf = [0u8; 2048];
+    assert!(relay.udp.recv(&mut buf).is_err(), "no fourth notification after max_attempts = 3");
+    let pushes = relay.query("SELECT state, attempts FROM pushes");
+    assert_eq!(pushes, [["done", "3"]]);
+    let state = relay.query("SELECT state FROM recipients");
+    assert_eq!(state, [["notified"]], "still waiting for the handset, until expiry");
+}
+
+#[test]
+fn delivery_time_defers_the_notification_and_deferred_keeps_it_waiting() {
+    let relay = Relay::start("deferred", &[]);
+    let req = simple_send(&[RECIPIENT], "dt", |r| r.delivery_time = Some(TimeValue::Relative(2)));
+    let start = std::time::Instant::now();
+    send_conf(&relay.post(&req, Some(SENDER)));
+    let n = notification(&relay);
+    assert!(start.elapsed() >= Duration::from_millis(1500), "notified after {:?}", start.elapsed());
+    let defer = Message::new(NotifyRespInd {
+        transaction_id: n.transaction_id.clone(),
+        mms_version: Some(Version::V1_2),
+        status: Some(Status::DEFERRED),
+        ..NotifyRespInd::default()
+    });
+    assert_eq!(relay.post(&defer.encode(), Some(RECIPIENT)).status, 204);
+    assert_eq!(relay.query("SELECT state FROM recipients"), [["deferred"]]);
+    // Deferred means "later", not "never": the message is still there.
+    let (_, conf, _) = retrieve(&relay, n.content_location.as_deref().unwrap(), Some(RECIPIENT));
+    assert!(conf.message_id.is_some());
+    assert_eq!(relay.query("SELECT state FROM recipients"), [["retrieved"]]);
+}
+
+#[test]
+fn identity_from_an_untrusted_peer_is_ignored() {
+    let relay = Relay::start("untrusted", &[("TERN_IDENTITY__TRUSTED_PROXIES", "10.0.0.0/8")]);
+    let conf = send_conf(&relay.post(&simple_send(&[RECIPIENT], "u1", |_| {}), Some(SENDER)));
+    assert_eq!(conf.response_status, Some(ResponseStatus::PERMANENT_SERVICE_DENIED));
+    assert_eq!(relay.query("SELECT count(*) FROM messages"), [["0"]]);
+}
+
+#[test]
+fn forward_sends_a_stored_message_on_without_fetching_it() {
+    let relay = Relay::start("forward", &[]);
+    let original = send_conf(&relay.post(&simple_send(&[RECIPIENT], "f1", |_| {}), Some(SENDER)));
+    let n = notification(&relay);
+    let third = "+15550100003";
+    let forward = Message::new(ForwardReq {
+        transaction_id: Some("fwd-1".into()),
+        mms_version: Some(Version::V1_2),
+        from: Some(Sender::InsertAddress),
+        to: vec![Address::phone(third)],
+        content_location: n.content_location.clone(),
+        ..ForwardReq::default()
+    });
+    let answer = relay.post(&forward.encode(), Some(RECIPIENT));
+    let Pdu::ForwardConf(conf) = Message::decode(&answer.body).unwrap().pdu else { panic!("an m-forward-conf") };
+    assert_eq!(conf.transaction_id.as_deref(), Some("fwd-1"));
+    assert_eq!(conf.response_status, Some(ResponseStatus::OK), "{:?}", conf.response_text);
+    assert_ne!(conf.message_id, original.message_id);
+    let fwd = notification(&relay);
+    let (_, got, body) = retrieve(&relay, fwd.content_location.as_deref().unwrap(), Some(third));
+    assert_eq!(got.subject.map(|s| s.text).as_deref(), Some("hello"));
+    assert_eq!(got.from.unwrap().to_string(), format!("{RECIPIENT}/TYPE=PLMN"));
+    assert_eq!(got.previously_sent_by[0].address.text(), format!("{SENDER}/TYPE=PLMN"));
+    assert_eq!(&*body.unwrap().parts()[0].data, b"hi there");
+    // Someone else cannot forward that message.
+    let stolen = Message::new(ForwardReq { transaction_id: Some("fwd-2".into()), ..forward_fields(&forward) });
+    let Pdu::ForwardConf(conf) = Message::decode(&relay.post(&stolen.encode(), Some(third)).body).unwrap().pdu else {
+        panic!()
+    };
+    assert_eq!(conf.response_status, Some(ResponseStatus::PERMANENT_MESSAGE_NOT_FOUND));
+}
+
+fn forward_fields(m: &Message<'_>) -> ForwardReq {
+    match &m.pdu {
+        Pdu::ForwardReq(f) => f.clone(),
+        _ => ForwardReq::default(),
+    }
+}
