@@ -334,8 +334,8 @@ fn unanswered_notifications_are_retried_with_backoff_and_then_stop() {
     let relay = Relay::start(
         "retries",
         &[
-            ("TERN_DELIVERY__INITIAL_BACKOFF_SECS", "1"),
-            ("TERN_DELIVERY__MAX_BACKOFF_SECS", "2"),
+            ("TERN_DELIVERY__INITIAL_BACKOFF_SECS", "2"),
+            ("TERN_DELIVERY__MAX_BACKOFF_SECS", "4"),
             ("TERN_DELIVERY__MAX_ATTEMPTS", "3"),
         ],
     );
@@ -348,10 +348,10 @@ fn unanswered_notifications_are_retried_with_backoff_and_then_stop() {
         assert_eq!(again.transaction_id, first.transaction_id, "the same notification again");
         times.push(start.elapsed());
     }
-    // Backoff 1 s then 2 s (scheduled in whole seconds, so up to a second early); then nothing more.
-    assert!(times[1] - times[0] >= Duration::from_millis(300), "{times:?}");
-    assert!(times[2] - times[1] >= Duration::from_millis(1200), "{times:?}");
-    relay.udp.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
+    // Backoff 2 s then 4 s (scheduled in whole seconds, so up to a second early); then nothing more.
+    assert!(times[1] - times[0] >= Duration::from_secs(1), "{times:?}");
+    assert!(times[2] - times[1] >= Duration::from_secs(3), "{times:?}");
+    relay.udp.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
     let mut buf = [0u8; 2048];
     assert!(relay.udp.recv(&mut buf).is_err(), "no fourth notification after max_attempts = 3");
     let pushes = relay.query("SELECT state, attempts FROM pushes");

@@ -63,7 +63,10 @@ async fn post(State(mm1): State<Mm1>, ConnectInfo(peer): ConnectInfo<SocketAddr>
             v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(answer::MMS_CONTENT_TYPE))
         });
     let limit = usize::try_from(mm1.cfg.mm1.max_message_size).unwrap_or(usize::MAX);
-    let bytes = match axum::body::to_bytes(Body::new(body), limit.saturating_add(1)).await {
+    // An oversize body is still read (up to a bound) so that the handset gets the answer instead
+    // of a connection reset while it is still sending.
+    let drain = limit.saturating_mul(2).max(limit.saturating_add(1 << 20));
+    let bytes = match axum::body::to_bytes(Body::new(body), drain).await {
         Ok(bytes) if bytes.len() <= limit => bytes,
         Ok(_) | Err(_) => {
             let text = format!("the message is larger than {limit} octets");
