@@ -197,11 +197,7 @@ impl SmsDeliver {
     /// The user data split at its header when TP-UDHI is set. Error offsets count from the
     /// start of the TPDU.
     pub fn user_data(&self) -> Result<UserData<'_>> {
-        UserData::decode(&self.user_data, self.udhi).map_err(|e| {
-            let mut out = Vec::new();
-            self.encode_into(&mut out);
-            shift(e, out.len().saturating_sub(self.user_data.len()))
-        })
+        split_user_data(&self.user_data, self.udhi, |out| self.encode_into(out))
     }
 }
 
@@ -279,12 +275,18 @@ impl SmsSubmit {
     /// The user data split at its header when TP-UDHI is set. Error offsets count from the
     /// start of the TPDU.
     pub fn user_data(&self) -> Result<UserData<'_>> {
-        UserData::decode(&self.user_data, self.udhi).map_err(|e| {
-            let mut out = Vec::new();
-            self.encode_into(&mut out);
-            shift(e, out.len().saturating_sub(self.user_data.len()))
-        })
+        split_user_data(&self.user_data, self.udhi, |out| self.encode_into(out))
     }
+}
+
+/// Splits user data at its header; errors are shifted to count from the start of the TPDU,
+/// whose encoding `encode` writes.
+fn split_user_data<'a>(user_data: &'a [u8], udhi: bool, encode: impl FnOnce(&mut Vec<u8>)) -> Result<UserData<'a>> {
+    UserData::decode(user_data, udhi).map_err(|e| {
+        let mut out = Vec::new();
+        encode(&mut out);
+        shift(e, out.len().saturating_sub(user_data.len()))
+    })
 }
 
 /// The TPDUs this codec frames.

@@ -38,36 +38,41 @@ impl Refusal {
     }
 }
 
+/// Response-Status, Response-Text and Message-ID of a confirmation.
+fn confirmation(outcome: Result<String, Refusal>) -> (Option<ResponseStatus>, Option<EncodedString>, Option<String>) {
+    match outcome {
+        Ok(message_id) => (Some(ResponseStatus::OK), None, Some(message_id)),
+        Err(r) => (Some(r.status), Some(EncodedString::auto(r.text)), None),
+    }
+}
+
 /// The m-send.conf for a request with Transaction-ID `tid`.
 pub fn send_conf(tid: Option<String>, version: Option<Version>, outcome: Result<String, Refusal>) -> Response {
-    let mut conf = SendConf { transaction_id: tid, mms_version: Some(answer_version(version)), ..SendConf::default() };
-    match outcome {
-        Ok(message_id) => {
-            conf.response_status = Some(ResponseStatus::OK);
-            conf.message_id = Some(message_id);
-        }
-        Err(r) => {
-            conf.response_status = Some(r.status);
-            conf.response_text = Some(EncodedString::auto(r.text));
-        }
-    }
+    let (response_status, response_text, message_id) = confirmation(outcome);
+    let mms_version = Some(answer_version(version));
+    let conf = SendConf {
+        transaction_id: tid,
+        mms_version,
+        response_status,
+        response_text,
+        message_id,
+        ..SendConf::default()
+    };
     pdu(Message::new(conf).encode())
 }
 
 /// The m-forward.conf for a request with Transaction-ID `tid`.
 pub fn forward_conf(tid: Option<String>, version: Option<Version>, outcome: Result<String, Refusal>) -> Response {
-    let mut conf =
-        ForwardConf { transaction_id: tid, mms_version: Some(answer_version(version)), ..ForwardConf::default() };
-    match outcome {
-        Ok(message_id) => {
-            conf.response_status = Some(ResponseStatus::OK);
-            conf.message_id = Some(message_id);
-        }
-        Err(r) => {
-            conf.response_status = Some(r.status);
-            conf.response_text = Some(EncodedString::auto(r.text));
-        }
-    }
+    let (response_status, response_text, message_id) = confirmation(outcome);
+    let mms_version = Some(answer_version(version));
+    let conf = ForwardConf {
+        transaction_id: tid,
+        mms_version,
+        response_status,
+        response_text,
+        message_id,
+        ..ForwardConf::default()
+    };
     pdu(Message::new(conf).encode())
 }
 
