@@ -197,12 +197,97 @@ pub struct PushConfig {
     pub udp_target: SocketAddr,
     /// Most pushes one delivery pass sends.
     pub batch: u32,
+    /// The `smpp` bearer: the SMSCs to bind to and how pushes are submitted.
+    pub smpp: SmppConfig,
 }
 
 impl Default for PushConfig {
     fn default() -> Self {
-        PushConfig { bearer: Bearer::None, udp_target: SocketAddr::from(([127, 0, 0, 1], 2948)), batch: 256 }
+        PushConfig {
+            bearer: Bearer::None,
+            udp_target: SocketAddr::from(([127, 0, 0, 1], 2948)),
+            batch: 256,
+            smpp: SmppConfig::default(),
+        }
     }
+}
+
+/// SMPP 3.4: pushes go out as binary submit_sm (UDH with the WAP push ports), taking turns over
+/// the bound links; a link that is down is skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmppConfig {
+    /// data_coding of the short messages: 4 or 2 (8-bit data), or 0xF4..=0xF7 (8-bit with a class).
+    pub data_coding: u8,
+    /// Number concatenated segments with a 16-bit reference instead of an 8-bit one.
+    pub concat_reference_16bit: bool,
+    /// Ask the SMSC for delivery receipts; a transceiver bind acknowledges them but does not use them yet.
+    pub registered_delivery: bool,
+    pub links: Vec<SmppLink>,
+}
+
+impl Default for SmppConfig {
+    fn default() -> Self {
+        // No link by default, so the default configuration needs no SMSC.
+        SmppConfig { data_coding: 4, concat_reference_16bit: false, registered_delivery: false, links: Vec::new() }
+    }
+}
+
+/// One ESME bind to an SMSC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmppLink {
+    pub host: String,
+    pub port: u16,
+    pub system_id: String,
+    pub password: String,
+    pub system_type: String,
+    pub bind: SmppBind,
+    pub source_addr: String,
+    pub source_ton: u8,
+    pub source_npi: u8,
+    pub dest_ton: u8,
+    pub dest_npi: u8,
+    /// Most submit_sm awaiting their response at once.
+    pub window: u32,
+    /// Most submit_sm a second; 0 is unlimited.
+    pub throughput: u32,
+    /// Seconds between enquire_link keep-alives.
+    pub enquire_link_secs: u64,
+    /// Seconds the SMSC has to answer a request before it counts as failed.
+    pub response_timeout_secs: u64,
+}
+
+impl Default for SmppLink {
+    fn default() -> Self {
+        SmppLink {
+            host: "127.0.0.1".into(),
+            port: 2775,
+            system_id: "mmsc".into(),
+            password: "secret".into(),
+            system_type: String::new(),
+            bind: SmppBind::Transceiver,
+            source_addr: "MMSC".into(),
+            source_ton: 5,
+            source_npi: 0,
+            dest_ton: 1,
+            dest_npi: 1,
+            window: 10,
+            throughput: 0,
+            enquire_link_secs: 30,
+            response_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmppBind {
+    /// bind_transceiver: the SMSC may also send deliver_sm (receipts) on the same link.
+    #[default]
+    Transceiver,
+    /// bind_transmitter: submit only.
+    Transmitter,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +297,8 @@ pub enum Bearer {
     None,
     /// WDP over UDP to `udp_target`.
     Udp,
+    /// SMPP 3.4 submit_sm to the SMSCs in `[push.smpp]`.
+    Smpp,
 }
 
 impl Config {
@@ -323,8 +410,48 @@ impl Config {
         if d.sweep_interval_secs == 0 {
             return invalid("delivery.sweep_interval_secs", "must be at least 1");
         }
+
+        let smpp = &self.push.smpp;
+        if self.push.bearer == Bearer::Smpp && smpp.links.is_empty() {
+            return invalid("push.smpp.links", "bearer \"smpp\" needs at least one link");
+        }
+        if !matches!(smpp.data_coding, 0x02 | 0x04 | 0xF4..=0xF7) {
+            return invalid("push.smpp.data_coding", "must be an 8-bit data coding: 2, 4 or 0xF4 to 0xF7");
+        }
+        for link in &smpp.links {
+            validate_smpp_link(link)?;
+        }
         Ok(())
     }
+}
+
+/// The limits are SMPP 3.4's C-Octet String sizes less the terminating NUL (§5.2), so a link that
+/// loads can always bind and submit.
+fn validate_smpp_link(link: &SmppLink) -> Result<(), ConfigError> {
+    let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+    if link.host.is_empty() {
+        return invalid("push.smpp.links.host", "must not be empty".into());
+    }
+    for (key, value, max) in [
+        ("push.smpp.links.system_id", &link.system_id, 15),
+        ("push.smpp.links.password", &link.password, 8),
+        ("push.smpp.links.system_type", &link.system_type, 12),
+        ("push.smpp.links.source_addr", &link.source_addr, 20),
+    ] {
+        if value.len() > max || !value.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+            return invalid(key, format!("{value:?} is not printable ASCII of at most {max} characters"));
+        }
+    }
+    if link.window == 0 {
+        return invalid("push.smpp.links.window", "must be at least 1".into());
+    }
+    if link.enquire_link_secs == 0 {
+        return invalid("push.smpp.links.enquire_link_secs", "must be at least 1".into());
+    }
+    if link.response_timeout_secs == 0 {
+        return invalid("push.smpp.links.response_timeout_secs", "must be at least 1".into());
+    }
+    Ok(())
 }
 
 /// Other `TERN_` variables (no `__`) are left to whoever reads them.
@@ -526,6 +653,55 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_example_smpp_link_is_the_default_link() {
+        // The commented-out link in tern.example.toml, uncommented, must read as the defaults.
+        let example = include_str!("../../../tern.example.toml");
+        let start = example.find("# [[push.smpp.links]]").unwrap();
+        let link: String = example[start..]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = from_toml(&format!("[push]\nbearer = \"smpp\"\n[push.smpp]\n{link}"), &[]).unwrap();
+        assert_eq!(c.push.smpp.links, [SmppLink::default()]);
+    }
+
+    #[test]
+    fn smpp_links_are_read_and_checked() {
+        let c = from_toml(
+            "[push]\nbearer = \"smpp\"\n[push.smpp]\ndata_coding = 0xF5\n[[push.smpp.links]]\nport = 1\n\
+             [[push.smpp.links]]\nhost = \"smsc2\"\nbind = \"transmitter\"\nwindow = 1\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.push.bearer, Bearer::Smpp);
+        assert_eq!(c.push.smpp.data_coding, 0xF5);
+        assert_eq!(c.push.smpp.links.len(), 2);
+        assert_eq!((c.push.smpp.links[0].port, c.push.smpp.links[0].host.as_str()), (1, "127.0.0.1"));
+        assert_eq!(c.push.smpp.links[1].bind, SmppBind::Transmitter);
+        let link = |extra: &str| format!("[push.smpp]\n[[push.smpp.links]]\n{extra}\n");
+        for (text, key) in [
+            ("[push]\nbearer = \"smpp\"".to_owned(), "push.smpp.links"),
+            ("[push.smpp]\ndata_coding = 0".to_owned(), "push.smpp.data_coding"),
+            (link("window = 0"), "push.smpp.links.window"),
+            (link("system_id = \"sixteen-chars-id\""), "push.smpp.links.system_id"),
+            (link("password = \"ninechars\""), "push.smpp.links.password"),
+            (link("source_addr = \"MM\\u0000SC\""), "push.smpp.links.source_addr"),
+            (link("host = \"\""), "push.smpp.links.host"),
+            (link("response_timeout_secs = 0"), "push.smpp.links.response_timeout_secs"),
+        ] {
+            match from_toml(&text, &[]) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(matches!(from_toml(&link("bind = \"receiver\""), &[]), Err(ConfigError::Parse { .. })));
+        let c = from_toml(&link(""), &[("TERN_PUSH__BEARER", "smpp")]).unwrap();
+        assert_eq!(c.push.smpp.links, [SmppLink::default()]);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! a push for an MSISDN to the configured bearer and records what happened; with no bearer the
 //! push waits in the queue and says why, so nothing is ever reported as sent that was not.
 
+pub mod smpp;
+
 use std::net::SocketAddr;
 
 use tokio::net::UdpSocket;
@@ -14,6 +16,8 @@ pub enum PushError {
     NoBearer,
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Smpp(#[from] smpp::SmppError),
 }
 
 #[derive(Debug)]
@@ -24,6 +28,8 @@ pub enum Bearer {
         socket: UdpSocket,
         target: SocketAddr,
     },
+    /// Binary SMS (WDP over SMS) through SMSCs, as an SMPP 3.4 ESME.
+    Smpp(smpp::Smpp),
 }
 
 impl Bearer {
@@ -35,6 +41,7 @@ impl Bearer {
                     if cfg.udp_target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
                 Bearer::Udp { socket: UdpSocket::bind(local).await?, target: cfg.udp_target }
             }
+            config::Bearer::Smpp => Bearer::Smpp(smpp::Smpp::start(&cfg.smpp)),
         })
     }
 
@@ -47,6 +54,7 @@ impl Bearer {
                 tracing::debug!(%msisdn, %target, len = push.len(), "push sent over UDP");
                 Ok(())
             }
+            Bearer::Smpp(smpp) => Ok(smpp.send(msisdn, push).await?),
         }
     }
 }

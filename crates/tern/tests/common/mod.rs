@@ -169,3 +169,189 @@ impl Drop for Relay {
         self.kill();
     }
 }
+
+/// A free TCP port on 127.0.0.1 (free when asked; good enough for a test's own peers).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Relay {
+    /// Like [`Relay::start`], with a configuration file too, for what the two-level
+    /// `TERN_<SECTION>__<KEY>` overrides cannot say (such as `[[push.smpp.links]]`). The file is
+    /// written into the data directory as `tern.toml`; `env` still wins over it.
+    pub fn start_with_config(name: &str, config: &str, env: &[(&str, &str)]) -> Relay {
+        let data = root().join("target/relay-tests").join(name);
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data).unwrap();
+        let file = data.join("tern.toml");
+        std::fs::write(&file, config).unwrap();
+        let port = free_port();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut all: Vec<(String, String)> = vec![
+            ("TERN_MM1__LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("TERN_MM1__PUBLIC_BASE_URL".into(), base.clone()),
+            ("TERN_STORE__DATA_DIR".into(), data.display().to_string()),
+            ("TERN_LOG".into(), "warn".into()),
+        ];
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tern"));
+        cmd.arg("serve").arg("--config").arg(&file);
+        cmd.envs(all.iter().cloned()).stdout(Stdio::null()).stderr(Stdio::inherit());
+        let relay = Relay { child: Some(cmd.spawn().unwrap()), base, data, udp, env: all };
+        let addr = relay.base.trim_start_matches("http://").to_owned();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "tern serve did not start listening on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        relay
+    }
+}
+
+/// Where `.ci/run` installs the npm peers (`npm install --prefix .peers/npm smpp@0.5.1`).
+pub fn npm_modules() -> PathBuf {
+    root().join(".peers/npm/node_modules")
+}
+
+/// The SMSC peer: `shared/peers/smsc.js` on npm `smpp` 0.5.1, an SMPP 3.4 server that checks the
+/// bind (mmsc/secret), answers every submit_sm with status 0 and logs each as one JSON line.
+pub struct Smsc {
+    child: Option<Child>,
+    pub port: u16,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl Smsc {
+    /// Starts the SMSC on `port` and waits until it listens.
+    pub fn start(port: u16) -> Smsc {
+        let modules = npm_modules();
+        assert!(
+            modules.join("smpp/package.json").is_file(),
+            "PEER MISSING: npm smpp@0.5.1 is not installed in {}; install it with \
+             `npm install --prefix .peers/npm smpp@0.5.1` at the workspace root (or run `bash .ci/run`)",
+            modules.display()
+        );
+        let mut child = Command::new("node")
+            .arg(shared().join("peers/smsc.js"))
+            .env("PORT", port.to_string())
+            .env("NODE_PATH", &modules)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("PEER MISSING: node ({e}); install it with `apt-get install -y nodejs npm`"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str(&line) {
+                    let _ = tx.send(value);
+                }
+            }
+        });
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+                if line.starts_with("SMSC listening") {
+                    let _ = ready_tx.send(());
+                } else {
+                    eprintln!("smsc: {line}");
+                }
+            }
+        });
+        if ready.recv_timeout(Duration::from_secs(15)).is_err() {
+            let _ = child.kill();
+            panic!("the SMSC peer (node smsc.js) did not start listening on 127.0.0.1:{port}");
+        }
+        Smsc { child: Some(child), port, lines }
+    }
+
+    /// The next submit_sm the SMSC logged, waiting up to `timeout`.
+    pub fn next_submit(&self, timeout: Duration) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok(v) if v["event"] == "submit_sm" => return Some(v),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Kills the SMSC outright (SIGKILL): its links drop without an unbind.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Smsc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The SMS user data of one logged submit_sm: UDHL, the UDH elements, then the message.
+pub fn logged_user_data(submit: &serde_json::Value) -> Vec<u8> {
+    let elements: Vec<Vec<u8>> =
+        submit["udh"].as_array().unwrap().iter().map(|ie| hex::decode(ie.as_str().unwrap()).unwrap()).collect();
+    let udh: Vec<u8> = elements.concat();
+    let mut user_data = vec![u8::try_from(udh.len()).unwrap()];
+    user_data.extend(udh);
+    user_data.extend(hex::decode(submit["message_hex"].as_str().unwrap()).unwrap());
+    user_data
+}
+
+/// A pcap of raw frames under a user link type (147 = USER0), for tshark's gsm_sms dissector.
+fn pcap_raw(frames: &[Vec<u8>], linktype: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in [0xA1B2_C3D4u32.to_le_bytes().to_vec(), 2u16.to_le_bytes().to_vec(), 4u16.to_le_bytes().to_vec()] {
+        out.extend(v);
+    }
+    for v in [0u32, 0, 262_144, linktype] {
+        out.extend(v.to_le_bytes());
+    }
+    for (n, frame) in frames.iter().enumerate() {
+        let len = u32::try_from(frame.len()).unwrap();
+        for v in [u32::try_from(n).unwrap(), 0, len, len] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(frame);
+    }
+    out
+}
+
+/// tshark's reading of SMS user data delivered to a handset: each segment wrapped in an
+/// SMS-DELIVER TPDU, one frame each. Per frame: destination port, WSP PDU type, MMS message type,
+/// Content-Location (the last three only in the frame that completes the push).
+pub fn tshark_sms(name: &str, user_data: &[Vec<u8>]) -> Vec<Vec<String>> {
+    use tern_codec::sms::tpdu::{Address, Tpdu, wap_push_deliver};
+    const TIMESTAMP: [u8; 7] = [0x62, 0x11, 0x32, 0x21, 0x43, 0x00, 0x00];
+    let frames: Vec<Vec<u8>> = user_data
+        .iter()
+        .map(|ud| {
+            Tpdu::Deliver(wap_push_deliver(Address::international("+15550100001"), ud.clone(), TIMESTAMP)).encode()
+        })
+        .collect();
+    let dir = root().join("target/relay-tests/tshark-sms");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join(format!("{name}-{}.pcap", std::process::id()));
+    std::fs::write(&pcap, pcap_raw(&frames, 147)).unwrap();
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-o", r#"uat:user_dlts:"User 0 (DLT=147)","gsm_sms","0","","0","""#])
+        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=|"])
+        .args(["-e", "gsm_sms.destination_port", "-e", "wsp.pdu_type", "-e", "mmse.message_type"])
+        .args(["-e", "mmse.content_location"])
+        .output()
+        .unwrap_or_else(|e| panic!("PEER MISSING: tshark ({e}); install it with `apt-get install -y tshark`"));
+    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_owned).collect()).collect()
+}

@@ -1,0 +1,264 @@
+//! The SMPP bearer end to end: a real `tern serve` binds to a real SMSC (npm `smpp` 0.5.1 running
+//! `shared/peers/smsc.js`) and sends each notification as binary submit_sm; what the SMSC logs
+//! reassembles to a WSP push that tshark reads as SMS to port 2948 carrying an
+//! m-notification-ind, whose Content-Location retrieves the message. Long notifications are
+//! concatenated; an SMSC that is down at start, or dies and comes back, loses nothing.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::{Relay, Smsc};
+use serde_json::Value;
+use tern_codec::mms::*;
+use tern_codec::push::Push;
+use tern_codec::sms::segment::Reassembler;
+use tern_codec::sms::udh::UserData;
+use tern_codec::wsp::{ContentType, EncodedString, Part};
+
+const SENDER: &str = "+15550100001";
+const RECIPIENT: &str = "+15550100002";
+/// The 16-bit application port IE: destination 2948 (WAP push), source 9200 (WSP).
+const PORT_IE: &str = "05040b8423f0";
+
+/// A relay whose bearer is the SMSC on `port`, retrying failed pushes after 1 s (then 2 s).
+fn relay(name: &str, port: u16, smpp: &str) -> Relay {
+    let config = format!("[push]\nbearer = \"smpp\"\n[push.smpp]\n{smpp}\n[[push.smpp.links]]\nport = {port}\n");
+    Relay::start_with_config(
+        name,
+        &config,
+        &[
+            // The harness's environment would otherwise select the UDP bearer over the file.
+            ("TERN_PUSH__BEARER", "smpp"),
+            ("TERN_DELIVERY__INITIAL_BACKOFF_SECS", "1"),
+            ("TERN_DELIVERY__MAX_BACKOFF_SECS", "2"),
+            ("TERN_DELIVERY__MAX_ATTEMPTS", "50"),
+        ],
+    )
+}
+
+fn send_req(tid: &str, subject: &str) -> Vec<u8> {
+    let req = SendReq {
+        transaction_id: Some(tid.into()),
+        mms_version: Some(Version::V1_2),
+        from: Some(Sender::InsertAddress),
+        to: vec![Address::phone(RECIPIENT)],
+        subject: Some(EncodedString::auto(subject)),
+        ..SendReq::default()
+    };
+    let text =
+        Part::new(ContentType::new("text/plain").with_charset(tern_codec::wsp::Charset::UTF_8), &b"hi there"[..]);
+    Message::with_body(req, Body::multipart(ContentType::new("application/vnd.wap.multipart.mixed"), vec![text]))
+        .encode()
+}
+
+/// Posts an m-send.req and returns the Message-ID the relay gave it.
+fn send(relay: &Relay, tid: &str, subject: &str) -> String {
+    let answer = relay.post(&send_req(tid, subject), Some(SENDER));
+    assert_eq!(answer.status, 200);
+    let Pdu::SendConf(conf) = Message::decode(&answer.body).unwrap().pdu else { panic!("an m-send.conf") };
+    assert_eq!(conf.response_status, Some(ResponseStatus::OK), "{:?}", conf.response_text);
+    conf.message_id.unwrap()
+}
+
+/// One push as the SMSC saw it: its submit_sm (in arrival order), their user data, and the
+/// reassembled WSP push.
+struct Received {
+    submits: Vec<Value>,
+    user_data: Vec<Vec<u8>>,
+    push: Vec<u8>,
+}
+
+/// The next push whose segments all reached the SMSC within `timeout`.
+fn next_push(smsc: &Smsc, timeout: Duration) -> Received {
+    let deadline = Instant::now() + timeout;
+    let mut reassembler = Reassembler::new(16);
+    let mut pending: HashMap<Option<u16>, Vec<(Value, Vec<u8>)>> = HashMap::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let submit = smsc.next_submit(left).expect("a complete push at the SMSC in time");
+        let ud = common::logged_user_data(&submit);
+        let decoded = UserData::decode(&ud, true).unwrap();
+        let key = decoded.header.as_ref().and_then(|h| h.concat()).map(|c| c.reference);
+        let done = reassembler.push("tern", &decoded);
+        let group = pending.entry(key).or_default();
+        group.push((submit, ud.clone()));
+        if let Some(done) = done {
+            assert_eq!(done.ports, Some((2948, 9200)));
+            let (submits, user_data) = pending.remove(&key).unwrap().into_iter().unzip();
+            return Received { submits, user_data, push: done.payload };
+        }
+    }
+}
+
+fn notification(push: &[u8]) -> NotificationInd {
+    let push = Push::decode(push).unwrap();
+    assert!(push.is_mms(), "a push for the MMS user agent");
+    match Message::decode(&push.body).unwrap().into_owned().pdu {
+        Pdu::NotificationInd(n) => n,
+        other => panic!("expected an m-notification-ind, got {other:?}"),
+    }
+}
+
+/// GETs the notification's Content-Location as the recipient; returns the Message-ID.
+fn retrieve(relay: &Relay, n: &NotificationInd) -> String {
+    let answer = relay.get(n.content_location.as_deref().unwrap(), Some(RECIPIENT));
+    assert_eq!(answer.status, 200);
+    match Message::decode(&answer.body).unwrap().pdu {
+        Pdu::RetrieveConf(conf) => conf.message_id.unwrap(),
+        other => panic!("expected an m-retrieve-conf, got {other:?}"),
+    }
+}
+
+/// The concatenation IEs of each submit_sm as (IEI, reference, total, seq).
+fn concat_ies(submits: &[Value]) -> Vec<(u8, u16, u8, u8)> {
+    submits
+        .iter()
+        .map(|s| {
+            let ies: Vec<Vec<u8>> =
+                s["udh"].as_array().unwrap().iter().map(|ie| hex::decode(ie.as_str().unwrap()).unwrap()).collect();
+            let ie = ies.iter().find(|ie| ie[0] == 0x00 || ie[0] == 0x08).expect("a concatenation IE");
+            match ie[..] {
+                [0x00, 3, reference, total, seq] => (0x00, u16::from(reference), total, seq),
+                [0x08, 4, hi, lo, total, seq] => (0x08, u16::from_be_bytes([hi, lo]), total, seq),
+                _ => panic!("malformed concatenation IE {ie:02x?}"),
+            }
+        })
+        .collect()
+}
+
+/// Checks a long push arrived as submit_sm 1..=n of n sharing one reference of the given IE.
+fn assert_concatenated(received: &Received, iei: u8) {
+    let mut ies = concat_ies(&received.submits);
+    assert!(ies.len() >= 3, "a 300-character subject needs several segments: {}", ies.len());
+    ies.sort_by_key(|ie| ie.3);
+    let (_, reference, total, _) = ies[0];
+    for (i, ie) in ies.iter().enumerate() {
+        assert_eq!(*ie, (iei, reference, total, u8::try_from(i + 1).unwrap()), "{ies:?}");
+    }
+    assert_eq!(usize::from(total), ies.len());
+}
+
+#[test]
+fn a_notification_goes_out_as_binary_submit_sm_that_tshark_reads_and_retrieves_the_message() {
+    let smsc = Smsc::start(common::free_port());
+    let relay = relay("smpp-notify", smsc.port, "");
+    let id = send(&relay, "s1", "hello");
+
+    let received = next_push(&smsc, Duration::from_secs(15));
+    for submit in &received.submits {
+        assert_eq!(submit["dest"], "15550100002", "the recipient without '+': {submit}");
+        assert_eq!(submit["source"], "MMSC");
+        assert_eq!(submit["esm_class"], 0x40, "UDHI");
+        assert_eq!(submit["data_coding"], 4, "8-bit data");
+        assert_eq!(submit["registered_delivery"], 0);
+        let udh: Vec<&str> = submit["udh"].as_array().unwrap().iter().map(|ie| ie.as_str().unwrap()).collect();
+        assert!(udh.contains(&PORT_IE), "the WAP push port IE in {udh:?}");
+        assert!(common::logged_user_data(submit).len() <= 140);
+    }
+    let n = notification(&received.push);
+    let url = n.content_location.clone().unwrap();
+    assert!(url.starts_with(&format!("{}/m/", relay.base)), "{url}");
+    assert_eq!(retrieve(&relay, &n), id, "the notification retrieves the message sent");
+
+    // tshark reads the same user data, delivered to a handset, as SMS to port 2948 carrying a
+    // WSP push of an m-notification-ind (decoded in the frame that completes the push).
+    let rows = common::tshark_sms("notify", &received.user_data);
+    assert_eq!(rows.len(), received.user_data.len(), "{rows:?}");
+    assert!(rows.iter().all(|r| r[0] == "2948"), "destination ports: {rows:?}");
+    let decoded: Vec<&Vec<String>> = rows.iter().filter(|r| r.get(2).is_some_and(|t| !t.is_empty())).collect();
+    assert_eq!(decoded.len(), 1, "{rows:?}");
+    assert_eq!(decoded[0][1], "0x06", "WSP push");
+    assert_eq!(decoded[0][2], "0x82", "m-notification-ind");
+    assert_eq!(decoded[0][3], url);
+}
+
+#[test]
+fn a_long_notification_is_concatenated_under_one_reference() {
+    let smsc = Smsc::start(common::free_port());
+    let relay = relay("smpp-long", smsc.port, "");
+    let subject = "A long subject that needs several short messages. ".repeat(6);
+    let id = send(&relay, "l1", &subject);
+    let received = next_push(&smsc, Duration::from_secs(15));
+    assert_concatenated(&received, 0x00);
+    let n = notification(&received.push);
+    assert_eq!(n.subject.map(|s| s.text).as_deref(), Some(subject.as_str()));
+    let rows = common::tshark_sms("long", &received.user_data);
+    assert!(rows.iter().all(|r| r[0] == "2948"), "{rows:?}");
+    assert!(rows.iter().any(|r| r.get(2).is_some_and(|t| t == "0x82")), "tshark reassembles it: {rows:?}");
+    let n = notification(&received.push);
+    assert_eq!(retrieve(&relay, &n), id);
+}
+
+#[test]
+fn an_smsc_down_at_start_gets_the_notification_once_it_is_up() {
+    let port = common::free_port();
+    let relay = relay("smpp-late", port, "concat_reference_16bit = true");
+    let id = send(&relay, "d1", &"Sent while the SMSC is down. ".repeat(10));
+    // The relay keeps the message and says why the push is waiting.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let errors = relay.query("SELECT last_error FROM pushes WHERE last_error IS NOT NULL");
+        if errors.iter().flatten().any(|e| e.contains("no SMPP link is bound")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no push failed for want of a link: {errors:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let smsc = Smsc::start(port);
+    let received = next_push(&smsc, Duration::from_secs(20));
+    assert_concatenated(&received, 0x08);
+    assert_eq!(retrieve(&relay, &notification(&received.push)), id);
+}
+
+#[test]
+fn a_message_accepted_while_the_smsc_is_dead_is_notified_when_it_is_back() {
+    let mut smsc = Smsc::start(common::free_port());
+    let port = smsc.port;
+    let relay = relay("smpp-restart", port, "");
+    let first = send(&relay, "r1", "before");
+    assert_eq!(retrieve(&relay, &notification(&next_push(&smsc, Duration::from_secs(15)).push)), first);
+
+    smsc.kill();
+    let second = send(&relay, "r2", "while the SMSC is dead");
+    std::thread::sleep(Duration::from_secs(1));
+    let smsc = Smsc::start(port);
+    // Notifications of the first message may be repeated; the second's must come.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let received = next_push(&smsc, left);
+        if retrieve(&relay, &notification(&received.push)) == second {
+            break;
+        }
+    }
+}
+
+#[test]
+fn pushes_go_over_the_bound_link_when_another_is_down_or_refused() {
+    let smsc = Smsc::start(common::free_port());
+    let dead = common::free_port();
+    let config = format!(
+        "[push]\nbearer = \"smpp\"\n[[push.smpp.links]]\nport = {dead}\n\
+         [[push.smpp.links]]\nport = {live}\npassword = \"wrong\"\n\
+         [[push.smpp.links]]\nport = {live}\nbind = \"transmitter\"\n",
+        live = smsc.port
+    );
+    let relay = Relay::start_with_config("smpp-links", &config, &[("TERN_PUSH__BEARER", "smpp")]);
+    let ids: Vec<String> = (0..3).map(|i| send(&relay, &format!("m{i}"), "three links")).collect();
+    let mut retrieved = Vec::new();
+    while retrieved.len() < ids.len() {
+        let id = retrieve(&relay, &notification(&next_push(&smsc, Duration::from_secs(15)).push));
+        if !retrieved.contains(&id) {
+            retrieved.push(id);
+        }
+    }
+    retrieved.sort();
+    let mut sent = ids.clone();
+    sent.sort();
+    assert_eq!(retrieved, sent);
+}
