@@ -12,15 +12,17 @@ use tokio::sync::watch;
 
 use super::{compose, events, ids};
 use crate::config::Config;
-use crate::push::{Bearer, PushError};
+use futures_util::StreamExt;
+
+use crate::push::{Bearer, PushError, Retry};
 use crate::store::{Change, DuePush, Store};
 
 /// How long a leased push stays invisible to other passes; a crash mid-send retries after it.
 const LEASE_SECS: i64 = 120;
 /// How often a queue with nothing due is looked at again.
 const IDLE: Duration = Duration::from_millis(200);
-/// When no bearer is configured, pushes are looked at again after this long.
-const NO_BEARER_RETRY_SECS: i64 = 60;
+/// Pushes of one pass in flight at once (the bearer's own window bounds what reaches an SMSC).
+const CONCURRENT_SENDS: usize = 256;
 
 /// Seconds to wait before attempt `attempts + 1`: doubling from the initial backoff, capped.
 pub fn backoff(cfg: &Config, attempts: u32) -> i64 {
@@ -52,13 +54,18 @@ async fn pass(store: &Store, bearer: &Bearer, cfg: &Config, tid: &AtomicU8) -> c
     }
     let leases = due.iter().map(|p| Change::Lease { push: p.id, until: now + LEASE_SECS }).collect();
     let leased = store.apply(leases).await?;
+    // Sent concurrently, so one slow SMSC answer does not hold up the rest of the batch.
+    let jobs: Vec<(&DuePush, Vec<u8>)> = due
+        .iter()
+        .zip(leased)
+        .filter(|(_, leased)| *leased)
+        .map(|(push, _)| (push, Push::mms(tid.fetch_add(1, Ordering::Relaxed), pdu(push, cfg, now)).encode()))
+        .collect();
+    let sends = futures_util::stream::iter(0..jobs.len()).map(|i| bearer.send(&jobs[i].0.msisdn, &jobs[i].1));
+    let results: Vec<_> = sends.buffered(CONCURRENT_SENDS).collect().await;
     let mut changes = Vec::with_capacity(due.len() * 2);
-    for (push, leased) in due.iter().zip(leased) {
-        if leased {
-            let framed = Push::mms(tid.fetch_add(1, Ordering::Relaxed), pdu(push, cfg, now)).encode();
-            let result = bearer.send(&push.msisdn, &framed).await;
-            record(push, result, cfg, now, &mut changes);
-        }
+    for ((push, _), result) in jobs.iter().zip(results) {
+        record(push, result, cfg, now, &mut changes);
     }
     store.apply(changes).await?;
     Ok(due.len())
@@ -79,15 +86,17 @@ fn record(push: &DuePush, result: Result<(), PushError>, cfg: &Config, now: i64,
     let attempts = push.attempts.saturating_add(1);
     let again = attempts < cfg.delivery.max_attempts;
     let change = match (result, &push.notification) {
-        (Err(PushError::NoBearer), _) => Change::PushResult {
+        (Err(e), _) if e.retry() == Retry::Later => Change::PushResult {
             push: push.id,
             attempts: push.attempts,
-            next: Some(now + NO_BEARER_RETRY_SECS),
+            // Looked at again after the initial backoff, without using up an attempt.
+            next: Some(now + backoff(cfg, 1)),
             state: "pending",
-            error: Some(PushError::NoBearer.to_string()),
+            error: Some(e.to_string()),
         },
         (Err(e), _) => {
             tracing::warn!(push = push.id, msisdn = %push.msisdn, error = %e, attempts, "push failed");
+            let again = again && e.retry() == Retry::Backoff;
             Change::PushResult {
                 push: push.id,
                 attempts,

@@ -20,6 +20,29 @@ pub enum PushError {
     Smpp(#[from] smpp::SmppError),
 }
 
+/// What the delivery worker should do after a failed push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Nothing could carry it now (no bearer, no bound link): try again later without using up
+    /// an attempt, so an outage does not abandon notifications.
+    Later,
+    /// It was tried and failed in a way that may clear: back off, count the attempt.
+    Backoff,
+    /// It was refused for good (a bad address, say): stop.
+    Never,
+}
+
+impl PushError {
+    pub fn retry(&self) -> Retry {
+        match self {
+            PushError::NoBearer | PushError::Smpp(smpp::SmppError::NotBound) => Retry::Later,
+            PushError::Smpp(smpp::SmppError::Refused { status, .. }) if !smpp::is_transient(*status) => Retry::Never,
+            PushError::Smpp(smpp::SmppError::Destination(_) | smpp::SmppError::Segment(_)) => Retry::Never,
+            _ => Retry::Backoff,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Bearer {
     None,

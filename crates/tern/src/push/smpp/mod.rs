@@ -18,7 +18,7 @@ use futures_util::future::try_join_all;
 use tern_codec::sms::segment::{ConcatRef, WAP_PUSH_PORT, WAP_PUSH_SOURCE_PORT, segment};
 use tokio::sync::watch;
 
-pub use error::SmppError;
+pub use error::{SmppError, is_transient};
 use link::Link;
 
 use crate::config::SmppConfig;
