@@ -199,6 +199,36 @@ pub struct PushConfig {
     pub batch: u32,
     /// The `smpp` bearer: the SMSCs to bind to and how pushes are submitted.
     pub smpp: SmppConfig,
+    /// The `pap` bearer: the Push Proxy Gateway that pushes are handed to.
+    pub pap: PapConfig,
+}
+
+/// PAP 2.0 to a Push Proxy Gateway (an operator's WAP gateway, Kannel's PPG).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PapConfig {
+    /// The gateway's PAP URL.
+    pub url: String,
+    /// The gateway part of the push address: `WAPPUSH=+number/TYPE=PLMN@{ppg_domain}`.
+    pub ppg_domain: String,
+    /// The domain of the push-ids this relay gives its pushes.
+    pub push_id_domain: String,
+    /// PAP quality of service: "unconfirmed", "confirmed", "preferconfirmed" or "notspecified".
+    pub delivery_method: String,
+    /// Seconds to wait for the gateway's answer.
+    pub timeout_secs: u64,
+}
+
+impl Default for PapConfig {
+    fn default() -> Self {
+        PapConfig {
+            url: "http://127.0.0.1:18080/wappush".into(),
+            ppg_domain: "ppg".into(),
+            push_id_domain: "tern.invalid".into(),
+            delivery_method: "unconfirmed".into(),
+            timeout_secs: 10,
+        }
+    }
 }
 
 impl Default for PushConfig {
@@ -208,6 +238,7 @@ impl Default for PushConfig {
             udp_target: SocketAddr::from(([127, 0, 0, 1], 2948)),
             batch: 256,
             smpp: SmppConfig::default(),
+            pap: PapConfig::default(),
         }
     }
 }
@@ -299,6 +330,8 @@ pub enum Bearer {
     Udp,
     /// SMPP 3.4 submit_sm to the SMSCs in `[push.smpp]`.
     Smpp,
+    /// PAP to the Push Proxy Gateway in `[push.pap]`.
+    Pap,
 }
 
 impl Config {
@@ -420,6 +453,19 @@ impl Config {
         }
         for link in &smpp.links {
             validate_smpp_link(link)?;
+        }
+        let pap = &self.push.pap;
+        if !(pap.url.starts_with("http://") || pap.url.starts_with("https://")) {
+            return invalid("push.pap.url", "must start with http:// or https://");
+        }
+        if !matches!(pap.delivery_method.as_str(), "unconfirmed" | "confirmed" | "preferconfirmed" | "notspecified") {
+            return invalid(
+                "push.pap.delivery_method",
+                "must be unconfirmed, confirmed, preferconfirmed or notspecified",
+            );
+        }
+        if pap.timeout_secs == 0 {
+            return invalid("push.pap.timeout_secs", "must be at least 1");
         }
         Ok(())
     }

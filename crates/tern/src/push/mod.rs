@@ -2,6 +2,7 @@
 //! a push for an MSISDN to the configured bearer and records what happened; with no bearer the
 //! push waits in the queue and says why, so nothing is ever reported as sent that was not.
 
+mod pap;
 pub mod smpp;
 
 use std::net::SocketAddr;
@@ -18,6 +19,8 @@ pub enum PushError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Smpp(#[from] smpp::SmppError),
+    #[error("push proxy gateway: {0}")]
+    Gateway(String),
 }
 
 /// What the delivery worker should do after a failed push.
@@ -53,6 +56,8 @@ pub enum Bearer {
     },
     /// Binary SMS (WDP over SMS) through SMSCs, as an SMPP 3.4 ESME.
     Smpp(smpp::Smpp),
+    /// Through a Push Proxy Gateway, by PAP.
+    Pap(pap::Pap),
 }
 
 impl Bearer {
@@ -65,6 +70,7 @@ impl Bearer {
                 Bearer::Udp { socket: UdpSocket::bind(local).await?, target: cfg.udp_target }
             }
             config::Bearer::Smpp => Bearer::Smpp(smpp::Smpp::start(&cfg.smpp)),
+            config::Bearer::Pap => Bearer::Pap(pap::Pap::new(&cfg.pap).map_err(std::io::Error::other)?),
         })
     }
 
@@ -78,6 +84,7 @@ impl Bearer {
                 Ok(())
             }
             Bearer::Smpp(smpp) => Ok(smpp.send(msisdn, push).await?),
+            Bearer::Pap(pap) => pap.send(msisdn, push).await,
         }
     }
 }

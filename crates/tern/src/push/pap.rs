@@ -1,0 +1,132 @@
+//! The PAP bearer: hands each push to a Push Proxy Gateway (WAP-247 PAP 2.0) over HTTP, so the
+//! relay can work behind an operator's existing WAP gateway. One multipart/related POST per
+//! push: the PAP control entity (push-id, `WAPPUSH=+number/TYPE=PLMN@ppg` address) and the MMS
+//! PDU; the gateway's `response-result` code says whether it took the push.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tern_codec::push::Push;
+
+use super::PushError;
+use crate::config::PapConfig;
+
+#[derive(Debug)]
+pub struct Pap {
+    client: reqwest::Client,
+    cfg: PapConfig,
+    next_id: AtomicU64,
+    boundary: String,
+}
+
+impl Pap {
+    pub fn new(cfg: &PapConfig) -> Result<Pap, PushError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(cfg.timeout_secs.max(1)))
+            .build()
+            .map_err(|e| PushError::Gateway(e.to_string()))?;
+        let boundary = format!("tern-pap-{}", crate::core::ids::transaction_id());
+        Ok(Pap { client, cfg: cfg.clone(), next_id: AtomicU64::new(1), boundary })
+    }
+
+    /// Pushes the MMS PDU carried by the WSP push `push` to `msisdn` through the gateway, which
+    /// does its own WSP framing.
+    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<(), PushError> {
+        let pdu = Push::decode(push).map_err(|e| PushError::Gateway(format!("not a WSP push: {e}")))?;
+        let push_id = format!(
+            "{}-{}@{}",
+            std::process::id(),
+            self.next_id.fetch_add(1, Ordering::Relaxed),
+            self.cfg.push_id_domain
+        );
+        let body = self.body(&push_id, msisdn, &pdu.body);
+        let content_type = format!("multipart/related; boundary={}; type=\"application/xml\"", self.boundary);
+        let response = self
+            .client
+            .post(&self.cfg.url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| PushError::Gateway(e.to_string()))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| PushError::Gateway(e.to_string()))?;
+        match result_code(&text) {
+            Some(code) if (1000..2000).contains(&code) => Ok(()),
+            Some(code) => Err(PushError::Gateway(format!("PPG answered code {code}: {}", description(&text)))),
+            None => Err(PushError::Gateway(format!("PPG answered HTTP {status} without a PAP result"))),
+        }
+    }
+
+    fn body(&self, push_id: &str, msisdn: &str, pdu: &[u8]) -> Vec<u8> {
+        let number = if msisdn.starts_with('+') { msisdn.to_owned() } else { format!("+{msisdn}") };
+        let control = format!(
+            "<?xml version=\"1.0\"?>\r\n\
+             <!DOCTYPE pap PUBLIC \"-//WAPFORUM//DTD PAP 2.0//EN\" \"http://www.wapforum.org/DTD/pap_2.0.dtd\">\r\n\
+             <pap><push-message push-id=\"{push_id}\" progress-notes-requested=\"false\">\
+             <address address-value=\"WAPPUSH={number}/TYPE=PLMN@{ppg}\"/>\
+             <quality-of-service delivery-method=\"{method}\" network-required=\"true\" network=\"GSM\" \
+             bearer-required=\"true\" bearer=\"SMS\"/></push-message></pap>",
+            ppg = self.cfg.ppg_domain,
+            method = self.cfg.delivery_method,
+        );
+        let b = &self.boundary;
+        let mut body = Vec::with_capacity(control.len() + pdu.len() + 256);
+        body.extend_from_slice(format!("--{b}\r\nContent-Type: application/xml\r\n\r\n{control}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!(
+                "--{b}\r\nContent-Type: application/vnd.wap.mms-message\r\n\
+                 X-Wap-Application-Id: x-wap-application:mms.ua\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(pdu);
+        body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+        body
+    }
+}
+
+/// The `code` of the answer's `response-result` (or `badmessage-response`) element.
+fn result_code(xml: &str) -> Option<u32> {
+    let at = xml.find("response-result").or_else(|| xml.find("badmessage-response"))?;
+    attribute(&xml[at..], "code")?.parse().ok()
+}
+
+fn description(xml: &str) -> String {
+    xml.find("response-result").and_then(|at| attribute(&xml[at..], "desc")).unwrap_or_default()
+}
+
+/// An attribute's value in the element that `element` starts with; Kannel writes `code ="1001"`,
+/// so blanks around `=` are allowed.
+fn attribute(element: &str, name: &str) -> Option<String> {
+    let element = &element[..element.find('>').unwrap_or(element.len())];
+    let mut rest = element;
+    while let Some(at) = rest.find(name) {
+        let after = rest[at + name.len()..].trim_start();
+        if let Some(value) = after.strip_prefix('=') {
+            let value = value.trim_start();
+            let quote = value.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+            let value = &value[1..];
+            return Some(value[..value.find(quote)?].to_owned());
+        }
+        rest = &rest[at + name.len()..];
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pap_result_codes() {
+        let ok = r#"<?xml version="1.0"?><pap><push-response push-id="1@x"><response-result code="1001" desc="Accepted for processing"/></push-response></pap>"#;
+        assert_eq!(result_code(ok), Some(1001));
+        let kannel = r#"<pap><push-response push-id="m"><response-result code ="1001" desc="The request has been accepted for processing"></response-result></push-response></pap>"#;
+        assert_eq!(result_code(kannel), Some(1001));
+        let bad = "<pap><push-response push-id='1@x'><response-result code='2002' desc='Address error'/></push-response></pap>";
+        assert_eq!((result_code(bad), description(bad).as_str()), (Some(2002), "Address error"));
+        assert_eq!(result_code("<html>busy</html>"), None);
+        assert_eq!(result_code("<pap><badmessage-response code=\"2000\" desc=\"bad\"/></pap>"), Some(2000));
+    }
+}

@@ -1,0 +1,134 @@
+//! The PAP bearer through a real Push Proxy Gateway: Kannel's bearerbox and wapbox (the PPG),
+//! bound as an ESME to the SMSC peer. A notification Tern hands to the PPG by PAP reaches the
+//! SMSC as WAP push SMS, which reassembles to the same m-notification.ind, whose Content-Location
+//! retrieves the message.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Relay, Smsc};
+use tern_codec::mms::*;
+use tern_codec::push::Push;
+use tern_codec::sms::segment::Reassembler;
+use tern_codec::sms::udh::UserData;
+use tern_codec::wsp::{ContentType, EncodedString, Part};
+
+const SENDER: &str = "+15550100001";
+const RECIPIENT: &str = "+15550100002";
+
+/// Kannel's bearerbox and wapbox with a PPG, bound to the SMSC on `smsc_port`.
+struct Kannel {
+    children: Vec<Child>,
+    ppg_port: u16,
+}
+
+impl Kannel {
+    fn start(smsc_port: u16, dir: &std::path::Path) -> Kannel {
+        for program in ["bearerbox", "wapbox"] {
+            let found = ["/usr/sbin", "/usr/bin"].iter().any(|d| std::path::Path::new(d).join(program).is_file());
+            assert!(found, "PEER MISSING: Kannel's {program}; install it with `apt-get install -y kannel`");
+        }
+        // Kannel needs an smsbox group to start its SMSCs, though no smsbox runs here.
+        let [admin, wapbox, smsbox, sendsms, ppg] = [(); 5].map(|_| common::free_port());
+        let config = format!(
+            "group = core\nadmin-port = {admin}\nadmin-password = bar\nadmin-interface = 127.0.0.1\n\
+             admin-allow-ip = \"127.0.0.1\"\nwapbox-port = {wapbox}\nsmsbox-port = {smsbox}\n\
+             box-allow-ip = \"127.0.0.1\"\nwdp-interface-name = \"127.0.0.1\"\nlog-file = \"{log}/bearerbox.log\"\n\
+             log-level = 1\n\n\
+             group = smsc\nsmsc = smpp\nsmsc-id = peer\nhost = 127.0.0.1\nport = {smsc_port}\n\
+             transceiver-mode = true\nsmsc-username = mmsc\nsmsc-password = secret\nsystem-type = \"\"\n\n\
+             group = wapbox\nbearerbox-host = 127.0.0.1\nlog-file = \"{log}/wapbox.log\"\nlog-level = 1\n\n\
+             group = ppg\nppg-url = /wappush\nppg-port = {ppg}\nppg-allow-ip = \"127.0.0.1\"\ntrusted-pi = true\n\
+             concurrent-pushes = 10\nusers = 10\ndefault-smsc = peer\nglobal-sender = 1234\nservice-name = ppg\n\n\
+             group = smsbox\nbearerbox-host = 127.0.0.1\nsendsms-port = {sendsms}\n",
+            log = dir.display()
+        );
+        let file = dir.join("kannel.conf");
+        std::fs::write(&file, config).unwrap();
+        let spawn = |program: &str| {
+            Command::new(program).arg(&file).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+        };
+        let bearerbox = spawn("bearerbox");
+        let mut kannel = Kannel { children: vec![bearerbox], ppg_port: ppg };
+        wait_for_port(wapbox, "bearerbox");
+        kannel.children.push(spawn("wapbox"));
+        wait_for_port(ppg, "the PPG (wapbox)");
+        kannel
+    }
+}
+
+impl Drop for Kannel {
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not open port {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn send_req() -> Vec<u8> {
+    let req = SendReq {
+        transaction_id: Some("pap-1".into()),
+        mms_version: Some(Version::V1_2),
+        from: Some(Sender::InsertAddress),
+        to: vec![Address::phone(RECIPIENT)],
+        subject: Some(EncodedString::auto("through the gateway")),
+        ..SendReq::default()
+    };
+    let text = Part::new(ContentType::new("text/plain"), &b"via PAP"[..]);
+    Message::with_body(req, Body::multipart(ContentType::new("application/vnd.wap.multipart.mixed"), vec![text]))
+        .encode()
+}
+
+#[test]
+fn a_pap_push_through_kannel_reaches_the_smsc_as_the_same_notification() {
+    let smsc = Smsc::start(common::free_port());
+    let dir = common::root().join("target/relay-tests/pap-kannel");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let kannel = Kannel::start(smsc.port, &dir);
+    let config = format!(
+        "[push]\nbearer = \"pap\"\n[push.pap]\nurl = \"http://127.0.0.1:{}/wappush\"\nppg_domain = \"ppg.test\"\n",
+        kannel.ppg_port
+    );
+    let relay = Relay::start_with_config("pap", &config, &[]);
+
+    let answer = relay.post(&send_req(), Some(SENDER));
+    let Pdu::SendConf(conf) = Message::decode(&answer.body).unwrap().pdu else { panic!("an m-send.conf") };
+    assert_eq!(conf.response_status, Some(ResponseStatus::OK));
+
+    // Kannel submits the push as WAP push SMS (its own WSP framing); reassemble what it sent.
+    let mut reassembler = Reassembler::new(4);
+    let payload = loop {
+        let submit = smsc.next_submit(Duration::from_secs(30)).expect("Kannel submits the push to the SMSC");
+        assert_eq!(submit["dest"], RECIPIENT.trim_start_matches('+'));
+        let user_data = common::logged_user_data(&submit);
+        let decoded = UserData::decode(&user_data, true).unwrap();
+        assert_eq!(decoded.header.as_ref().and_then(|h| h.ports()), Some((2948, 9200)));
+        if let Some(done) = reassembler.push("kannel", &decoded) {
+            break done.payload;
+        }
+    };
+    let push = Push::decode(&payload).unwrap();
+    assert!(push.is_mms());
+    let Pdu::NotificationInd(n) = Message::decode(&push.body).unwrap().pdu else { panic!("an m-notification-ind") };
+    assert_eq!(n.subject.map(|s| s.text).as_deref(), Some("through the gateway"));
+    let answer = relay.get(n.content_location.as_deref().unwrap(), Some(RECIPIENT));
+    let Pdu::RetrieveConf(rc) = Message::decode(&answer.body).unwrap().pdu else { panic!("an m-retrieve-conf") };
+    assert_eq!(rc.message_id, conf.message_id);
+    let pushes = relay.query("SELECT state, last_error FROM pushes");
+    assert_eq!(pushes[0][0], "cancelled", "retrieved, so no more notifications: {pushes:?}");
+}
