@@ -201,6 +201,22 @@ pub struct PushConfig {
     pub smpp: SmppConfig,
     /// The `pap` bearer: the Push Proxy Gateway that pushes are handed to.
     pub pap: PapConfig,
+    /// Bearers for number ranges: the longest matching prefix wins; others use `bearer`.
+    pub routes: Vec<PushRoute>,
+    /// Notifications without From and Subject, so that more of them fit one SMS.
+    pub compact: bool,
+    /// Base of the retrieval URLs in notifications when set (a short host alias the handsets'
+    /// gateway resolves, say `http://mms`), instead of `mm1.public_base_url`.
+    pub notification_base_url: Option<String>,
+}
+
+/// One `[[push.routes]]` entry: pushes to numbers starting with `prefix` go by `bearer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRoute {
+    /// An E.164 prefix with '+' ("+1555"), or the digits of local short codes ("13").
+    pub prefix: String,
+    pub bearer: Bearer,
 }
 
 /// PAP 2.0 to a Push Proxy Gateway (an operator's WAP gateway, Kannel's PPG).
@@ -239,15 +255,20 @@ impl Default for PushConfig {
             batch: 256,
             smpp: SmppConfig::default(),
             pap: PapConfig::default(),
+            routes: Vec::new(),
+            compact: false,
+            notification_base_url: None,
         }
     }
 }
 
-/// SMPP 3.4: pushes go out as binary submit_sm (UDH with the WAP push ports), taking turns over
-/// the bound links; a link that is down is skipped.
+/// SMPP 3.4: pushes go out as binary submit_sm (the WAP push ports in a UDH or in TLVs), taking
+/// weighted turns over the bound links; a link that is down is skipped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmppConfig {
+    /// How a push is put into submit_sm.
+    pub mode: SmppMode,
     /// data_coding of the short messages: 4 or 2 (8-bit data), or 0xF4..=0xF7 (8-bit with a class).
     pub data_coding: u8,
     /// Number concatenated segments with a 16-bit reference instead of an 8-bit one.
@@ -260,8 +281,29 @@ pub struct SmppConfig {
 impl Default for SmppConfig {
     fn default() -> Self {
         // No link by default, so the default configuration needs no SMSC.
-        SmppConfig { data_coding: 4, concat_reference_16bit: false, registered_delivery: false, links: Vec::new() }
+        SmppConfig {
+            mode: SmppMode::Udh,
+            data_coding: 4,
+            concat_reference_16bit: false,
+            registered_delivery: false,
+            links: Vec::new(),
+        }
     }
+}
+
+/// How a push becomes submit_sm (mms-notes §6). SMSCs differ in which they accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmppMode {
+    /// One submit_sm a segment, each short_message a UDH (ports, concatenation) and its part.
+    #[default]
+    Udh,
+    /// One submit_sm with the whole datagram (port UDH and push) in the message_payload TLV,
+    /// leaving segmentation to the SMSC.
+    Payload,
+    /// No UDH: the ports in source_port/destination_port TLVs and, when segmented, the
+    /// concatenation in sar_* TLVs, each short_message up to 140 octets of the push.
+    Tlv,
 }
 
 /// One ESME bind to an SMSC.
@@ -287,6 +329,8 @@ pub struct SmppLink {
     pub enquire_link_secs: u64,
     /// Seconds the SMSC has to answer a request before it counts as failed.
     pub response_timeout_secs: u64,
+    /// This link's share of the pushes relative to the other bound links' weights (1 to 100).
+    pub weight: u32,
 }
 
 impl Default for SmppLink {
@@ -307,6 +351,7 @@ impl Default for SmppLink {
             throughput: 0,
             enquire_link_secs: 30,
             response_timeout_secs: 10,
+            weight: 1,
         }
     }
 }
@@ -445,7 +490,22 @@ impl Config {
         }
 
         let smpp = &self.push.smpp;
-        if self.push.bearer == Bearer::Smpp && smpp.links.is_empty() {
+        if let Some(route) = self.push.routes.iter().find(|r| {
+            let digits = r.prefix.strip_prefix('+').unwrap_or(&r.prefix);
+            digits.is_empty() || !is_digits(digits)
+        }) {
+            return invalid("push.routes", &format!("prefix {:?} is not '+' and digits, or digits", route.prefix));
+        }
+        if let Some(url) = &mut self.push.notification_base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid("push.notification_base_url", "must start with http:// or https://");
+            }
+            if url.ends_with('/') {
+                url.pop();
+            }
+        }
+        let uses_smpp = self.push.bearer == Bearer::Smpp || self.push.routes.iter().any(|r| r.bearer == Bearer::Smpp);
+        if uses_smpp && smpp.links.is_empty() {
             return invalid("push.smpp.links", "bearer \"smpp\" needs at least one link");
         }
         if !matches!(smpp.data_coding, 0x02 | 0x04 | 0xF4..=0xF7) {
@@ -496,6 +556,10 @@ fn validate_smpp_link(link: &SmppLink) -> Result<(), ConfigError> {
     }
     if link.response_timeout_secs == 0 {
         return invalid("push.smpp.links.response_timeout_secs", "must be at least 1".into());
+    }
+    // The bearer lays the weights out as a schedule of their sum, so they are kept small.
+    if !(1..=100).contains(&link.weight) {
+        return invalid("push.smpp.links.weight", "must be 1 to 100".into());
     }
     Ok(())
 }
@@ -719,15 +783,16 @@ mod tests {
     #[test]
     fn smpp_links_are_read_and_checked() {
         let c = from_toml(
-            "[push]\nbearer = \"smpp\"\n[push.smpp]\ndata_coding = 0xF5\n[[push.smpp.links]]\nport = 1\n\
-             [[push.smpp.links]]\nhost = \"smsc2\"\nbind = \"transmitter\"\nwindow = 1\n",
+            "[push]\nbearer = \"smpp\"\n[push.smpp]\nmode = \"tlv\"\ndata_coding = 0xF5\n[[push.smpp.links]]\n\
+             port = 1\nweight = 3\n[[push.smpp.links]]\nhost = \"smsc2\"\nbind = \"transmitter\"\nwindow = 1\n",
             &[],
         )
         .unwrap();
         assert_eq!(c.push.bearer, Bearer::Smpp);
-        assert_eq!(c.push.smpp.data_coding, 0xF5);
+        assert_eq!((c.push.smpp.mode, c.push.smpp.data_coding), (SmppMode::Tlv, 0xF5));
         assert_eq!(c.push.smpp.links.len(), 2);
         assert_eq!((c.push.smpp.links[0].port, c.push.smpp.links[0].host.as_str()), (1, "127.0.0.1"));
+        assert_eq!((c.push.smpp.links[0].weight, c.push.smpp.links[1].weight), (3, 1));
         assert_eq!(c.push.smpp.links[1].bind, SmppBind::Transmitter);
         let link = |extra: &str| format!("[push.smpp]\n[[push.smpp.links]]\n{extra}\n");
         for (text, key) in [
@@ -739,6 +804,8 @@ mod tests {
             (link("source_addr = \"MM\\u0000SC\""), "push.smpp.links.source_addr"),
             (link("host = \"\""), "push.smpp.links.host"),
             (link("response_timeout_secs = 0"), "push.smpp.links.response_timeout_secs"),
+            (link("weight = 0"), "push.smpp.links.weight"),
+            (link("weight = 101"), "push.smpp.links.weight"),
         ] {
             match from_toml(&text, &[]) {
                 Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
@@ -746,6 +813,7 @@ mod tests {
             }
         }
         assert!(matches!(from_toml(&link("bind = \"receiver\""), &[]), Err(ConfigError::Parse { .. })));
+        assert!(matches!(from_toml("[push.smpp]\nmode = \"sar\"", &[]), Err(ConfigError::Parse { .. })));
         let c = from_toml(&link(""), &[("TERN_PUSH__BEARER", "smpp")]).unwrap();
         assert_eq!(c.push.smpp.links, [SmppLink::default()]);
     }

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::core::delivery;
 use crate::mm1::{self, Mm1};
-use crate::push::Bearer;
+use crate::push::Bearers;
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -36,7 +36,7 @@ async fn serve(cfg: Arc<Config>) -> anyhow::Result<()> {
     let (store, committer) = Store::open(&cfg.store.data_dir, cfg.store.commit_batch_max)
         .await
         .with_context(|| format!("opening the store in {}", cfg.store.data_dir.display()))?;
-    let bearer = Arc::new(Bearer::from_config(&cfg.push).await.context("starting the push bearer")?);
+    let bearer = Arc::new(Bearers::from_config(&cfg.push).await.context("starting the push bearer")?);
     let (stop, stopped) = watch::channel(false);
     let worker = tokio::spawn(delivery::worker(store.clone(), bearer, cfg.clone(), stopped.clone()));
     let sweeper = tokio::spawn(delivery::sweeper(store.clone(), cfg.clone(), stopped));

@@ -430,3 +430,29 @@ fn forward_fields(m: &Message<'_>) -> ForwardReq {
         _ => ForwardReq::default(),
     }
 }
+
+#[test]
+fn each_number_range_uses_its_own_bearer_and_compact_notifications_are_short() {
+    let config = "[subscribers]\nlocal = [\"+1555\", \"+1666\"]\n\
+                  [push]\nbearer = \"none\"\ncompact = true\nnotification_base_url = \"http://mms\"\n\
+                  [[push.routes]]\nprefix = \"+1555\"\nbearer = \"udp\"\n";
+    let relay = Relay::start_with_config("routes", config, &[]);
+    let other = "+16660100009";
+    let conf = send_conf(&relay.post(&simple_send(&[RECIPIENT, other], "rt", |_| {}), Some(SENDER)));
+    assert_eq!(conf.response_status, Some(ResponseStatus::OK));
+    // +1555 goes over UDP, compact (no From, no Subject) and with the short alias.
+    let (push, message) = relay.next_push();
+    let Pdu::NotificationInd(n) = message.pdu else { panic!("a notification") };
+    assert!(n.from.is_none() && n.subject.is_none(), "{n:?}");
+    let url = n.content_location.unwrap();
+    assert!(url.starts_with("http://mms/m/"), "{url}");
+    assert!(push.len() <= 133, "fits one SMS: {} octets", push.len());
+    // The alias reaches the same relay: retrieve through the real address.
+    let token = url.rsplit('/').next().unwrap();
+    let (_, got, _) = retrieve(&relay, &format!("{}/m/{token}", relay.base), Some(RECIPIENT));
+    assert_eq!(got.message_id, conf.message_id);
+    // +1666 has no bearer: its push waits and says why.
+    std::thread::sleep(Duration::from_millis(500));
+    let waiting = relay.query(&format!("SELECT state, last_error FROM pushes WHERE msisdn = '{other}'"));
+    assert_eq!(waiting, [["pending", "no bearer configured"]]);
+}

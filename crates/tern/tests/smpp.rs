@@ -3,12 +3,18 @@
 //! reassembles to a WSP push that tshark reads as SMS to port 2948 carrying an
 //! m-notification-ind, whose Content-Location retrieves the message. Long notifications are
 //! concatenated; an SMSC that is down at start, or dies and comes back, loses nothing.
+//!
+//! The message_payload and TLV modes, weighted links and throttling are checked against
+//! `tests/peers/smsc-plus.js`: the same npm SMSC, also logging the TLVs and how it answered, and
+//! able to answer with ESME_RTHROTTLED.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{Relay, Smsc};
@@ -72,14 +78,109 @@ struct Received {
     push: Vec<u8>,
 }
 
-/// The next push whose segments all reached the SMSC within `timeout`.
-fn next_push(smsc: &Smsc, timeout: Duration) -> Received {
+/// `tests/peers/smsc-plus.js`: smsc.js that also logs submit_sm TLVs, the message_payload UDH,
+/// and the status and time (ms) of each answer; the first `throttle` submit_sm are answered with
+/// ESME_RTHROTTLED.
+struct SmscPlus {
+    child: Child,
+    port: u16,
+    lines: mpsc::Receiver<Value>,
+}
+
+impl SmscPlus {
+    fn start(throttle: u32) -> SmscPlus {
+        let port = common::free_port();
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/smsc-plus.js");
+        let mut child = Command::new("node")
+            .arg(script)
+            .env("PORT", port.to_string())
+            .env("THROTTLE", throttle.to_string())
+            .env("NODE_PATH", common::npm_modules())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("PEER MISSING: node ({e}); install it with `apt-get install -y nodejs npm`"));
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str(&line) {
+                    let _ = tx.send(value);
+                }
+            }
+        });
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+        assert!(first.starts_with("SMSC listening"), "smsc-plus.js did not start: {first}");
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+                eprintln!("smsc-plus: {line}");
+            }
+        });
+        SmscPlus { child, port, lines }
+    }
+
+    /// Waits until Tern has bound to this SMSC.
+    fn wait_bound(&self) {
+        loop {
+            let line = self.lines.recv_timeout(Duration::from_secs(15)).expect("a bind within 15 s");
+            if line["ok"] == true {
+                return;
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SmscPlus {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Either SMSC peer, as far as reading its submit_sm log goes.
+trait Submits {
+    fn next_submit(&self, timeout: Duration) -> Option<Value>;
+}
+
+impl Submits for Smsc {
+    fn next_submit(&self, timeout: Duration) -> Option<Value> {
+        Smsc::next_submit(self, timeout)
+    }
+}
+
+impl Submits for SmscPlus {
+    fn next_submit(&self, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok(v) if v["event"] == "submit_sm" => return Some(v),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// The next push whose accepted segments all reached the SMSC within `timeout`; submit_sm the
+/// SMSC refused (smsc-plus.js logs a non-zero status) are left out.
+fn next_push(smsc: &impl Submits, timeout: Duration) -> Received {
     let deadline = Instant::now() + timeout;
     let mut reassembler = Reassembler::new(16);
     let mut pending: HashMap<Option<u16>, Vec<(Value, Vec<u8>)>> = HashMap::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let submit = smsc.next_submit(left).expect("a complete push at the SMSC in time");
+        if submit["status"].as_u64().is_some_and(|status| status != 0) {
+            continue;
+        }
         let ud = common::logged_user_data(&submit);
         let decoded = UserData::decode(&ud, true).unwrap();
         let key = decoded.header.as_ref().and_then(|h| h.concat()).map(|c| c.reference);
@@ -261,4 +362,172 @@ fn pushes_go_over_the_bound_link_when_another_is_down_or_refused() {
     let mut sent = ids.clone();
     sent.sort();
     assert_eq!(retrieved, sent);
+}
+
+/// The octets of a hex field smsc-plus.js logged.
+fn hex_field(submit: &Value, field: &str) -> Vec<u8> {
+    hex::decode(submit[field].as_str().unwrap_or_else(|| panic!("{field} in {submit}"))).unwrap()
+}
+
+const LONG_SUBJECT: &str = "A long subject that needs several short messages. ";
+
+#[test]
+fn payload_mode_sends_the_whole_datagram_in_one_message_payload() {
+    let smsc = SmscPlus::start(0);
+    let relay = relay("smpp-payload", smsc.port, "mode = \"payload\"");
+    let subject = LONG_SUBJECT.repeat(6);
+    let id = send(&relay, "p1", &subject);
+    let submit = smsc.next_submit(Duration::from_secs(15)).expect("a submit_sm");
+    assert_eq!(submit["esm_class"], 0x40, "UDHI: message_payload starts with a UDH");
+    assert_eq!(submit["message_hex"], "", "sm_length 0: {submit}");
+    assert_eq!(submit["payload_udh"], serde_json::json!([PORT_IE]), "the port element only: {submit}");
+    assert!(submit["sar_msg_ref_num"].is_null() && submit["source_port"].is_null(), "{submit}");
+    let push = hex_field(&submit, "payload_hex");
+    assert!(push.len() > 140, "the whole push, longer than one short message: {}", push.len());
+    let n = notification(&push);
+    assert_eq!(n.subject.as_ref().map(|s| s.text.as_str()), Some(subject.as_str()));
+    assert_eq!(retrieve(&relay, &n), id);
+    assert!(smsc.next_submit(Duration::from_millis(500)).is_none(), "one submit_sm for the whole push");
+}
+
+#[test]
+fn tlv_mode_puts_ports_and_segmentation_in_tlvs_instead_of_a_udh() {
+    let smsc = SmscPlus::start(0);
+    let relay = relay("smpp-tlv", smsc.port, "mode = \"tlv\"");
+    let ports = |submit: &Value| {
+        assert_eq!(submit["esm_class"], 0, "no UDH: {submit}");
+        assert!(submit["udh"].is_null(), "{submit}");
+        assert_eq!((&submit["source_port"], &submit["dest_port"]), (&9200.into(), &2948.into()), "{submit}");
+    };
+
+    // 140-octet segments numbered 1..=n of n under one reference.
+    let subject = LONG_SUBJECT.repeat(6);
+    let id = send(&relay, "t1", &subject);
+    let mut segments: Vec<Value> = Vec::new();
+    loop {
+        let submit = smsc.next_submit(Duration::from_secs(15)).expect("every segment");
+        ports(&submit);
+        segments.push(submit);
+        if segments.len() == segments[0]["sar_total_segments"].as_u64().unwrap() as usize {
+            break;
+        }
+    }
+    assert!(segments.len() >= 3, "{} segments", segments.len());
+    segments.sort_by_key(|s| s["sar_segment_seqnum"].as_u64());
+    let mut push = Vec::new();
+    for (i, submit) in segments.iter().enumerate() {
+        assert_eq!(submit["sar_msg_ref_num"], segments[0]["sar_msg_ref_num"], "{submit}");
+        assert_eq!(submit["sar_segment_seqnum"], i + 1, "{submit}");
+        let data = hex_field(submit, "message_hex");
+        if i + 1 < segments.len() {
+            assert_eq!(data.len(), 140, "full segments but the last");
+        }
+        push.extend(data);
+    }
+    let n = notification(&push);
+    assert_eq!(n.subject.as_ref().map(|s| s.text.as_str()), Some(subject.as_str()));
+    assert_eq!(retrieve(&relay, &n), id);
+}
+
+/// The Message-IDs that `count` notifications retrieve, each taken from whichever SMSC got it,
+/// and how many went to each.
+fn collect(relay: &Relay, smscs: &[&SmscPlus], count: usize) -> (Vec<String>, Vec<usize>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut reassemblers: Vec<Reassembler> = smscs.iter().map(|_| Reassembler::new(16)).collect();
+    let (mut ids, mut per_smsc) = (Vec::new(), vec![0; smscs.len()]);
+    while ids.len() < count {
+        assert!(Instant::now() < deadline, "only {} of {count} notifications: {per_smsc:?}", ids.len());
+        for (i, smsc) in smscs.iter().enumerate() {
+            if let Some(submit) = smsc.next_submit(Duration::from_millis(50)) {
+                let ud = common::logged_user_data(&submit);
+                if let Some(done) = reassemblers[i].push("tern", &UserData::decode(&ud, true).unwrap()) {
+                    ids.push(retrieve(relay, &notification(&done.payload)));
+                    per_smsc[i] += 1;
+                }
+            }
+        }
+    }
+    (ids, per_smsc)
+}
+
+#[test]
+fn links_take_turns_by_weight_and_the_live_one_takes_all_when_the_other_dies() {
+    let mut heavy = SmscPlus::start(0);
+    let light = SmscPlus::start(0);
+    let config = format!(
+        "[push]\nbearer = \"smpp\"\n[[push.smpp.links]]\nport = {}\nweight = 3\n[[push.smpp.links]]\nport = {}\n",
+        heavy.port, light.port
+    );
+    let relay = Relay::start_with_config("smpp-weights", &config, &[("TERN_PUSH__BEARER", "smpp")]);
+    heavy.wait_bound();
+    light.wait_bound();
+
+    // Weights 3 and 1 share 12 pushes 9 to 3.
+    let mut sent: Vec<String> = (0..12).map(|i| send(&relay, &format!("w{i}"), "weighted")).collect();
+    let (mut ids, per_smsc) = collect(&relay, &[&heavy, &light], sent.len());
+    assert_eq!(per_smsc, [9, 3]);
+    sent.sort();
+    ids.sort();
+    assert_eq!(ids, sent);
+
+    // With the heavier SMSC dead, everything goes over the other link and nothing is lost.
+    heavy.kill();
+    let mut sent: Vec<String> = (0..4).map(|i| send(&relay, &format!("d{i}"), "one link left")).collect();
+    let (mut ids, per_smsc) = collect(&relay, &[&light], sent.len());
+    assert_eq!(per_smsc, [4]);
+    sent.sort();
+    ids.sort();
+    assert_eq!(ids, sent);
+}
+
+#[test]
+fn a_throttling_smsc_slows_tern_down_and_gets_every_notification_once() {
+    // The first long push's segments, sent together, are all refused at first.
+    let smsc = SmscPlus::start(3);
+    let relay = relay("smpp-throttle", smsc.port, "");
+    let subjects = [LONG_SUBJECT.repeat(6), "second".to_owned(), "third".to_owned()];
+    let mut sent: Vec<String> =
+        subjects.iter().enumerate().map(|(i, subject)| send(&relay, &format!("th{i}"), subject)).collect();
+
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let mut reassembler = Reassembler::new(16);
+    let (mut submits, mut ids) = (Vec::new(), Vec::new());
+    while ids.len() < sent.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let submit = smsc.next_submit(left).expect("every notification accepted in time");
+        submits.push(submit.clone());
+        if submit["status"] != 0 {
+            continue;
+        }
+        let ud = common::logged_user_data(&submit);
+        if let Some(done) = reassembler.push("tern", &UserData::decode(&ud, true).unwrap()) {
+            ids.push(retrieve(&relay, &notification(&done.payload)));
+        }
+    }
+    // Anything sent twice would come within the throttle pause.
+    while let Some(submit) = smsc.next_submit(Duration::from_millis(1500)) {
+        submits.push(submit);
+    }
+
+    sent.sort();
+    ids.sort();
+    assert_eq!(ids, sent, "every message's notification accepted");
+    let refused: Vec<&Value> = submits.iter().filter(|s| s["status"] != 0).collect();
+    assert_eq!(refused.len(), 3, "{submits:?}");
+    assert!(refused.iter().all(|s| s["status"] == 0x58));
+    // Tern paused after being told to slow down: past what was already on its way when the
+    // refusals came, nothing went out for about a second, and the refused segments went again.
+    let time = |s: &Value| s["t"].as_u64().unwrap();
+    let last_refused = refused.iter().map(|s| time(s)).max().unwrap();
+    let paused = |t: u64| t > last_refused + 100 && t < last_refused + 900;
+    assert!(!submits.iter().any(|s| paused(time(s))), "submit_sm during the pause: {submits:?}");
+    for refusal in &refused {
+        let ud = common::logged_user_data(refusal);
+        let again = submits.iter().find(|s| s["status"] == 0 && common::logged_user_data(s) == ud).unwrap();
+        assert!(time(again) >= time(refusal) + 900, "sent again {} ms later", time(again) - time(refusal));
+    }
+    // Only the refused segments went again: each accepted one reached the SMSC once.
+    let accepted: Vec<Vec<u8>> = submits.iter().filter(|s| s["status"] == 0).map(common::logged_user_data).collect();
+    let distinct: HashSet<&Vec<u8>> = accepted.iter().collect();
+    assert_eq!(distinct.len(), accepted.len(), "an accepted segment was sent twice");
 }

@@ -10,7 +10,7 @@ use tern_codec::wsp::EncodedString;
 
 use super::address::{self, AddressError, Normalized, Route};
 use super::ids;
-use crate::config::{DeliveryConfig, SubscribersConfig};
+use crate::config::{Config, DeliveryConfig};
 use crate::store::{NewMessage, NewRecipient, RecipientState};
 
 /// The version of the PDUs the relay starts: what handsets of every generation accept.
@@ -35,9 +35,9 @@ pub fn message(
     sender: &Normalized,
     forwarded_from: Option<&Normalized>,
     now: i64,
-    subs: &SubscribersConfig,
-    delivery: &DeliveryConfig,
+    cfg: &Config,
 ) -> Result<NewMessage, SubmitError> {
+    let (subs, delivery, compact) = (&cfg.subscribers, &cfg.delivery, cfg.push.compact);
     let listed = req.to.len() + req.cc.len() + req.bcc.len();
     if listed == 0 {
         return Err(SubmitError::NoRecipients);
@@ -88,10 +88,12 @@ pub fn message(
     };
     let retrieve = fields(&Message::new(retrieve));
     let size = encoded_body.len() + retrieve.len() + 40;
+    // A compact notification leaves out what the handset shows only after retrieval anyway, so
+    // that it fits one SMS more often.
     let notification = NotificationInd {
         mms_version: Some(VERSION),
-        from,
-        subject: req.subject.clone(),
+        from: if compact { None } else { from },
+        subject: if compact { None } else { req.subject.clone() },
         delivery_report: req.delivery_report,
         message_class: Some(req.message_class.clone().unwrap_or(tern_codec::mms::MessageClass::Personal)),
         priority: req.priority,
@@ -229,8 +231,39 @@ mod tests {
     use super::*;
     use tern_codec::mms::{Pdu, RetrieveConf};
 
-    fn subs() -> SubscribersConfig {
-        SubscribersConfig::default()
+    fn subs() -> crate::config::SubscribersConfig {
+        crate::config::SubscribersConfig::default()
+    }
+
+    /// Octets of the WSP push carrying the notification of a typical message: (full, compact).
+    fn notification_push_sizes(base: &str) -> (usize, usize) {
+        let req = SendReq {
+            to: vec![Address::phone("+15550100002")],
+            subject: Some(EncodedString::auto("Photo from the beach")),
+            message_class: Some(tern_codec::mms::MessageClass::Personal),
+            delivery_report: Some(true),
+            ..SendReq::default()
+        };
+        let sender = address::normalize("+15550100001", &subs()).unwrap();
+        let body = vec![0x84, 0xA3, 0x00];
+        let url = format!("{base}/m/{}", ids::token());
+        let size = |compact| {
+            let mut cfg = Config::default();
+            cfg.push.compact = compact;
+            let m = message(&req, body.clone(), &sender, None, 0, &cfg).unwrap();
+            let pdu = notification(&m.notification, &ids::transaction_id(), &url, 604_800, 0);
+            tern_codec::push::Push::mms(0, pdu).encode().len()
+        };
+        (size(false), size(true))
+    }
+
+    #[test]
+    fn compact_notifications_with_a_short_alias_fit_one_sms() {
+        // One SMS carries 133 octets of push after the 7-octet port header.
+        let (full, compact) = notification_push_sizes("http://127.0.0.1:8002");
+        assert!(full > 133, "a full notification needs two SMS: {full}");
+        let (_, short) = notification_push_sizes("http://mms");
+        assert!(compact < full && short <= 133, "full {full}, compact {compact}, compact with alias {short}");
     }
 
     #[test]
@@ -259,7 +292,7 @@ mod tests {
         let sender = address::normalize("+15550000001", &subs()).unwrap();
         let mut encoded = Vec::new();
         body.encode(&mut encoded);
-        let m = message(&req, encoded, &sender, None, 1000, &subs(), &DeliveryConfig::default()).unwrap();
+        let m = message(&req, encoded, &sender, None, 1000, &Config::default()).unwrap();
         let states: Vec<_> = m.recipients.iter().map(|r| (r.address.as_str(), r.state, r.token.is_some())).collect();
         assert_eq!(
             states,

@@ -14,7 +14,7 @@ use super::{compose, events, ids};
 use crate::config::Config;
 use futures_util::StreamExt;
 
-use crate::push::{Bearer, PushError, Retry};
+use crate::push::{Bearers, PushError, Retry};
 use crate::store::{Change, DuePush, Store};
 
 /// How long a leased push stays invisible to other passes; a crash mid-send retries after it.
@@ -31,7 +31,7 @@ pub fn backoff(cfg: &Config, attempts: u32) -> i64 {
     i64::try_from(initial.saturating_mul(factor).min(cfg.delivery.max_backoff_secs)).unwrap_or(i64::MAX)
 }
 
-pub async fn worker(store: Store, bearer: Arc<Bearer>, cfg: Arc<Config>, mut shutdown: watch::Receiver<bool>) {
+pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut shutdown: watch::Receiver<bool>) {
     let tid = AtomicU8::new(0);
     while !*shutdown.borrow() {
         match pass(&store, &bearer, &cfg, &tid).await {
@@ -46,7 +46,7 @@ pub async fn worker(store: Store, bearer: Arc<Bearer>, cfg: Arc<Config>, mut shu
     }
 }
 
-async fn pass(store: &Store, bearer: &Bearer, cfg: &Config, tid: &AtomicU8) -> crate::store::Result<usize> {
+async fn pass(store: &Store, bearer: &Bearers, cfg: &Config, tid: &AtomicU8) -> crate::store::Result<usize> {
     let now = ids::now();
     let due = store.due_pushes(now, i64::from(cfg.push.batch)).await?;
     if due.is_empty() {
@@ -75,7 +75,8 @@ fn pdu(push: &DuePush, cfg: &Config, now: i64) -> Vec<u8> {
     match (&push.pdu, &push.notification) {
         (Some(pdu), _) => pdu.clone(),
         (None, Some(n)) => {
-            let url = format!("{}/m/{}", cfg.mm1.public_base_url, n.token);
+            let base = cfg.push.notification_base_url.as_deref().unwrap_or(&cfg.mm1.public_base_url);
+            let url = format!("{base}/m/{}", n.token);
             compose::notification(&n.template, &n.transaction_id, &url, n.expires_at, now)
         }
         (None, None) => Vec::new(),

@@ -83,13 +83,13 @@ async fn store(
     forwarded_from: Option<&Normalized>,
 ) -> Result<String, Refusal> {
     let cfg = &mm1.cfg;
-    let message = compose::message(req, body, sender, forwarded_from, ids::now(), &cfg.subscribers, &cfg.delivery)
-        .map_err(|e| match e {
-            SubmitError::TooManyRecipients(_) => Refusal::new(ResponseStatus::PERMANENT_SERVICE_DENIED, e.to_string()),
-            SubmitError::NoRecipients | SubmitError::BadRecipient(_) => {
-                Refusal::new(ResponseStatus::PERMANENT_SENDING_ADDRESS_UNRESOLVED, e.to_string())
-            }
-        })?;
+    let now = ids::now();
+    let message = compose::message(req, body, sender, forwarded_from, now, cfg).map_err(|e| match e {
+        SubmitError::TooManyRecipients(_) => Refusal::new(ResponseStatus::PERMANENT_SERVICE_DENIED, e.to_string()),
+        SubmitError::NoRecipients | SubmitError::BadRecipient(_) => {
+            Refusal::new(ResponseStatus::PERMANENT_SENDING_ADDRESS_UNRESOLVED, e.to_string())
+        }
+    })?;
     let message_id = message.message_id.clone();
     mm1.store.apply(vec![Change::Accept(Box::new(message))]).await.map_err(transient)?;
     tracing::info!(%message_id, sender = %sender.canonical, "accepted");

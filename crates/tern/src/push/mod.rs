@@ -46,6 +46,40 @@ impl PushError {
     }
 }
 
+/// The bearers in use and which number ranges each serves: the longest matching
+/// `[[push.routes]]` prefix picks one, `push.bearer` serves the rest. Each kind is started once.
+#[derive(Debug)]
+pub struct Bearers {
+    bearers: Vec<(config::Bearer, Bearer)>,
+    routes: Vec<(String, config::Bearer)>,
+    default: config::Bearer,
+}
+
+impl Bearers {
+    pub async fn from_config(cfg: &PushConfig) -> std::io::Result<Bearers> {
+        let mut routes: Vec<(String, config::Bearer)> =
+            cfg.routes.iter().map(|r| (r.prefix.clone(), r.bearer)).collect();
+        routes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        let mut bearers: Vec<(config::Bearer, Bearer)> = Vec::new();
+        for kind in std::iter::once(cfg.bearer).chain(routes.iter().map(|(_, kind)| *kind)) {
+            if !bearers.iter().any(|(k, _)| *k == kind) {
+                bearers.push((kind, Bearer::new(kind, cfg).await?));
+            }
+        }
+        Ok(Bearers { bearers, routes, default: cfg.bearer })
+    }
+
+    /// Sends one WSP push to `msisdn` by the bearer its number range uses.
+    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<(), PushError> {
+        let kind =
+            self.routes.iter().find(|(prefix, _)| msisdn.starts_with(prefix.as_str())).map_or(self.default, |r| r.1);
+        match self.bearers.iter().find(|(k, _)| *k == kind) {
+            Some((_, bearer)) => bearer.send(msisdn, push).await,
+            None => Err(PushError::NoBearer),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Bearer {
     None,
@@ -61,8 +95,8 @@ pub enum Bearer {
 }
 
 impl Bearer {
-    pub async fn from_config(cfg: &PushConfig) -> std::io::Result<Bearer> {
-        Ok(match cfg.bearer {
+    async fn new(kind: config::Bearer, cfg: &PushConfig) -> std::io::Result<Bearer> {
+        Ok(match kind {
             config::Bearer::None => Bearer::None,
             config::Bearer::Udp => {
                 let local: SocketAddr =

@@ -193,6 +193,7 @@ impl Relay {
             ("TERN_MM1__LISTEN".into(), format!("127.0.0.1:{port}")),
             ("TERN_MM1__PUBLIC_BASE_URL".into(), base.clone()),
             ("TERN_STORE__DATA_DIR".into(), data.display().to_string()),
+            ("TERN_PUSH__UDP_TARGET".into(), udp.local_addr().unwrap().to_string()),
             ("TERN_LOG".into(), "warn".into()),
         ];
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));

@@ -28,6 +28,9 @@ const RECONNECT_MAX: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long submissions on a link pause after the SMSC says it is throttling or its queue is full.
 const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
+/// How many times one submit_sm is sent again after such a refusal before the push fails (and
+/// goes back to the delivery queue, which retries it later).
+const THROTTLE_RESENDS: u32 = 5;
 /// Longest wait for the unbind_resp when stopping: stopping must not hang on a silent SMSC.
 const UNBIND_WAIT: Duration = Duration::from_secs(2);
 /// Largest PDU accepted from the SMSC; a deliver_sm is at most a few hundred octets.
@@ -73,21 +76,31 @@ impl Link {
         self.client.borrow().clone().filter(Client::is_active)
     }
 
-    /// Submits one short message and waits for its submit_sm_resp.
+    /// Submits one short message and waits for its submit_sm_resp. When the SMSC says to slow
+    /// down, the link pauses and the same submit_sm goes again after the pause: sending only the
+    /// refused part keeps the parts already accepted from reaching the handset twice, which a
+    /// retry of the whole push would do.
     pub async fn submit(&self, client: &Client, submit: SubmitSm) -> Result<String, SmppError> {
-        // The semaphore is never closed, so acquiring only fails if that changes.
-        let _permit = self.window.acquire().await.map_err(|_| SmppError::NotBound)?;
-        self.pacer.wait().await;
-        match client.submit_sm(submit).await {
-            Ok(resp) => Ok(resp.message_id().to_string()),
-            Err(e) => {
-                let e = self.error(e);
-                if let SmppError::Refused { status, .. } = &e
-                    && backs_off(*status)
-                {
+        let mut throttled = 0;
+        loop {
+            // The semaphore is never closed, so acquiring only fails if that changes.
+            let permit = self.window.acquire().await.map_err(|_| SmppError::NotBound)?;
+            self.pacer.wait().await;
+            let e = match client.submit_sm(submit.clone()).await {
+                Ok(resp) => return Ok(resp.message_id().to_string()),
+                Err(e) => self.error(e),
+            };
+            drop(permit);
+            match &e {
+                SmppError::Refused { status, .. } if backs_off(*status) => {
                     self.pacer.hold(THROTTLE_PAUSE);
+                    if throttled == THROTTLE_RESENDS {
+                        return Err(e);
+                    }
+                    throttled += 1;
+                    tracing::debug!(link = %self.name, ?status, throttled, "SMSC asked to slow down; sending again");
                 }
-                Err(e)
+                _ => return Err(e),
             }
         }
     }

@@ -1,11 +1,15 @@
 //! The SMPP 3.4 bearer: Tern as an ESME bound to one or more SMSCs, sending each WSP push as
-//! binary short messages (WDP over SMS: UDH with ports 2948/9200, concatenated when long).
+//! binary short messages (WDP over SMS to ports 2948/9200), in the configured [`SmppMode`]: UDH
+//! segments, one message_payload, or segments with port and sar_* TLVs.
 //!
-//! Each configured link runs its own task ([`link`]) that keeps a bind up. A push is segmented
-//! once, with one concatenation reference for all its segments, and submitted over a bound link,
-//! taking turns between bound links; if that link goes down mid-push the whole push goes over
-//! the next bound one with the same reference, so a handset that got a segment twice keeps the
-//! first. The push counts as sent only when every segment got a submit_sm_resp with status 0.
+//! Each configured link runs its own task ([`link`]) that keeps a bind up. A push is split into
+//! its submit_sm parts once, with one concatenation reference for all of them, and submitted over
+//! a bound link, the links taking turns in proportion to their weights; if that link goes down
+//! mid-push the whole push goes over the next bound one with the same reference, so a handset
+//! that got a segment twice keeps the first. The push counts as sent only when every part got a
+//! submit_sm_resp with status 0.
+//!
+//! [`SmppMode`]: crate::config::SmppMode
 
 mod error;
 mod link;
@@ -15,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 
 use futures_util::future::try_join_all;
-use tern_codec::sms::segment::{ConcatRef, WAP_PUSH_PORT, WAP_PUSH_SOURCE_PORT, segment};
+use tern_codec::sms::segment::ConcatRef;
 use tokio::sync::watch;
 
 pub use error::{SmppError, is_transient};
@@ -27,7 +31,9 @@ use crate::config::SmppConfig;
 pub struct Smpp {
     cfg: SmppConfig,
     links: Vec<Arc<Link>>,
-    /// Which link a push tries first: turns are taken between links.
+    /// Indexes into `links`, each link as many times as its weight, spread out.
+    schedule: Vec<usize>,
+    /// Where in `schedule` the next push starts looking for a bound link.
     turn: AtomicUsize,
     /// The next concatenation reference.
     reference: AtomicU16,
@@ -48,24 +54,30 @@ impl Smpp {
         // before a restart are not joined with one sent just after.
         let mut seed = [0u8; 2];
         let seed = getrandom::fill(&mut seed).map_or(0, |()| u16::from_be_bytes(seed));
-        Smpp { cfg: cfg.clone(), links, turn: AtomicUsize::new(0), reference: AtomicU16::new(seed), _stop: stop }
+        Smpp {
+            cfg: cfg.clone(),
+            schedule: schedule(&cfg.links.iter().map(|l| l.weight).collect::<Vec<_>>()),
+            links,
+            turn: AtomicUsize::new(0),
+            reference: AtomicU16::new(seed),
+            _stop: stop,
+        }
     }
 
     /// Sends one WSP push to `msisdn` (E.164, '+' optional).
     pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<(), SmppError> {
         let destination = pdu::destination(msisdn)?;
-        let segments = segment(push, WAP_PUSH_PORT, WAP_PUSH_SOURCE_PORT, self.next_reference())?;
-        let first = self.turn.fetch_add(1, Ordering::Relaxed);
+        let parts = pdu::parts(self.cfg.mode, push, self.next_reference())?;
         let mut failure = SmppError::NotBound;
-        for i in 0..self.links.len() {
-            let link = &self.links[first.wrapping_add(i) % self.links.len()];
+        for link in self.order() {
+            let link = &self.links[link];
             let Some(client) = link.bound() else { continue };
-            let submits = segments.iter().map(|user_data| {
-                link.submit(&client, pdu::submit_sm(&self.cfg, link.cfg(), destination.clone(), user_data))
-            });
+            let submits = parts
+                .iter()
+                .map(|part| link.submit(&client, pdu::submit_sm(&self.cfg, link.cfg(), destination.clone(), part)));
             match try_join_all(submits).await {
                 Ok(ids) => {
-                    tracing::debug!(%msisdn, link = %link.name, segments = segments.len(), ?ids, "push submitted over SMPP");
+                    tracing::debug!(%msisdn, link = %link.name, parts = parts.len(), ?ids, "push submitted over SMPP");
                     return Ok(());
                 }
                 // Only a link that went down is worth another link: a refusal or a timeout
@@ -80,6 +92,20 @@ impl Smpp {
         Err(failure)
     }
 
+    /// Every link once, in the order this push tries them: from the next turn of the schedule
+    /// on, so a link down or failing hands its turns to the links after it.
+    fn order(&self) -> Vec<usize> {
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let mut order = Vec::with_capacity(self.links.len());
+        for i in 0..self.schedule.len() {
+            let link = self.schedule[turn.wrapping_add(i) % self.schedule.len()];
+            if !order.contains(&link) {
+                order.push(link);
+            }
+        }
+        order
+    }
+
     fn next_reference(&self) -> ConcatRef {
         let reference = self.reference.fetch_add(1, Ordering::Relaxed);
         if self.cfg.concat_reference_16bit {
@@ -87,5 +113,42 @@ impl Smpp {
         } else {
             ConcatRef::Eight(reference.to_be_bytes()[1])
         }
+    }
+}
+
+/// Smooth weighted round robin laid out once: each link index as many times as its weight, the
+/// heavier links' turns spread between the lighter ones' rather than bunched (3:1 gives a a b a).
+fn schedule(weights: &[u32]) -> Vec<usize> {
+    let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+    let mut current = vec![0i128; weights.len()];
+    let mut schedule = Vec::new();
+    for _ in 0..total {
+        for (c, &w) in current.iter_mut().zip(weights) {
+            *c += i128::from(w);
+        }
+        // Ties go to the first link, so equal weights take plain turns in configuration order.
+        let Some(next) = (0..current.len()).rev().max_by_key(|&i| current[i]) else { break };
+        current[next] -= i128::from(total);
+        schedule.push(next);
+    }
+    schedule
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_gives_each_link_its_weight_spread_out() {
+        assert_eq!(schedule(&[1, 1]), [0, 1]);
+        assert_eq!(schedule(&[3, 1]), [0, 0, 1, 0]);
+        assert_eq!(schedule(&[1, 3]), [1, 0, 1, 1]);
+        let spread = schedule(&[2, 5, 1]);
+        assert_eq!(spread.len(), 8);
+        for (link, weight) in [(0, 2), (1, 5), (2, 1)] {
+            assert_eq!(spread.iter().filter(|&&l| l == link).count(), weight, "{spread:?}");
+        }
+        assert!(spread.windows(3).all(|w| w.contains(&1)), "link 1 never waits long: {spread:?}");
+        assert!(schedule(&[]).is_empty());
     }
 }

@@ -1,0 +1,39 @@
+// shared/peers/smsc.js plus what crates/tern/tests/smpp.rs needs to see and cannot with it: the
+// submit_sm TLVs (source_port, dest_port, sar_*), the UDH of message_payload, the status each
+// submit_sm was answered with and when (ms); and a throttling mode: THROTTLE=N answers the first
+// N submit_sm with ESME_RTHROTTLED (0x58). Same bind check (mmsc/secret) and log format.
+const smpp = require('smpp');
+const port = +(process.env.PORT || 2775);
+let throttle = +(process.env.THROTTLE || 0);
+const hex = b => (b ? Buffer.from(b).toString('hex') : null);
+const server = smpp.createServer({debug: false}, session => {
+  session.on('error', e => console.error('session error', e.message));
+  const bind = pdu => {
+    session.pause();
+    const ok = pdu.system_id === 'mmsc' && pdu.password === 'secret';
+    session.send(pdu.response({command_status: ok ? smpp.ESME_ROK : smpp.ESME_RBINDFAIL}));
+    console.log(JSON.stringify({event: pdu.command, system_id: pdu.system_id, ok}));
+    session.resume();
+  };
+  session.on('bind_transceiver', bind);
+  session.on('bind_transmitter', bind);
+  let n = 0;
+  session.on('submit_sm', pdu => {
+    // npm smpp splits a UDH (esm_class 0x40) off short_message and message_payload alike.
+    const sm = pdu.short_message, mp = pdu.message_payload;
+    const status = throttle > 0 ? smpp.ESME_RTHROTTLED : smpp.ESME_ROK;
+    if (throttle > 0) throttle--;
+    console.log(JSON.stringify({event: 'submit_sm', t: Date.now(), status,
+      source: pdu.source_addr, dest: pdu.destination_addr, esm_class: pdu.esm_class,
+      data_coding: pdu.data_coding, registered_delivery: pdu.registered_delivery,
+      udh: sm.udh ? sm.udh.map(hex) : null, message_hex: hex(sm.message),
+      payload_udh: mp && mp.udh ? mp.udh.map(hex) : null, payload_hex: mp ? hex(mp.message || mp) : null,
+      source_port: pdu.source_port ?? null, dest_port: pdu.dest_port ?? null,
+      sar_msg_ref_num: pdu.sar_msg_ref_num ?? null, sar_total_segments: pdu.sar_total_segments ?? null,
+      sar_segment_seqnum: pdu.sar_segment_seqnum ?? null}));
+    session.send(pdu.response(status ? {command_status: status} : {message_id: 'MSG' + (++n)}));
+  });
+  session.on('enquire_link', pdu => session.send(pdu.response()));
+  session.on('unbind', pdu => { session.send(pdu.response()); session.close(); });
+});
+server.listen(port, '127.0.0.1', () => console.error('SMSC listening on 127.0.0.1:' + port));
