@@ -35,6 +35,21 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub delivery: DeliveryConfig,
     pub push: PushConfig,
+    pub admin: AdminConfig,
+}
+
+/// The admin endpoint: Prometheus metrics and health, apart from MM1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address and port of `/metrics` (Prometheus text) and `/health`.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8003)) }
+    }
 }
 
 /// The MM1 interface: where handsets POST their PDUs and fetch their messages.

@@ -1,5 +1,6 @@
 //! `tern`: the Tern MMSC and its tools, one subcommand each.
 
+mod admin;
 mod config;
 mod core;
 mod decode;

@@ -33,13 +33,26 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: Arc<Config>) -> anyhow::Result<()> {
+    let metrics = crate::admin::recorder()?;
     let (store, committer) = Store::open(&cfg.store.data_dir, cfg.store.commit_batch_max)
         .await
         .with_context(|| format!("opening the store in {}", cfg.store.data_dir.display()))?;
     let bearer = Arc::new(Bearers::from_config(&cfg.push).await.context("starting the push bearer")?);
     let (stop, stopped) = watch::channel(false);
+    let mut admin_stop = stopped.clone();
     let worker = tokio::spawn(delivery::worker(store.clone(), bearer, cfg.clone(), stopped.clone()));
     let sweeper = tokio::spawn(delivery::sweeper(store.clone(), cfg.clone(), stopped));
+
+    let admin = tokio::net::TcpListener::bind(cfg.admin.listen)
+        .await
+        .with_context(|| format!("listening on {} (admin)", cfg.admin.listen))?;
+    let admin = tokio::spawn(
+        axum::serve(admin, crate::admin::router(metrics).into_make_service())
+            .with_graceful_shutdown(async move {
+                let _ = admin_stop.changed().await;
+            })
+            .into_future(),
+    );
 
     let listener = tokio::net::TcpListener::bind(cfg.mm1.listen)
         .await
@@ -59,6 +72,7 @@ async fn serve(cfg: Arc<Config>) -> anyhow::Result<()> {
     let _ = stop.send(true);
     let _ = worker.await;
     let _ = sweeper.await;
+    let _ = admin.await;
     drop(store);
     committer.closed().await;
     tracing::info!("stopped; everything accepted is stored");

@@ -275,6 +275,22 @@ fn a_notification_goes_out_as_binary_submit_sm_that_tshark_reads_and_retrieves_t
     assert_eq!(decoded[0][1], "0x06", "WSP push");
     assert_eq!(decoded[0][2], "0x82", "m-notification-ind");
     assert_eq!(decoded[0][3], url);
+
+    // The admin endpoint counts what the link did, per link, in the Prometheus text format.
+    let metrics = relay.metrics();
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains("link=\""))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let segments = received.submits.len() as f64;
+    assert_eq!(value("tern_smpp_bound{"), Some(1.0), "{metrics}");
+    assert_eq!(value("tern_smpp_submitted_total{"), Some(segments), "{metrics}");
+    assert_eq!(value("tern_smpp_acknowledged_total{"), Some(segments), "{metrics}");
+    assert_eq!(value("tern_smpp_window_in_use{"), Some(0.0), "{metrics}");
+    assert!(metrics.contains("tern_pushes_total{outcome=\"sent\"}"), "{metrics}");
 }
 
 #[test]

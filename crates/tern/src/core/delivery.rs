@@ -84,6 +84,12 @@ fn pdu(push: &DuePush, cfg: &Config, now: i64) -> Vec<u8> {
 }
 
 fn record(push: &DuePush, result: Result<(), PushError>, cfg: &Config, now: i64, changes: &mut Vec<Change>) {
+    let outcome = match &result {
+        Ok(()) => "sent",
+        Err(e) if e.retry() == Retry::Later => "waiting",
+        Err(_) => "failed",
+    };
+    metrics::counter!("tern_pushes_total", "outcome" => outcome).increment(1);
     let attempts = push.attempts.saturating_add(1);
     let again = attempts < cfg.delivery.max_attempts;
     let change = match (result, &push.notification) {

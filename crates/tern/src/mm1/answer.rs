@@ -48,6 +48,8 @@ fn confirmation(outcome: Result<String, Refusal>) -> (Option<ResponseStatus>, Op
 
 /// The m-send.conf for a request with Transaction-ID `tid`.
 pub fn send_conf(tid: Option<String>, version: Option<Version>, outcome: Result<String, Refusal>) -> Response {
+    let status = outcome.as_ref().map_or_else(|r| r.status.to_string(), |_| "ok".to_owned());
+    metrics::counter!("tern_mm1_submissions_total", "status" => status).increment(1);
     let (response_status, response_text, message_id) = confirmation(outcome);
     let mms_version = Some(answer_version(version));
     let conf = SendConf {

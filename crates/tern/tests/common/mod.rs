@@ -25,6 +25,8 @@ pub fn shared() -> PathBuf {
 pub struct Relay {
     child: Option<Child>,
     pub base: String,
+    /// The admin endpoint's base URL (`/metrics`, `/health`).
+    pub admin: String,
     pub data: PathBuf,
     pub udp: UdpSocket,
     env: Vec<(String, String)>,
@@ -45,8 +47,11 @@ impl Relay {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let base = format!("http://127.0.0.1:{port}");
+        let admin_port = free_port();
+        let admin = format!("http://127.0.0.1:{admin_port}");
         let mut all: Vec<(String, String)> = vec![
             ("TERN_MM1__LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("TERN_ADMIN__LISTEN".into(), format!("127.0.0.1:{admin_port}")),
             ("TERN_MM1__PUBLIC_BASE_URL".into(), base.clone()),
             ("TERN_STORE__DATA_DIR".into(), data.display().to_string()),
             ("TERN_PUSH__BEARER".into(), "udp".into()),
@@ -54,7 +59,7 @@ impl Relay {
             ("TERN_PUSH__UDP_TARGET".into(), udp.local_addr().unwrap().to_string()),
         ];
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut relay = Relay { child: None, base, data, udp, env: all };
+        let mut relay = Relay { child: None, base, admin, data, udp, env: all };
         relay.spawn();
         relay
     }
@@ -134,6 +139,16 @@ impl Relay {
         self.request("POST", "/mms", &headers, pdu)
     }
 
+    /// The admin endpoint's Prometheus text.
+    pub fn metrics(&self) -> String {
+        let addr = self.admin.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        raw.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+    }
+
     pub fn get(&self, url: &str, msisdn: Option<&str>) -> Answer {
         let path = url.strip_prefix(&self.base).unwrap_or(url);
         let headers: Vec<(&str, &str)> = msisdn.map(|m| ("X-MSISDN", m)).into_iter().collect();
@@ -189,8 +204,11 @@ impl Relay {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let base = format!("http://127.0.0.1:{port}");
+        let admin_port = free_port();
+        let admin = format!("http://127.0.0.1:{admin_port}");
         let mut all: Vec<(String, String)> = vec![
             ("TERN_MM1__LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("TERN_ADMIN__LISTEN".into(), format!("127.0.0.1:{admin_port}")),
             ("TERN_MM1__PUBLIC_BASE_URL".into(), base.clone()),
             ("TERN_STORE__DATA_DIR".into(), data.display().to_string()),
             ("TERN_PUSH__UDP_TARGET".into(), udp.local_addr().unwrap().to_string()),
@@ -200,7 +218,7 @@ impl Relay {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tern"));
         cmd.arg("serve").arg("--config").arg(&file);
         cmd.envs(all.iter().cloned()).stdout(Stdio::null()).stderr(Stdio::inherit());
-        let relay = Relay { child: Some(cmd.spawn().unwrap()), base, data, udp, env: all };
+        let relay = Relay { child: Some(cmd.spawn().unwrap()), base, admin, data, udp, env: all };
         let addr = relay.base.trim_start_matches("http://").to_owned();
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&addr).is_err() {

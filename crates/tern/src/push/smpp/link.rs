@@ -86,13 +86,22 @@ impl Link {
             // The semaphore is never closed, so acquiring only fails if that changes.
             let permit = self.window.acquire().await.map_err(|_| SmppError::NotBound)?;
             self.pacer.wait().await;
-            let e = match client.submit_sm(submit.clone()).await {
-                Ok(resp) => return Ok(resp.message_id().to_string()),
+            let in_window = metrics::gauge!("tern_smpp_window_in_use", "link" => self.name.clone());
+            in_window.increment(1.0);
+            metrics::counter!("tern_smpp_submitted_total", "link" => self.name.clone()).increment(1);
+            let result = client.submit_sm(submit.clone()).await;
+            in_window.decrement(1.0);
+            let e = match result {
+                Ok(resp) => {
+                    metrics::counter!("tern_smpp_acknowledged_total", "link" => self.name.clone()).increment(1);
+                    return Ok(resp.message_id().to_string());
+                }
                 Err(e) => self.error(e),
             };
             drop(permit);
             match &e {
                 SmppError::Refused { status, .. } if backs_off(*status) => {
+                    metrics::counter!("tern_smpp_throttled_total", "link" => self.name.clone()).increment(1);
                     self.pacer.hold(THROTTLE_PAUSE);
                     if throttled == THROTTLE_RESENDS {
                         return Err(e);
@@ -100,7 +109,10 @@ impl Link {
                     throttled += 1;
                     tracing::debug!(link = %self.name, ?status, throttled, "SMSC asked to slow down; sending again");
                 }
-                _ => return Err(e),
+                _ => {
+                    metrics::counter!("tern_smpp_failed_total", "link" => self.name.clone()).increment(1);
+                    return Err(e);
+                }
             }
         }
     }
@@ -135,6 +147,7 @@ impl Link {
                 }
             };
             self.client.send_replace(None);
+            metrics::gauge!("tern_smpp_bound", "link" => self.name.clone()).set(0.0);
             if held {
                 backoff = RECONNECT_MIN;
             }
@@ -154,6 +167,7 @@ impl Link {
         };
         tracing::info!(link = %self.name, bind = ?self.cfg.bind, "SMPP link bound");
         self.client.send_replace(Some(client.clone()));
+        metrics::gauge!("tern_smpp_bound", "link" => self.name.clone()).set(1.0);
         let mut reason = None;
         loop {
             let event = tokio::select! {
@@ -221,6 +235,7 @@ impl Link {
             CommandId::DeliverSm => {
                 // Delivery receipts and mobile-originated messages: acknowledged, not acted on.
                 tracing::debug!(link = %self.name, sequence, "deliver_sm acknowledged");
+                metrics::counter!("tern_smpp_deliver_sm_total", "link" => self.name.clone()).increment(1);
                 client.deliver_sm_resp(sequence, DeliverSmResp::default()).await
             }
             CommandId::Unbind => {
