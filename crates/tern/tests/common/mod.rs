@@ -30,6 +30,7 @@ pub struct Relay {
     pub data: PathBuf,
     pub udp: UdpSocket,
     env: Vec<(String, String)>,
+    config: Option<PathBuf>,
 }
 
 pub struct Answer {
@@ -39,11 +40,31 @@ pub struct Answer {
 }
 
 impl Relay {
-    /// Starts a relay with a fresh data directory; `env` adds `TERN_*` overrides.
+    /// Starts a relay with a fresh data directory, pushing over UDP to [`Relay::udp`]; `env`
+    /// adds `TERN_*` overrides.
     pub fn start(name: &str, env: &[(&str, &str)]) -> Relay {
+        let mut all = vec![("TERN_PUSH__BEARER", "udp")];
+        all.extend_from_slice(env);
+        Relay::launch(name, None, &all)
+    }
+
+    /// Like [`Relay::start`], with a configuration file too, for what the two-level
+    /// `TERN_<SECTION>__<KEY>` overrides cannot say (such as `[[push.smpp.links]]`). The file is
+    /// written into the data directory as `tern.toml`; `env` still wins over it.
+    pub fn start_with_config(name: &str, config: &str, env: &[(&str, &str)]) -> Relay {
+        Relay::launch(name, Some(config), env)
+    }
+
+    fn launch(name: &str, config: Option<&str>, env: &[(&str, &str)]) -> Relay {
         let data = root().join("target/relay-tests").join(name);
         let _ = std::fs::remove_dir_all(&data);
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        std::fs::create_dir_all(&data).unwrap();
+        let config = config.map(|text| {
+            let file = data.join("tern.toml");
+            std::fs::write(&file, text).unwrap();
+            file
+        });
+        let port = free_port();
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let base = format!("http://127.0.0.1:{port}");
@@ -54,19 +75,22 @@ impl Relay {
             ("TERN_ADMIN__LISTEN".into(), format!("127.0.0.1:{admin_port}")),
             ("TERN_MM1__PUBLIC_BASE_URL".into(), base.clone()),
             ("TERN_STORE__DATA_DIR".into(), data.display().to_string()),
-            ("TERN_PUSH__BEARER".into(), "udp".into()),
-            ("TERN_LOG".into(), "warn".into()),
             ("TERN_PUSH__UDP_TARGET".into(), udp.local_addr().unwrap().to_string()),
+            ("TERN_LOG".into(), "warn".into()),
         ];
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut relay = Relay { child: None, base, admin, data, udp, env: all };
+        let mut relay = Relay { child: None, base, admin, data, udp, env: all, config };
         relay.spawn();
         relay
     }
 
     fn spawn(&mut self) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tern"));
-        cmd.arg("serve").envs(self.env.iter().cloned()).stdout(Stdio::null()).stderr(Stdio::inherit());
+        cmd.arg("serve");
+        if let Some(file) = &self.config {
+            cmd.arg("--config").arg(file);
+        }
+        cmd.envs(self.env.iter().cloned()).stdout(Stdio::null()).stderr(Stdio::inherit());
         self.child = Some(cmd.spawn().unwrap());
         let addr = self.base.trim_start_matches("http://").to_owned();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -188,45 +212,6 @@ impl Drop for Relay {
 /// A free TCP port on 127.0.0.1 (free when asked; good enough for a test's own peers).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Relay {
-    /// Like [`Relay::start`], with a configuration file too, for what the two-level
-    /// `TERN_<SECTION>__<KEY>` overrides cannot say (such as `[[push.smpp.links]]`). The file is
-    /// written into the data directory as `tern.toml`; `env` still wins over it.
-    pub fn start_with_config(name: &str, config: &str, env: &[(&str, &str)]) -> Relay {
-        let data = root().join("target/relay-tests").join(name);
-        let _ = std::fs::remove_dir_all(&data);
-        std::fs::create_dir_all(&data).unwrap();
-        let file = data.join("tern.toml");
-        std::fs::write(&file, config).unwrap();
-        let port = free_port();
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let admin_port = free_port();
-        let admin = format!("http://127.0.0.1:{admin_port}");
-        let mut all: Vec<(String, String)> = vec![
-            ("TERN_MM1__LISTEN".into(), format!("127.0.0.1:{port}")),
-            ("TERN_ADMIN__LISTEN".into(), format!("127.0.0.1:{admin_port}")),
-            ("TERN_MM1__PUBLIC_BASE_URL".into(), base.clone()),
-            ("TERN_STORE__DATA_DIR".into(), data.display().to_string()),
-            ("TERN_PUSH__UDP_TARGET".into(), udp.local_addr().unwrap().to_string()),
-            ("TERN_LOG".into(), "warn".into()),
-        ];
-        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tern"));
-        cmd.arg("serve").arg("--config").arg(&file);
-        cmd.envs(all.iter().cloned()).stdout(Stdio::null()).stderr(Stdio::inherit());
-        let relay = Relay { child: Some(cmd.spawn().unwrap()), base, admin, data, udp, env: all };
-        let addr = relay.base.trim_start_matches("http://").to_owned();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "tern serve did not start listening on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        relay
-    }
 }
 
 /// Where `.ci/run` installs the npm peers (`npm install --prefix .peers/npm smpp@0.5.1`).
