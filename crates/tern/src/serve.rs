@@ -37,7 +37,9 @@ async fn serve(cfg: Arc<Config>) -> anyhow::Result<()> {
     let (store, committer) = Store::open(&cfg.store.data_dir, cfg.store.commit_batch_max)
         .await
         .with_context(|| format!("opening the store in {}", cfg.store.data_dir.display()))?;
-    let bearer = Arc::new(Bearers::from_config(&cfg.push).await.context("starting the push bearer")?);
+    let (receipts, incoming) = tokio::sync::mpsc::unbounded_channel();
+    let bearer = Arc::new(Bearers::from_config(&cfg.push, receipts).await.context("starting the push bearer")?);
+    let receipts = tokio::spawn(delivery::receipts(store.clone(), incoming));
     let (stop, stopped) = watch::channel(false);
     let mut admin_stop = stopped.clone();
     let worker = tokio::spawn(delivery::worker(store.clone(), bearer, cfg.clone(), stopped.clone()));
@@ -72,6 +74,8 @@ async fn serve(cfg: Arc<Config>) -> anyhow::Result<()> {
     let _ = stop.send(true);
     let _ = worker.await;
     let _ = sweeper.await;
+    // The bearers are gone with the worker, so the receipt channel closes.
+    let _ = receipts.await;
     let _ = admin.await;
     drop(store);
     committer.closed().await;

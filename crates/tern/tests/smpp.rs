@@ -547,3 +547,29 @@ fn a_throttling_smsc_slows_tern_down_and_gets_every_notification_once() {
     let distinct: HashSet<&Vec<u8>> = accepted.iter().collect();
     assert_eq!(distinct.len(), accepted.len(), "an accepted segment was sent twice");
 }
+
+#[test]
+fn delivery_receipts_are_recorded_against_the_notification() {
+    let smsc = SmscPlus::start(0);
+    let relay = relay("smpp-receipts", smsc.port, "registered_delivery = true");
+    let id = send(&relay, "rc1", "with a receipt");
+    let received = next_push(&smsc, Duration::from_secs(15));
+    assert!(received.submits.iter().all(|s| s["registered_delivery"] == 1), "{:?}", received.submits);
+    // Fetched, so no further notifications (and receipts) follow.
+    assert_eq!(retrieve(&relay, &notification(&received.push)), id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = relay.query("SELECT state FROM receipts");
+        if !rows.is_empty() && rows.iter().all(|r| r[0] == "DELIVRD") {
+            assert_eq!(rows.len(), received.submits.len(), "one receipt per part");
+            break;
+        }
+        assert!(Instant::now() < deadline, "receipts not recorded: {rows:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = relay.query(&format!(
+        "SELECT r.state, r.status_text FROM recipients r JOIN messages m ON m.id = r.message WHERE m.message_id = '{id}'"
+    ));
+    assert_eq!(status, [["retrieved", "notification SMS delivrd"]]);
+    assert!(relay.metrics().contains("tern_smpp_deliver_sm_total{link="), "receipts are counted");
+}

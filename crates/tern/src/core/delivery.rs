@@ -14,7 +14,7 @@ use super::{compose, events, ids};
 use crate::config::Config;
 use futures_util::StreamExt;
 
-use crate::push::{Bearers, PushError, Retry};
+use crate::push::{Bearers, PushError, Receipt, Retry};
 use crate::store::{Change, DuePush, Store};
 
 /// How long a leased push stays invisible to other passes; a crash mid-send retries after it.
@@ -83,9 +83,9 @@ fn pdu(push: &DuePush, cfg: &Config, now: i64) -> Vec<u8> {
     }
 }
 
-fn record(push: &DuePush, result: Result<(), PushError>, cfg: &Config, now: i64, changes: &mut Vec<Change>) {
+fn record(push: &DuePush, result: Result<Vec<String>, PushError>, cfg: &Config, now: i64, changes: &mut Vec<Change>) {
     let outcome = match &result {
-        Ok(()) => "sent",
+        Ok(_) => "sent",
         Err(e) if e.retry() == Retry::Later => "waiting",
         Err(_) => "failed",
     };
@@ -112,8 +112,11 @@ fn record(push: &DuePush, result: Result<(), PushError>, cfg: &Config, now: i64,
                 error: Some(e.to_string()),
             }
         }
-        (Ok(()), Some(n)) => {
+        (Ok(ids), Some(n)) => {
             changes.push(events::notified(n.recipient, now));
+            if !ids.is_empty() {
+                changes.push(Change::SmscIds { push: push.id, ids });
+            }
             // The handset may never answer: notify again later, a bounded number of times.
             Change::PushResult {
                 push: push.id,
@@ -123,9 +126,20 @@ fn record(push: &DuePush, result: Result<(), PushError>, cfg: &Config, now: i64,
                 error: None,
             }
         }
-        (Ok(()), None) => Change::PushResult { push: push.id, attempts, next: None, state: "done", error: None },
+        (Ok(_), None) => Change::PushResult { push: push.id, attempts, next: None, state: "done", error: None },
     };
     changes.push(change);
+}
+
+/// Records SMSC delivery receipts as they come: the push's part is marked with the final state,
+/// and the recipient's status text says what the SMSC saw.
+pub async fn receipts(store: Store, mut receipts: tokio::sync::mpsc::UnboundedReceiver<Receipt>) {
+    while let Some(r) = receipts.recv().await {
+        let change = Change::Receipt { smsc_id: r.smsc_id, state: r.state, now: ids::now() };
+        if let Err(e) = store.apply(vec![change]).await {
+            tracing::error!(error = %e, "cannot record a delivery receipt");
+        }
+    }
 }
 
 pub async fn sweeper(store: Store, cfg: Arc<Config>, mut shutdown: watch::Receiver<bool>) {

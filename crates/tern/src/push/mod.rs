@@ -8,6 +8,9 @@ pub mod smpp;
 use std::net::SocketAddr;
 
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+pub use smpp::Receipt;
 
 use crate::config::{self, PushConfig};
 
@@ -56,21 +59,23 @@ pub struct Bearers {
 }
 
 impl Bearers {
-    pub async fn from_config(cfg: &PushConfig) -> std::io::Result<Bearers> {
+    /// Starts the bearers in use; SMSC delivery receipts go to `receipts`.
+    pub async fn from_config(cfg: &PushConfig, receipts: mpsc::UnboundedSender<Receipt>) -> std::io::Result<Bearers> {
         let mut routes: Vec<(String, config::Bearer)> =
             cfg.routes.iter().map(|r| (r.prefix.clone(), r.bearer)).collect();
         routes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         let mut bearers: Vec<(config::Bearer, Bearer)> = Vec::new();
         for kind in std::iter::once(cfg.bearer).chain(routes.iter().map(|(_, kind)| *kind)) {
             if !bearers.iter().any(|(k, _)| *k == kind) {
-                bearers.push((kind, Bearer::new(kind, cfg).await?));
+                bearers.push((kind, Bearer::new(kind, cfg, receipts.clone()).await?));
             }
         }
         Ok(Bearers { bearers, routes, default: cfg.bearer })
     }
 
-    /// Sends one WSP push to `msisdn` by the bearer its number range uses.
-    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<(), PushError> {
+    /// Sends one WSP push to `msisdn` by the bearer its number range uses; returns the ids an
+    /// SMSC gave its parts (empty for bearers without receipts).
+    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<String>, PushError> {
         let kind =
             self.routes.iter().find(|(prefix, _)| msisdn.starts_with(prefix.as_str())).map_or(self.default, |r| r.1);
         match self.bearers.iter().find(|(k, _)| *k == kind) {
@@ -95,7 +100,11 @@ pub enum Bearer {
 }
 
 impl Bearer {
-    async fn new(kind: config::Bearer, cfg: &PushConfig) -> std::io::Result<Bearer> {
+    async fn new(
+        kind: config::Bearer,
+        cfg: &PushConfig,
+        receipts: mpsc::UnboundedSender<Receipt>,
+    ) -> std::io::Result<Bearer> {
         Ok(match kind {
             config::Bearer::None => Bearer::None,
             config::Bearer::Udp => {
@@ -103,22 +112,22 @@ impl Bearer {
                     if cfg.udp_target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
                 Bearer::Udp { socket: UdpSocket::bind(local).await?, target: cfg.udp_target }
             }
-            config::Bearer::Smpp => Bearer::Smpp(smpp::Smpp::start(&cfg.smpp)),
+            config::Bearer::Smpp => Bearer::Smpp(smpp::Smpp::start(&cfg.smpp, receipts)),
             config::Bearer::Pap => Bearer::Pap(pap::Pap::new(&cfg.pap).map_err(std::io::Error::other)?),
         })
     }
 
     /// Sends one WSP push (already framed) to `msisdn`.
-    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<(), PushError> {
+    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<String>, PushError> {
         match self {
             Bearer::None => Err(PushError::NoBearer),
             Bearer::Udp { socket, target } => {
                 socket.send_to(push, target).await?;
                 tracing::debug!(%msisdn, %target, len = push.len(), "push sent over UDP");
-                Ok(())
+                Ok(Vec::new())
             }
             Bearer::Smpp(smpp) => Ok(smpp.send(msisdn, push).await?),
-            Bearer::Pap(pap) => pap.send(msisdn, push).await,
+            Bearer::Pap(pap) => pap.send(msisdn, push).await.map(|()| Vec::new()),
         }
     }
 }

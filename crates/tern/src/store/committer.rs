@@ -39,6 +39,10 @@ pub enum Change {
     PushResult { push: i64, attempts: u32, next: Option<i64>, state: &'static str, error: Option<String> },
     /// The message expired: free its body and stop its pushes.
     Expire { message: i64 },
+    /// The SMSC took a push's parts under these message ids (for its delivery receipts).
+    SmscIds { push: i64, ids: Vec<String> },
+    /// An SMSC delivery receipt: the final state of one part.
+    Receipt { smsc_id: String, state: String, now: i64 },
     /// Drop the row of a dead segment whose file was removed.
     ForgetSegment { segment: i64 },
 }
@@ -190,7 +194,7 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
         Change::Transition { recipient, from, to, status_text, now, cancel_pushes, report } => {
             let states: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
             let sql = format!(
-                "UPDATE recipients SET state = ?, status_text = ?, updated_at = ? WHERE id = ? AND state IN ({})",
+                "UPDATE recipients SET state = ?, status_text = coalesce(?, status_text), updated_at = ? WHERE id = ? AND state IN ({})",
                 states.join(", ")
             );
             // The IN list is built from the state names of the enum, never from input.
@@ -266,6 +270,35 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
             }
             Ok(freed)
         }
+        // A receipt can overtake the record of its submit (the SMSC answers at once, the push
+        // is recorded when its pass ends), so both sides upsert and whichever comes second links
+        // the state to the recipient.
+        Change::SmscIds { push, ids } => {
+            for id in ids {
+                sqlx::query(
+                    "INSERT INTO receipts (smsc_id, push) VALUES (?, ?) \
+                     ON CONFLICT (smsc_id) DO UPDATE SET push = excluded.push",
+                )
+                .bind(id)
+                .bind(push)
+                .execute(&mut *conn)
+                .await?;
+                receipt_status(conn, id).await?;
+            }
+            Ok(true)
+        }
+        Change::Receipt { smsc_id, state, now } => {
+            sqlx::query(
+                "INSERT INTO receipts (smsc_id, state, at) VALUES (?, ?, ?) \
+                 ON CONFLICT (smsc_id) DO UPDATE SET state = excluded.state, at = excluded.at",
+            )
+            .bind(smsc_id)
+            .bind(state)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            Ok(receipt_status(conn, smsc_id).await?)
+        }
         Change::ForgetSegment { segment } => {
             Ok(sqlx::query("DELETE FROM segments WHERE id = ? AND sealed = 1 AND live <= 0")
                 .bind(segment)
@@ -326,6 +359,21 @@ async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location) -> Re
         }
     }
     Ok(())
+}
+
+/// Puts a receipt's state into its recipient's status text, once both the receipt and the
+/// submit it answers are recorded; whether it could.
+async fn receipt_status(conn: &mut SqliteConnection, smsc_id: &str) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE recipients SET status_text = 'notification SMS ' || lower(r.state), updated_at = r.at \
+         FROM receipts r JOIN pushes p ON p.id = r.push \
+         WHERE r.smsc_id = ? AND r.state IS NOT NULL AND recipients.id = p.recipient",
+    )
+    .bind(smsc_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        > 0)
 }
 
 async fn enqueue(conn: &mut SqliteConnection, msisdn: &str, pdu: &[u8], at: i64) -> Result<()> {

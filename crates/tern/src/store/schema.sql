@@ -50,3 +50,11 @@ CREATE TABLE IF NOT EXISTS pushes (
 );
 CREATE INDEX IF NOT EXISTS pushes_due ON pushes (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS pushes_recipient ON pushes (recipient);
+
+-- SMSC message ids of pushed SMS parts, and the final state their delivery receipts reported.
+CREATE TABLE IF NOT EXISTS receipts (
+    smsc_id TEXT PRIMARY KEY,
+    push INTEGER REFERENCES pushes (id),  -- NULL while a receipt is faster than the submit's record
+    state TEXT,
+    at INTEGER
+);

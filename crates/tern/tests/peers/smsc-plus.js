@@ -1,7 +1,9 @@
 // shared/peers/smsc.js plus what crates/tern/tests/smpp.rs needs to see and cannot with it: the
 // submit_sm TLVs (source_port, dest_port, sar_*), the UDH of message_payload, the status each
 // submit_sm was answered with and when (ms); and a throttling mode: THROTTLE=N answers the first
-// N submit_sm with ESME_RTHROTTLED (0x58). Same bind check (mmsc/secret) and log format.
+// N submit_sm with ESME_RTHROTTLED (0x58). A submit_sm that asks for a receipt
+// (registered_delivery) gets a deliver_sm receipt in the SMPP 3.4 Appendix B text format.
+// Same bind check (mmsc/secret) and log format.
 const smpp = require('smpp');
 const port = +(process.env.PORT || 2775);
 let throttle = +(process.env.THROTTLE || 0);
@@ -31,7 +33,13 @@ const server = smpp.createServer({debug: false}, session => {
       source_port: pdu.source_port ?? null, dest_port: pdu.dest_port ?? null,
       sar_msg_ref_num: pdu.sar_msg_ref_num ?? null, sar_total_segments: pdu.sar_total_segments ?? null,
       sar_segment_seqnum: pdu.sar_segment_seqnum ?? null}));
-    session.send(pdu.response(status ? {command_status: status} : {message_id: 'MSG' + (++n)}));
+    const id = 'MSG' + (++n);
+    session.send(pdu.response(status ? {command_status: status} : {message_id: id}));
+    if (!status && (pdu.registered_delivery & 1)) {
+      const now = new Date().toISOString().replace(/[-T:]/g, '').slice(2, 12);
+      session.deliver_sm({source_addr: pdu.destination_addr, destination_addr: pdu.source_addr, esm_class: 4,
+        short_message: `id:${id} sub:001 dlvrd:001 submit date:${now} done date:${now} stat:DELIVRD err:000 text:`});
+    }
   });
   session.on('enquire_link', pdu => session.send(pdu.response()));
   session.on('unbind', pdu => { session.send(pdu.response()); session.close(); });

@@ -10,15 +10,17 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use rusmpp::Pdu;
 use rusmpp::pdus::{DeliverSmResp, SubmitSm};
 use rusmpp::{Command, CommandId, CommandStatus};
 use rusmppc::{Client, ConnectionBuilder, Event};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
 use super::error::{SmppError, backs_off};
 use super::pdu;
+use super::receipt::{self, Receipt};
 use crate::config::{SmppBind, SmppLink};
 
 /// Reconnect backoff: 1 s after a failure, doubling up to 30 s; back to 1 s once a bind held.
@@ -45,6 +47,7 @@ pub struct Link {
     client: watch::Sender<Option<Client>>,
     window: Semaphore,
     pacer: Pacer,
+    receipts: mpsc::UnboundedSender<Receipt>,
 }
 
 /// How a bound session ended.
@@ -55,7 +58,7 @@ enum Ended {
 }
 
 impl Link {
-    pub fn new(cfg: SmppLink) -> Link {
+    pub fn new(cfg: SmppLink, receipts: mpsc::UnboundedSender<Receipt>) -> Link {
         let window = usize::try_from(cfg.window).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
         let interval = if cfg.throughput == 0 { Duration::ZERO } else { Duration::from_secs(1) / cfg.throughput };
         Link {
@@ -63,6 +66,7 @@ impl Link {
             client: watch::Sender::new(None),
             window: Semaphore::new(window),
             pacer: Pacer::new(interval),
+            receipts,
             cfg,
         }
     }
@@ -233,7 +237,13 @@ impl Link {
         let (id, sequence) = (command.id(), command.sequence_number());
         let sent = match id {
             CommandId::DeliverSm => {
-                // Delivery receipts and mobile-originated messages: acknowledged, not acted on.
+                // Receipts are passed on; mobile-originated messages are acknowledged only.
+                if let Some(Pdu::DeliverSm(deliver)) = command.pdu()
+                    && let Some(receipt) = receipt::parse(deliver.short_message().as_ref())
+                {
+                    tracing::debug!(link = %self.name, ?receipt, "delivery receipt");
+                    let _ = self.receipts.send(receipt);
+                }
                 tracing::debug!(link = %self.name, sequence, "deliver_sm acknowledged");
                 metrics::counter!("tern_smpp_deliver_sm_total", "link" => self.name.clone()).increment(1);
                 client.deliver_sm_resp(sequence, DeliverSmResp::default()).await

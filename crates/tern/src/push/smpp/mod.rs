@@ -14,16 +14,18 @@
 mod error;
 mod link;
 mod pdu;
+mod receipt;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 
 use futures_util::future::try_join_all;
 use tern_codec::sms::segment::ConcatRef;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 pub use error::{SmppError, is_transient};
 use link::Link;
+pub use receipt::Receipt;
 
 use crate::config::SmppConfig;
 
@@ -43,9 +45,11 @@ pub struct Smpp {
 
 impl Smpp {
     /// Starts one task per link; they bind in the background, so this never waits for an SMSC.
-    pub fn start(cfg: &SmppConfig) -> Smpp {
+    /// Delivery receipts the SMSCs send back go to `receipts`.
+    pub fn start(cfg: &SmppConfig, receipts: mpsc::UnboundedSender<Receipt>) -> Smpp {
         let (stop, stopped) = watch::channel(());
-        let links: Vec<Arc<Link>> = cfg.links.iter().cloned().map(|l| Arc::new(Link::new(l))).collect();
+        let links: Vec<Arc<Link>> =
+            cfg.links.iter().cloned().map(|l| Arc::new(Link::new(l, receipts.clone()))).collect();
         for link in &links {
             let (link, stopped) = (link.clone(), stopped.clone());
             tokio::spawn(async move { link.run(stopped).await });
@@ -64,8 +68,9 @@ impl Smpp {
         }
     }
 
-    /// Sends one WSP push to `msisdn` (E.164, '+' optional).
-    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<(), SmppError> {
+    /// Sends one WSP push to `msisdn` (E.164, '+' optional); returns the SMSC's message ids of
+    /// its parts, which delivery receipts refer to.
+    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<String>, SmppError> {
         let destination = pdu::destination(msisdn)?;
         let parts = pdu::parts(self.cfg.mode, push, self.next_reference())?;
         let mut failure = SmppError::NotBound;
@@ -78,7 +83,7 @@ impl Smpp {
             match try_join_all(submits).await {
                 Ok(ids) => {
                     tracing::debug!(%msisdn, link = %link.name, parts = parts.len(), ?ids, "push submitted over SMPP");
-                    return Ok(());
+                    return Ok(ids);
                 }
                 // Only a link that went down is worth another link: a refusal or a timeout
                 // would most likely repeat, or the message may already be on its way.
