@@ -75,9 +75,12 @@ impl Link {
         &self.cfg
     }
 
-    /// The client of the current bind, if the link is bound.
+    /// The client of the current bind, if the link is bound. `is_closed` only reads the
+    /// connection's state: `is_active` would queue a ping per push ahead of the submit_sm, and
+    /// rusmppc 0.4 takes only a few queued requests each time its task runs, so a burst of pushes
+    /// left submit_sm unsent with their window slots held.
     pub fn bound(&self) -> Option<Client> {
-        self.client.borrow().clone().filter(Client::is_active)
+        self.client.borrow().clone().filter(|c| !c.is_closed())
     }
 
     /// Submits one short message and waits for its submit_sm_resp. When the SMSC says to slow
