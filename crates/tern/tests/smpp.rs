@@ -157,15 +157,7 @@ impl Submits for Smsc {
 
 impl Submits for SmscPlus {
     fn next_submit(&self, timeout: Duration) -> Option<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match self.lines.recv_timeout(left) {
-                Ok(v) if v["event"] == "submit_sm" => return Some(v),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
+        common::next_submit_in(&self.lines, timeout)
     }
 }
 

@@ -214,6 +214,22 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The next submit_sm among an SMSC script's logged lines, waiting up to `timeout`.
+pub fn next_submit_in(
+    lines: &std::sync::mpsc::Receiver<serde_json::Value>,
+    timeout: Duration,
+) -> Option<serde_json::Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match lines.recv_timeout(left) {
+            Ok(v) if v["event"] == "submit_sm" => return Some(v),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
 /// Where `.ci/run` installs the npm peers (`npm install --prefix .peers/npm smpp@0.5.1`).
 pub fn npm_modules() -> PathBuf {
     root().join(".peers/npm/node_modules")
@@ -275,15 +291,7 @@ impl Smsc {
 
     /// The next submit_sm the SMSC logged, waiting up to `timeout`.
     pub fn next_submit(&self, timeout: Duration) -> Option<serde_json::Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match self.lines.recv_timeout(left) {
-                Ok(v) if v["event"] == "submit_sm" => return Some(v),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
+        next_submit_in(&self.lines, timeout)
     }
 
     /// Kills the SMSC outright (SIGKILL): its links drop without an unbind.
