@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Notification throughput over SMPP, against the SMSC peer `shared/peers/smsc.js` (npm smpp 0.5.1),
 # in one run:
-#  1. the SMSC's own ceiling: `scripts/smpp-load-client.js`, a plain npm smpp client, submits
-#     CEILING_N one-segment binary submit_sm (140 octets, UDHI, data_coding 4) over one bind,
-#     keeping up to 64 awaiting their response;
+#  1. the SMSC's own ceiling at each window: `scripts/smpp-load-client.js`, a plain npm smpp
+#     client, submits CEILING_N one-segment binary submit_sm (140 octets, UDHI, data_coding 4)
+#     over one bind, keeping up to that window awaiting their response;
 #  2. for each window in WINDOWS (1, 10, 64): a fresh release `tern serve` (scratch data
 #     directory, `[push] bearer = "smpp"`, compact notifications with the base URL http://mms so
 #     each is one SMS, one link with that window) takes M m-send.req from h2load, one local
@@ -60,14 +60,17 @@ machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | s
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates Cargo.lock 2>/dev/null || echo ' (+ local changes)')
 echo "machine: $machine; commit $commit; node $(node --version); M=$m, ceiling N=$ceiling_n"
 
-# --- 1. The SMSC's ceiling -------------------------------------------------------------------
-port=$(free_port)
-start_smsc "$port" "$ceiling_n" "$work/ceiling"
-client=$(NODE_PATH=$modules PORT=$port COUNT=$ceiling_n WINDOW=64 node scripts/smpp-load-client.js)
-wait_line "$work/ceiling.err" 30 '"event":"done"' || true
-timing=$(stop_smsc "$work/ceiling")
-ceiling=$(json_field "$timing" rate)
-echo "SMSC ceiling: client $client; SMSC $timing"
+# --- 1. The SMSC's ceiling, at each window ----------------------------------------------------
+declare -A ceiling
+for w in $windows; do
+  port=$(free_port)
+  start_smsc "$port" "$ceiling_n" "$work/ceiling-$w"
+  client=$(NODE_PATH=$modules PORT=$port COUNT=$ceiling_n WINDOW=$w node scripts/smpp-load-client.js)
+  wait_line "$work/ceiling-$w.err" 30 '"event":"done"' || true
+  timing=$(stop_smsc "$work/ceiling-$w")
+  ceiling[$w]=$(json_field "$timing" rate)
+  echo "SMSC ceiling, window $w: client $client; SMSC $timing"
+done
 
 # --- 2. Tern, one bind, each window ----------------------------------------------------------
 # Small m-send.req, one per recipient +1555012000N: insert-address From, a text/plain part.
@@ -159,17 +162,16 @@ done
 
 # --- 3. Summary ------------------------------------------------------------------------------
 echo
-echo "| run | submit_sm/s at the SMSC | of the ceiling | tern CPU | SMSC CPU | notes |"
-echo "| --- | ---: | ---: | ---: | ---: | --- |"
-printf "| SMSC ceiling: npm smpp client, window 64, %s submit_sm | %'.0f | 100%% | | | |\n" "$ceiling_n" "$ceiling"
+echo "| window | SMSC ceiling (plain client), submit_sm/s | Tern, submit_sm/s | of the ceiling | tern CPU | SMSC CPU | notes |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 for w in $windows; do
   if [ -n "${note[$w]}" ]; then
     # A stalled run has no meaningful rate: the few submit_sm it logged came in one burst.
-    printf "| Tern, window %s%s, %s of %s notifications | stalled | | %s%% | %s%% | %s |\n" "$w" \
-      "${batch:+, push.batch $batch}" "${sent[$w]}" "$m" "${cpu_tern[$w]}" "${cpu_node[$w]}" "${note[$w]}"
+    printf "| %s%s | %'.0f | stalled | | %s%% | %s%% | %s |\n" "$w" "${batch:+, push.batch $batch}" \
+      "${ceiling[$w]}" "${cpu_tern[$w]}" "${cpu_node[$w]}" "${note[$w]}"
   else
-    printf "| Tern, window %s%s, %s of %s notifications | %'.0f | %.0f%% | %s%% | %s%% | |\n" "$w" \
-      "${batch:+, push.batch $batch}" "${sent[$w]}" "$m" "${rate[$w]}" \
-      "$(python3 -c "print(100 * ${rate[$w]} / $ceiling)")" "${cpu_tern[$w]}" "${cpu_node[$w]}"
+    printf "| %s%s | %'.0f | %'.0f | %.0f%% | %s%% | %s%% | %s of %s notifications |\n" "$w" \
+      "${batch:+, push.batch $batch}" "${ceiling[$w]}" "${rate[$w]}" \
+      "$(python3 -c "print(100 * ${rate[$w]} / ${ceiling[$w]})")" "${cpu_tern[$w]}" "${cpu_node[$w]}" "${sent[$w]}" "$m"
   fi
 done

@@ -2,6 +2,7 @@
 //! environment overrides, and the checks run before anything starts. `tern.example.toml` at the
 //! workspace root lists every key with its default; a test keeps the two in step.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -210,7 +211,11 @@ pub struct PushConfig {
     pub bearer: Bearer,
     /// Where the `udp` bearer sends WSP pushes (WDP over UDP, as to an IP-connected handset).
     pub udp_target: SocketAddr,
-    /// Most pushes one delivery pass sends.
+    /// Per-subscriber targets of the `udp` bearer, so that several simulated handsets can each
+    /// get their own pushes; numbers not listed go to `udp_target`. Keys are canonical MSISDNs
+    /// once loaded.
+    pub udp_clients: BTreeMap<String, SocketAddr>,
+    /// Most due pushes the delivery worker leases at once (it keeps a few such batches in flight).
     pub batch: u32,
     /// The `smpp` bearer: the SMSCs to bind to and how pushes are submitted.
     pub smpp: SmppConfig,
@@ -267,6 +272,7 @@ impl Default for PushConfig {
         PushConfig {
             bearer: Bearer::None,
             udp_target: SocketAddr::from(([127, 0, 0, 1], 2948)),
+            udp_clients: BTreeMap::new(),
             batch: 256,
             smpp: SmppConfig::default(),
             pap: PapConfig::default(),
@@ -386,7 +392,7 @@ pub enum SmppBind {
 pub enum Bearer {
     /// No bearer: pushes stay queued with the error "no bearer configured".
     None,
-    /// WDP over UDP to `udp_target`.
+    /// WDP over UDP to `udp_target`, or a subscriber's own `udp_clients` entry.
     Udp,
     /// SMPP 3.4 submit_sm to the SMSCs in `[push.smpp]`.
     Smpp,
@@ -511,6 +517,7 @@ impl Config {
         }) {
             return invalid("push.routes", &format!("prefix {:?} is not '+' and digits, or digits", route.prefix));
         }
+        self.push.udp_clients = canonical_udp_clients(std::mem::take(&mut self.push.udp_clients), &self.subscribers)?;
         if let Some(url) = &mut self.push.notification_base_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return invalid("push.notification_base_url", "must start with http:// or https://");
@@ -544,6 +551,26 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The `udp_clients` keys written as pushes address subscribers (`+15550001` for `15550001` or
+/// `+1 555 0001`), so that a key matches however it was spelt.
+fn canonical_udp_clients(
+    clients: BTreeMap<String, SocketAddr>,
+    subs: &SubscribersConfig,
+) -> Result<BTreeMap<String, SocketAddr>, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { key: "push.udp_clients", message };
+    let mut canonical = BTreeMap::new();
+    for (number, target) in clients {
+        let n = crate::core::address::normalize(&number, subs).map_err(|e| invalid(e.to_string()))?;
+        if !(n.is_phone() || n.route == crate::core::address::Route::Local) {
+            return Err(invalid(format!("{number:?} is not a subscriber's number")));
+        }
+        if canonical.insert(n.canonical.clone(), target).is_some() {
+            return Err(invalid(format!("{number:?} is listed twice (as {})", n.canonical)));
+        }
+    }
+    Ok(canonical)
 }
 
 /// The limits are SMPP 3.4's C-Octet String sizes less the terminating NUL (§5.2), so a link that
@@ -831,6 +858,38 @@ mod tests {
         assert!(matches!(from_toml("[push.smpp]\nmode = \"sar\"", &[]), Err(ConfigError::Parse { .. })));
         let c = from_toml(&link(""), &[("TERN_PUSH__BEARER", "smpp")]).unwrap();
         assert_eq!(c.push.smpp.links, [SmppLink::default()]);
+    }
+
+    #[test]
+    fn udp_clients_are_keyed_by_canonical_number() {
+        let c =
+            from_toml("[push.udp_clients]\n\"0015550001\" = \"127.0.0.1:29481\"\n\"+1 555 0002\" = \"[::1]:9\"\n", &[])
+                .unwrap();
+        let keys: Vec<&str> = c.push.udp_clients.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["+15550001", "+15550002"]);
+        assert_eq!(c.push.udp_clients["+15550002"].to_string(), "[::1]:9");
+        // The commented-out table in tern.example.toml, uncommented, reads too.
+        let example = include_str!("../../../tern.example.toml");
+        let start = example.find("# [push.udp_clients]").unwrap();
+        let table: String =
+            example[start..].lines().map_while(|l| l.strip_prefix("# ")).map(|l| format!("{l}\n")).collect();
+        assert_eq!(from_toml(&table, &[]).unwrap().push.udp_clients.len(), 2, "{table}");
+        let c = from_toml("", &[("TERN_PUSH__UDP_CLIENTS", "{ \"+15550003\" = \"127.0.0.1:1\" }")]).unwrap();
+        assert_eq!(c.push.udp_clients["+15550003"].port(), 1);
+        for text in [
+            "[push.udp_clients]\n\"+15550001\" = \"127.0.0.1:1\"\n\"15550001\" = \"127.0.0.1:2\"",
+            "[push.udp_clients]\n\"someone@example.net\" = \"127.0.0.1:1\"",
+            "[push.udp_clients]\n\"\" = \"127.0.0.1:1\"",
+        ] {
+            match from_toml(text, &[]) {
+                Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "push.udp_clients", "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            from_toml("[push.udp_clients]\n\"+15550001\" = \"not an address\"", &[]),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 
     #[test]

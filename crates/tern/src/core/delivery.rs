@@ -2,27 +2,37 @@
 //! them, frames each as a WSP push and hands it to the bearer, then records the outcome: a
 //! notification is sent again with exponential backoff until the handset answers or the
 //! attempts run out. The sweeper expires recipients and messages, and frees their bodies.
+//!
+//! Delivery is a pipeline rather than a sequence of passes: leasing the next pushes, sending and
+//! recording overlap. Each push is sent on its own task and its outcome is recorded as soon as it
+//! is known, grouped with whatever other outcomes arrived meanwhile, so a slow SMSC answer holds
+//! up only its own push, and the queue keeps the bearer's window full.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tern_codec::push::Push;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
 
 use super::{compose, events, ids};
 use crate::config::Config;
-use futures_util::StreamExt;
+use crate::push::{Accepted, Bearers, PushError, Receipt, Retry};
+use crate::store::{Change, DuePush, PushResult, SmscId, Store};
 
-use crate::push::{Bearers, PushError, Receipt, Retry};
-use crate::store::{Change, DuePush, Store};
-
-/// How long a leased push stays invisible to other passes; a crash mid-send retries after it.
+/// How long a leased push stays invisible to other workers; a crash mid-send retries after it.
 const LEASE_SECS: i64 = 120;
 /// How often a queue with nothing due is looked at again.
 const IDLE: Duration = Duration::from_millis(200);
-/// Pushes of one pass in flight at once (the bearer's own window bounds what reaches an SMSC).
-const CONCURRENT_SENDS: usize = 256;
+/// Pushes in flight (leased, not yet recorded), in batches of `push.batch`: enough to keep an
+/// SMSC window full while the next lease commits, few enough that a throttled link does not hold
+/// leases for long.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// How long shutdown waits for pushes in flight to be answered and recorded; those still out
+/// after it are sent again once their lease runs out.
+const DRAIN: Duration = Duration::from_secs(10);
 
 /// Seconds to wait before attempt `attempts + 1`: doubling from the initial backoff, capped.
 pub fn backoff(cfg: &Config, attempts: u32) -> i64 {
@@ -31,44 +41,193 @@ pub fn backoff(cfg: &Config, attempts: u32) -> i64 {
     i64::try_from(initial.saturating_mul(factor).min(cfg.delivery.max_backoff_secs)).unwrap_or(i64::MAX)
 }
 
+/// A push that went to the bearer and how it went; its permit is released once it is recorded.
+struct Outcome {
+    push: DuePush,
+    result: Result<Vec<Accepted>, PushError>,
+    _permit: OwnedSemaphorePermit,
+}
+
 pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut shutdown: watch::Receiver<bool>) {
+    let batch = usize::try_from(cfg.push.batch.max(1)).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS / 8);
+    let room = Arc::new(Semaphore::new(batch * BATCHES_IN_FLIGHT));
+    // Pushes leased and not yet recorded: a lease that ran out while its push waited for a
+    // throttled link must not send the push a second time from this process.
+    let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let (sent, outcomes) = mpsc::unbounded_channel();
+    let mut recorder = tokio::spawn(record_all(store.clone(), cfg.clone(), outcomes, in_flight.clone()));
     let tid = AtomicU8::new(0);
+    let mut sends = JoinSet::new();
     while !*shutdown.borrow() {
-        match pass(&store, &bearer, &cfg, &tid).await {
-            Ok(n) if n > 0 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "delivery pass failed"),
+        // Wait for room for at least one push, then lease as many as there is room for.
+        let first = tokio::select! {
+            permit = room.clone().acquire_owned() => permit,
+            _ = shutdown.changed() => continue,
+        };
+        let Ok(first) = first else { break };
+        while sends.try_join_next().is_some() {}
+        let limit = room.available_permits().min(batch - 1) + 1;
+        let leased = match lease(&store, &in_flight, limit).await {
+            Ok(leased) => leased,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot lease pushes");
+                Vec::new()
+            }
+        };
+        if leased.is_empty() {
+            drop(first);
+            tokio::select! {
+                _ = tokio::time::sleep(IDLE) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(IDLE) => {}
-            _ = shutdown.changed() => {}
+        let now = ids::now();
+        let mut permit = Some(first);
+        for push in leased {
+            // Every push but the first takes a permit the lease was sized by, so this never waits.
+            let Some(permit) = permit.take().or_else(|| room.clone().try_acquire_owned().ok()) else { break };
+            let framed = Push::mms(tid.fetch_add(1, Ordering::Relaxed), pdu(&push, &cfg, now)).encode();
+            let (bearer, sent) = (bearer.clone(), sent.clone());
+            sends.spawn(async move {
+                let result = bearer.send(&push.msisdn, &framed).await;
+                let _ = sent.send(Outcome { push, result, _permit: permit });
+            });
         }
+    }
+    // The recorder ends once every send in flight has reported; bounded, so a silent SMSC
+    // cannot hold up shutdown.
+    drop(sent);
+    if tokio::time::timeout(DRAIN, &mut recorder).await.is_err() {
+        tracing::warn!(pushes = sends.len(), "pushes still in flight at shutdown; they go out again after their lease");
+        sends.shutdown().await;
+        recorder.abort();
     }
 }
 
-async fn pass(store: &Store, bearer: &Bearers, cfg: &Config, tid: &AtomicU8) -> crate::store::Result<usize> {
+/// Leases up to `limit` due pushes that are not already in flight here.
+async fn lease(store: &Store, in_flight: &Mutex<HashSet<i64>>, limit: usize) -> crate::store::Result<Vec<DuePush>> {
     let now = ids::now();
-    let due = store.due_pushes(now, i64::from(cfg.push.batch)).await?;
+    let due = store.due_pushes(now, i64::try_from(limit).unwrap_or(i64::MAX)).await?;
+    let due: Vec<DuePush> = {
+        let mut in_flight = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        due.into_iter().filter(|p| in_flight.insert(p.id)).collect()
+    };
     if due.is_empty() {
-        return Ok(0);
+        return Ok(due);
     }
-    let leases = due.iter().map(|p| Change::Lease { push: p.id, until: now + LEASE_SECS }).collect();
-    let leased = store.apply(leases).await?;
-    // Sent concurrently, so one slow SMSC answer does not hold up the rest of the batch.
-    let jobs: Vec<(&DuePush, Vec<u8>)> = due
-        .iter()
-        .zip(leased)
-        .filter(|(_, leased)| *leased)
-        .map(|(push, _)| (push, Push::mms(tid.fetch_add(1, Ordering::Relaxed), pdu(push, cfg, now)).encode()))
-        .collect();
-    let sends = futures_util::stream::iter(0..jobs.len()).map(|i| bearer.send(&jobs[i].0.msisdn, &jobs[i].1));
-    let results: Vec<_> = sends.buffered(CONCURRENT_SENDS).collect().await;
-    let mut changes = Vec::with_capacity(due.len() * 2);
-    for ((push, _), result) in jobs.iter().zip(results) {
-        record(push, result, cfg, now, &mut changes);
+    let lease = Change::Lease { pushes: due.iter().map(|p| p.id).collect(), until: now + LEASE_SECS };
+    let leased = match store.apply(vec![lease]).await {
+        Ok(leased) => leased,
+        Err(e) => {
+            forget(in_flight, due.iter().map(|p| p.id));
+            return Err(e);
+        }
+    };
+    let (mine, lost): (Vec<_>, Vec<_>) = due.into_iter().zip(leased).partition(|(_, leased)| *leased);
+    forget(in_flight, lost.iter().map(|(p, _)| p.id));
+    Ok(mine.into_iter().map(|(p, _)| p).collect())
+}
+
+fn forget(in_flight: &Mutex<HashSet<i64>>, ids: impl Iterator<Item = i64>) {
+    let mut in_flight = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+    for id in ids {
+        in_flight.remove(&id);
     }
-    store.apply(changes).await?;
-    Ok(due.len())
+}
+
+/// Records outcomes as they arrive: whatever arrived while the previous commit ran goes into the
+/// next one, so recording keeps up with the bearer without a commit per push.
+async fn record_all(
+    store: Store,
+    cfg: Arc<Config>,
+    mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+    in_flight: Arc<Mutex<HashSet<i64>>>,
+) {
+    const MOST: usize = 1024;
+    let mut arrived = Vec::with_capacity(MOST);
+    while outcomes.recv_many(&mut arrived, MOST).await > 0 {
+        let now = ids::now();
+        let mut record = Record::default();
+        for outcome in &mut arrived {
+            let result = std::mem::replace(&mut outcome.result, Ok(Vec::new()));
+            record.add(&outcome.push, result, &cfg, now);
+        }
+        if let Err(e) = store.apply(record.changes(now)).await {
+            // The pushes stay leased and go out again once the lease runs out.
+            tracing::error!(error = %e, "cannot record push outcomes");
+        }
+        forget(&in_flight, arrived.iter().map(|o| o.push.id));
+        arrived.clear();
+    }
+}
+
+/// The outcomes of many sends, as the few bulk changes that record them.
+#[derive(Default)]
+struct Record {
+    notified: Vec<i64>,
+    smsc_ids: Vec<SmscId>,
+    results: Vec<PushResult>,
+}
+
+impl Record {
+    fn add(&mut self, push: &DuePush, result: Result<Vec<Accepted>, PushError>, cfg: &Config, now: i64) {
+        let outcome = match &result {
+            Ok(_) => "sent",
+            Err(e) if e.retry() == Retry::Later => "waiting",
+            Err(_) => "failed",
+        };
+        metrics::counter!("tern_pushes_total", "outcome" => outcome).increment(1);
+        let attempts = push.attempts.saturating_add(1);
+        let again = attempts < cfg.delivery.max_attempts;
+        let result = match (result, &push.notification) {
+            (Err(e), _) if e.retry() == Retry::Later => PushResult {
+                push: push.id,
+                attempts: push.attempts,
+                // Looked at again after the initial backoff, without using up an attempt.
+                next: Some(now + backoff(cfg, 1)),
+                state: "pending",
+                error: Some(e.to_string()),
+            },
+            (Err(e), _) => {
+                tracing::warn!(push = push.id, msisdn = %push.msisdn, error = %e, attempts, "push failed");
+                let again = again && e.retry() == Retry::Backoff;
+                PushResult {
+                    push: push.id,
+                    attempts,
+                    next: again.then(|| now + backoff(cfg, attempts)),
+                    state: "failed",
+                    error: Some(e.to_string()),
+                }
+            }
+            (Ok(accepted), Some(n)) => {
+                self.notified.push(n.recipient);
+                self.smsc_ids.extend(accepted.into_iter().map(|a| SmscId { push: push.id, link: a.link, id: a.id }));
+                // The handset may never answer: notify again later, a bounded number of times.
+                PushResult {
+                    push: push.id,
+                    attempts,
+                    next: again.then(|| now + backoff(cfg, attempts)),
+                    state: "done",
+                    error: None,
+                }
+            }
+            (Ok(_), None) => PushResult { push: push.id, attempts, next: None, state: "done", error: None },
+        };
+        self.results.push(result);
+    }
+
+    fn changes(self, now: i64) -> Vec<Change> {
+        let mut changes = Vec::with_capacity(3);
+        if !self.notified.is_empty() {
+            changes.push(events::notified(self.notified, now));
+        }
+        if !self.smsc_ids.is_empty() {
+            changes.push(Change::SmscIds(self.smsc_ids));
+        }
+        changes.push(Change::PushResults(self.results));
+        changes
+    }
 }
 
 fn pdu(push: &DuePush, cfg: &Config, now: i64) -> Vec<u8> {
@@ -83,59 +242,11 @@ fn pdu(push: &DuePush, cfg: &Config, now: i64) -> Vec<u8> {
     }
 }
 
-fn record(push: &DuePush, result: Result<Vec<String>, PushError>, cfg: &Config, now: i64, changes: &mut Vec<Change>) {
-    let outcome = match &result {
-        Ok(_) => "sent",
-        Err(e) if e.retry() == Retry::Later => "waiting",
-        Err(_) => "failed",
-    };
-    metrics::counter!("tern_pushes_total", "outcome" => outcome).increment(1);
-    let attempts = push.attempts.saturating_add(1);
-    let again = attempts < cfg.delivery.max_attempts;
-    let change = match (result, &push.notification) {
-        (Err(e), _) if e.retry() == Retry::Later => Change::PushResult {
-            push: push.id,
-            attempts: push.attempts,
-            // Looked at again after the initial backoff, without using up an attempt.
-            next: Some(now + backoff(cfg, 1)),
-            state: "pending",
-            error: Some(e.to_string()),
-        },
-        (Err(e), _) => {
-            tracing::warn!(push = push.id, msisdn = %push.msisdn, error = %e, attempts, "push failed");
-            let again = again && e.retry() == Retry::Backoff;
-            Change::PushResult {
-                push: push.id,
-                attempts,
-                next: again.then(|| now + backoff(cfg, attempts)),
-                state: "failed",
-                error: Some(e.to_string()),
-            }
-        }
-        (Ok(ids), Some(n)) => {
-            changes.push(events::notified(n.recipient, now));
-            if !ids.is_empty() {
-                changes.push(Change::SmscIds { push: push.id, ids });
-            }
-            // The handset may never answer: notify again later, a bounded number of times.
-            Change::PushResult {
-                push: push.id,
-                attempts,
-                next: again.then(|| now + backoff(cfg, attempts)),
-                state: "done",
-                error: None,
-            }
-        }
-        (Ok(_), None) => Change::PushResult { push: push.id, attempts, next: None, state: "done", error: None },
-    };
-    changes.push(change);
-}
-
 /// Records SMSC delivery receipts as they come: the push's part is marked with the final state,
 /// and the recipient's status text says what the SMSC saw.
 pub async fn receipts(store: Store, mut receipts: tokio::sync::mpsc::UnboundedReceiver<Receipt>) {
     while let Some(r) = receipts.recv().await {
-        let change = Change::Receipt { smsc_id: r.smsc_id, state: r.state, now: ids::now() };
+        let change = Change::Receipt { link: r.link, smsc_id: r.smsc_id, state: r.state, now: ids::now() };
         if let Err(e) = store.apply(vec![change]).await {
             tracing::error!(error = %e, "cannot record a delivery receipt");
         }

@@ -75,17 +75,9 @@ pub fn acknowledged(d: &Delivery, allowed: bool, now: i64, subs: &SubscribersCon
     vec![retrieved(d, allowed, now, subs), transition(d, RETRIEVED, S::Acknowledged, None, allowed, now, subs)]
 }
 
-/// The first notification went out.
-pub fn notified(recipient: i64, now: i64) -> Change {
-    Change::Transition {
-        recipient,
-        from: NOT_YET_NOTIFIED,
-        to: S::Notified,
-        status_text: None,
-        now,
-        cancel_pushes: false,
-        report: None,
-    }
+/// The first notifications to these recipients went out.
+pub fn notified(recipients: Vec<i64>, now: i64) -> Change {
+    Change::TransitionMany { recipients, from: NOT_YET_NOTIFIED, to: S::Notified, now }
 }
 
 /// The message expired before this recipient fetched it.

@@ -5,12 +5,13 @@
 mod pap;
 pub mod smpp;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-pub use smpp::Receipt;
+pub use smpp::{Accepted, Receipt};
 
 use crate::config::{self, PushConfig};
 
@@ -42,7 +43,7 @@ impl PushError {
     pub fn retry(&self) -> Retry {
         match self {
             PushError::NoBearer | PushError::Smpp(smpp::SmppError::NotBound) => Retry::Later,
-            PushError::Smpp(smpp::SmppError::Refused { status, .. }) if !smpp::is_transient(*status) => Retry::Never,
+            PushError::Smpp(e) if e.status().is_some_and(|status| !smpp::is_transient(status)) => Retry::Never,
             PushError::Smpp(smpp::SmppError::Destination(_) | smpp::SmppError::Segment(_)) => Retry::Never,
             _ => Retry::Backoff,
         }
@@ -73,9 +74,9 @@ impl Bearers {
         Ok(Bearers { bearers, routes, default: cfg.bearer })
     }
 
-    /// Sends one WSP push to `msisdn` by the bearer its number range uses; returns the ids an
-    /// SMSC gave its parts (empty for bearers without receipts).
-    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<String>, PushError> {
+    /// Sends one WSP push to `msisdn` by the bearer its number range uses; returns the ids the
+    /// SMSCs gave its parts (none for bearers without receipts).
+    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<Accepted>, PushError> {
         let kind =
             self.routes.iter().find(|(prefix, _)| msisdn.starts_with(prefix.as_str())).map_or(self.default, |r| r.1);
         match self.bearers.iter().find(|(k, _)| *k == kind) {
@@ -89,10 +90,7 @@ impl Bearers {
 pub enum Bearer {
     None,
     /// WDP over UDP: the WSP push as one datagram to an IP-connected handset or simulator.
-    Udp {
-        socket: UdpSocket,
-        target: SocketAddr,
-    },
+    Udp(Udp),
     /// Binary SMS (WDP over SMS) through SMSCs, as an SMPP 3.4 ESME.
     Smpp(smpp::Smpp),
     /// Through a Push Proxy Gateway, by PAP.
@@ -107,27 +105,61 @@ impl Bearer {
     ) -> std::io::Result<Bearer> {
         Ok(match kind {
             config::Bearer::None => Bearer::None,
-            config::Bearer::Udp => {
-                let local: SocketAddr =
-                    if cfg.udp_target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-                Bearer::Udp { socket: UdpSocket::bind(local).await?, target: cfg.udp_target }
-            }
+            config::Bearer::Udp => Bearer::Udp(Udp::bind(cfg).await?),
             config::Bearer::Smpp => Bearer::Smpp(smpp::Smpp::start(&cfg.smpp, receipts)),
             config::Bearer::Pap => Bearer::Pap(pap::Pap::new(&cfg.pap).map_err(std::io::Error::other)?),
         })
     }
 
     /// Sends one WSP push (already framed) to `msisdn`.
-    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<String>, PushError> {
+    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<Accepted>, PushError> {
         match self {
             Bearer::None => Err(PushError::NoBearer),
-            Bearer::Udp { socket, target } => {
-                socket.send_to(push, target).await?;
-                tracing::debug!(%msisdn, %target, len = push.len(), "push sent over UDP");
+            Bearer::Udp(udp) => {
+                udp.send(msisdn, push).await?;
                 Ok(Vec::new())
             }
             Bearer::Smpp(smpp) => Ok(smpp.send(msisdn, push).await?),
             Bearer::Pap(pap) => pap.send(msisdn, push).await.map(|()| Vec::new()),
         }
+    }
+}
+
+/// The `udp` bearer: `push.udp_target`, or the subscriber's own `push.udp_clients` entry.
+#[derive(Debug)]
+pub struct Udp {
+    /// One socket per address family in use, since a socket of one family cannot reach the other.
+    v4: Option<UdpSocket>,
+    v6: Option<UdpSocket>,
+    target: SocketAddr,
+    clients: BTreeMap<String, SocketAddr>,
+}
+
+impl Udp {
+    async fn bind(cfg: &PushConfig) -> std::io::Result<Udp> {
+        let targets = || std::iter::once(&cfg.udp_target).chain(cfg.udp_clients.values());
+        let v4 = if targets().any(SocketAddr::is_ipv4) {
+            Some(UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))).await?)
+        } else {
+            None
+        };
+        let v6 = if targets().any(SocketAddr::is_ipv6) {
+            Some(UdpSocket::bind(SocketAddr::from(([0u16; 8], 0))).await?)
+        } else {
+            None
+        };
+        Ok(Udp { v4, v6, target: cfg.udp_target, clients: cfg.udp_clients.clone() })
+    }
+
+    async fn send(&self, msisdn: &str, push: &[u8]) -> std::io::Result<()> {
+        let target = self.clients.get(msisdn).copied().unwrap_or(self.target);
+        let socket = if target.is_ipv4() { &self.v4 } else { &self.v6 };
+        // Sockets are bound for every family the configuration names; this guards the invariant.
+        let Some(socket) = socket else {
+            return Err(std::io::Error::other(format!("no socket for {target}")));
+        };
+        socket.send_to(push, target).await?;
+        tracing::debug!(%msisdn, %target, len = push.len(), "push sent over UDP");
+        Ok(())
     }
 }

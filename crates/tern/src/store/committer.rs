@@ -33,18 +33,40 @@ pub enum Change {
     },
     /// Queue a PDU to be pushed as it is (a read report, say).
     Enqueue { msisdn: String, pdu: Vec<u8>, at: i64 },
-    /// Hold a pending push until `until` while a worker sends it (a crash releases it then).
-    Lease { push: i64, until: i64 },
-    /// A send finished: reschedule at `next`, or close the push in `state` (`done`, `failed`).
-    PushResult { push: i64, attempts: u32, next: Option<i64>, state: &'static str, error: Option<String> },
+    /// Move many recipients to `to` if their state is one of `from` (as a notification batch
+    /// goes out), with no status text, cancellation or report.
+    TransitionMany { recipients: Vec<i64>, from: &'static [RecipientState], to: RecipientState, now: i64 },
+    /// Hold pending pushes until `until` while a worker sends them (a crash releases them then).
+    /// Answers one flag per push, in order: false for a push that is no longer pending.
+    Lease { pushes: Vec<i64>, until: i64 },
+    /// Sends finished: each push rescheduled or closed.
+    PushResults(Vec<PushResult>),
     /// The message expired: free its body and stop its pushes.
     Expire { message: i64 },
-    /// The SMSC took a push's parts under these message ids (for its delivery receipts).
-    SmscIds { push: i64, ids: Vec<String> },
+    /// SMSCs took pushes' parts under these message ids (for their delivery receipts).
+    SmscIds(Vec<SmscId>),
     /// An SMSC delivery receipt: the final state of one part.
-    Receipt { smsc_id: String, state: String, now: i64 },
+    Receipt { link: String, smsc_id: String, state: String, now: i64 },
     /// Drop the row of a dead segment whose file was removed.
     ForgetSegment { segment: i64 },
+}
+
+/// How one send ended: reschedule at `next`, or close the push in `state` (`done`, `failed`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PushResult {
+    pub push: i64,
+    pub attempts: u32,
+    pub next: Option<i64>,
+    pub state: &'static str,
+    pub error: Option<String>,
+}
+
+/// The message id an SMSC (`link`) gave one part of a push.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SmscId {
+    pub push: i64,
+    pub link: String,
+    pub id: String,
 }
 
 pub(super) struct Job {
@@ -163,8 +185,12 @@ async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location
     let mut outcome = Ok(());
     for change in &job.changes {
         let location = matches!(change, Change::Accept(_)).then(|| bodies.next().copied()).flatten();
-        match apply(conn, change, location).await {
-            Ok(did) => applied.push(did),
+        let done = match change {
+            Change::Lease { pushes, until } => lease(conn, pushes, *until).await.map(|leased| applied.extend(leased)),
+            change => apply(conn, change, location).await.map(|did| applied.push(did)),
+        };
+        match done {
+            Ok(()) => {}
             Err(e) => {
                 outcome = Err(e);
                 break;
@@ -222,29 +248,40 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
             enqueue(conn, msisdn, pdu, *at).await?;
             Ok(true)
         }
-        Change::Lease { push, until } => {
-            Ok(sqlx::query("UPDATE pushes SET next_attempt_at = ? WHERE id = ? AND state = 'pending'")
-                .bind(until)
-                .bind(push)
+        Change::TransitionMany { recipients, from, to, now } => {
+            let states: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            let sql = format!(
+                "UPDATE recipients SET state = ?, updated_at = ? \
+                 WHERE id IN (SELECT value FROM json_each(?)) AND state IN ({})",
+                states.join(", ")
+            );
+            // The IN list is built from the state names of the enum, never from input.
+            Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(to.as_str())
+                .bind(now)
+                .bind(json(recipients)?)
                 .execute(&mut *conn)
                 .await?
                 .rows_affected()
                 > 0)
         }
-        Change::PushResult { push, attempts, next, state, error } => {
-            let done = match next {
-                Some(at) => sqlx::query(
-                    "UPDATE pushes SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'pending'",
-                )
-                .bind(attempts)
-                .bind(at),
-                None => sqlx::query(
-                    "UPDATE pushes SET attempts = ?, state = ?, last_error = ? WHERE id = ? AND state = 'pending'",
-                )
-                .bind(attempts)
-                .bind(*state),
-            };
-            Ok(done.bind(error).bind(push).execute(&mut *conn).await?.rows_affected() > 0)
+        // Leases go through `lease`, which answers per push.
+        Change::Lease { .. } => Ok(false),
+        Change::PushResults(results) => {
+            // Rescheduled pushes stay pending; closed ones keep their last due time.
+            sqlx::query(
+                "UPDATE pushes SET attempts = j.attempts, \
+                 next_attempt_at = coalesce(j.next, pushes.next_attempt_at), \
+                 state = CASE WHEN j.next IS NULL THEN j.state ELSE pushes.state END, last_error = j.error \
+                 FROM (SELECT json_extract(value, '$.push') AS push, json_extract(value, '$.attempts') AS attempts, \
+                 json_extract(value, '$.next') AS next, json_extract(value, '$.state') AS state, \
+                 json_extract(value, '$.error') AS error FROM json_each(?)) AS j \
+                 WHERE pushes.id = j.push AND pushes.state = 'pending'",
+            )
+            .bind(json(results)?)
+            .execute(&mut *conn)
+            .await?;
+            Ok(true)
         }
         Change::Expire { message } => {
             let freed = sqlx::query("UPDATE messages SET expired = 1 WHERE id = ? AND expired = 0")
@@ -273,31 +310,33 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
         // A receipt can overtake the record of its submit (the SMSC answers at once, the push
         // is recorded when its pass ends), so both sides upsert and whichever comes second links
         // the state to the recipient.
-        Change::SmscIds { push, ids } => {
-            for id in ids {
-                sqlx::query(
-                    "INSERT INTO receipts (smsc_id, push) VALUES (?, ?) \
-                     ON CONFLICT (smsc_id) DO UPDATE SET push = excluded.push",
-                )
-                .bind(id)
-                .bind(push)
-                .execute(&mut *conn)
-                .await?;
-                receipt_status(conn, id).await?;
-            }
+        Change::SmscIds(ids) => {
+            let ids = json(ids)?;
+            sqlx::query(
+                "INSERT INTO receipts (link, smsc_id, push) \
+                 SELECT json_extract(value, '$.link'), json_extract(value, '$.id'), json_extract(value, '$.push') \
+                 FROM json_each(?) WHERE true \
+                 ON CONFLICT (link, smsc_id) DO UPDATE SET push = excluded.push",
+            )
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await?;
+            receipt_status(conn, &ids).await?;
             Ok(true)
         }
-        Change::Receipt { smsc_id, state, now } => {
+        Change::Receipt { link, smsc_id, state, now } => {
             sqlx::query(
-                "INSERT INTO receipts (smsc_id, state, at) VALUES (?, ?, ?) \
-                 ON CONFLICT (smsc_id) DO UPDATE SET state = excluded.state, at = excluded.at",
+                "INSERT INTO receipts (link, smsc_id, state, at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (link, smsc_id) DO UPDATE SET state = excluded.state, at = excluded.at",
             )
+            .bind(link)
             .bind(smsc_id)
             .bind(state)
             .bind(now)
             .execute(&mut *conn)
             .await?;
-            Ok(receipt_status(conn, smsc_id).await?)
+            let key = json(&[serde_json::json!({ "link": link, "id": smsc_id })])?;
+            Ok(receipt_status(conn, &key).await?)
         }
         Change::ForgetSegment { segment } => {
             Ok(sqlx::query("DELETE FROM segments WHERE id = ? AND sealed = 1 AND live <= 0")
@@ -363,17 +402,40 @@ async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location) -> Re
 
 /// Puts a receipt's state into its recipient's status text, once both the receipt and the
 /// submit it answers are recorded; whether it could.
-async fn receipt_status(conn: &mut SqliteConnection, smsc_id: &str) -> Result<bool> {
+/// Shows the receipted state of these parts (a JSON array of `{link, id}`) in their recipients'
+/// status text; false when no receipt for them has come yet.
+async fn receipt_status(conn: &mut SqliteConnection, parts: &str) -> Result<bool> {
     Ok(sqlx::query(
         "UPDATE recipients SET status_text = 'notification SMS ' || lower(r.state), updated_at = r.at \
          FROM receipts r JOIN pushes p ON p.id = r.push \
-         WHERE r.smsc_id = ? AND r.state IS NOT NULL AND recipients.id = p.recipient",
+         WHERE r.state IS NOT NULL AND recipients.id = p.recipient AND (r.link, r.smsc_id) IN \
+         (SELECT json_extract(value, '$.link'), json_extract(value, '$.id') FROM json_each(?))",
     )
-    .bind(smsc_id)
+    .bind(parts)
     .execute(&mut *conn)
     .await?
     .rows_affected()
         > 0)
+}
+
+/// Leases the pushes still pending; one flag per push, in order.
+async fn lease(conn: &mut SqliteConnection, pushes: &[i64], until: i64) -> Result<Vec<bool>> {
+    let ids = json(pushes)?;
+    let leased: Vec<i64> = sqlx::query_scalar(
+        "UPDATE pushes SET next_attempt_at = ? \
+         WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?)) RETURNING id",
+    )
+    .bind(until)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let leased: std::collections::HashSet<i64> = leased.into_iter().collect();
+    Ok(pushes.iter().map(|p| leased.contains(p)).collect())
+}
+
+/// Many rows' values as one JSON array, so a batch is one statement rather than one per row.
+fn json<T: serde::Serialize + ?Sized>(values: &T) -> Result<String> {
+    Ok(serde_json::to_string(values).map_err(std::io::Error::other)?)
 }
 
 async fn enqueue(conn: &mut SqliteConnection, msisdn: &str, pdu: &[u8], at: i64) -> Result<()> {

@@ -14,7 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-pub use committer::Change;
+pub use committer::{Change, PushResult, SmscId};
 pub use payloads::Location;
 
 /// Storage failed; the MM1 edge answers with a transient error.
@@ -174,6 +174,25 @@ macro_rules! delivery_query {
     };
 }
 
+/// The layout `schema.sql` creates. A data directory made with another layout is refused
+/// rather than misread: there are no migrations yet.
+const SCHEMA_VERSION: i64 = 2;
+
+async fn schema(conn: &mut sqlx::SqliteConnection) -> Result<()> {
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *conn).await?;
+    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table'")
+        .fetch_one(&mut *conn)
+        .await?;
+    if tables > 0 && version != SCHEMA_VERSION {
+        return Err(StoreError::Io(std::io::Error::other(format!(
+            "the data directory has schema version {version}, this Tern uses {SCHEMA_VERSION} and cannot migrate it"
+        ))));
+    }
+    sqlx::raw_sql(include_str!("schema.sql")).execute(&mut *conn).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {SCHEMA_VERSION}"))).execute(&mut *conn).await?;
+    Ok(())
+}
+
 impl Store {
     /// Opens the store under `data_dir` and starts its committer. `batch_max` bounds how many
     /// requests one group commit takes.
@@ -187,7 +206,7 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
         let mut writer = options.clone().connect().await?;
-        sqlx::raw_sql(include_str!("schema.sql")).execute(&mut writer).await?;
+        schema(&mut writer).await?;
         let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         let payloads = data_dir.join("payloads");
         let (commits, handle) = committer::start(writer, payloads.clone(), batch_max).await?;

@@ -52,9 +52,12 @@ CREATE INDEX IF NOT EXISTS pushes_due ON pushes (next_attempt_at) WHERE state = 
 CREATE INDEX IF NOT EXISTS pushes_recipient ON pushes (recipient);
 
 -- SMSC message ids of pushed SMS parts, and the final state their delivery receipts reported.
+-- Ids are unique only within one SMSC, so the link (host:port) is part of the key.
 CREATE TABLE IF NOT EXISTS receipts (
-    smsc_id TEXT PRIMARY KEY,
+    link TEXT NOT NULL,
+    smsc_id TEXT NOT NULL,
     push INTEGER REFERENCES pushes (id),  -- NULL while a receipt is faster than the submit's record
     state TEXT,
-    at INTEGER
+    at INTEGER,
+    PRIMARY KEY (link, smsc_id)
 );

@@ -23,6 +23,20 @@ pub enum SmppError {
     Link { link: String, source: rusmppc::error::Error },
     #[error("SMSC {link} refused the message ({}): {status:?} (0x{:08x})", transience(*.status), u32::from(*.status))]
     Refused { link: String, status: CommandStatus },
+    /// The SMSC answered the submit_sm with generic_nack: it could not take the PDU as a
+    /// submit_sm at all (a length or command it did not accept), or was too busy to look.
+    #[error("SMSC {link} answered generic_nack ({}): {status:?} (0x{:08x})", transience(*.status), u32::from(*.status))]
+    Nack { link: String, status: CommandStatus },
+}
+
+impl SmppError {
+    /// The SMSC's status, for the answers that carry one.
+    pub fn status(&self) -> Option<CommandStatus> {
+        match self {
+            SmppError::Refused { status, .. } | SmppError::Nack { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
 }
 
 fn transience(status: CommandStatus) -> &'static str {
@@ -36,7 +50,9 @@ fn transience(status: CommandStatus) -> &'static str {
 pub fn is_transient(status: CommandStatus) -> bool {
     matches!(
         status,
-        CommandStatus::EsmeRsyserr
+        // A generic_nack that names no error says nothing about the message.
+        CommandStatus::EsmeRok
+            | CommandStatus::EsmeRsyserr
             | CommandStatus::EsmeRinvbndsts
             | CommandStatus::EsmeRmsgqful
             | CommandStatus::EsmeRsubmitfail
@@ -69,5 +85,8 @@ mod tests {
         assert_eq!(refused.to_string(), "SMSC smsc:2775 refused the message (transient): EsmeRthrottled (0x00000058)");
         let refused = SmppError::Refused { link: "smsc:2775".into(), status: CommandStatus::EsmeRinvdstadr };
         assert!(refused.to_string().contains("(permanent)"), "{refused}");
+        let nack = SmppError::Nack { link: "smsc:2775".into(), status: CommandStatus::EsmeRinvcmdlen };
+        assert_eq!(nack.to_string(), "SMSC smsc:2775 answered generic_nack (permanent): EsmeRinvcmdlen (0x00000002)");
+        assert_eq!(nack.status(), Some(CommandStatus::EsmeRinvcmdlen));
     }
 }

@@ -33,6 +33,9 @@ const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 /// How many times one submit_sm is sent again after such a refusal before the push fails (and
 /// goes back to the delivery queue, which retries it later).
 const THROTTLE_RESENDS: u32 = 5;
+/// How many times one submit_sm whose answer did not come in time is sent again before the push
+/// fails.
+const TIMEOUT_RESENDS: u32 = 2;
 /// Longest wait for the unbind_resp when stopping: stopping must not hang on a silent SMSC.
 const UNBIND_WAIT: Duration = Duration::from_secs(2);
 /// Largest PDU accepted from the SMSC; a deliver_sm is at most a few hundred octets.
@@ -47,7 +50,38 @@ pub struct Link {
     client: watch::Sender<Option<Client>>,
     window: Semaphore,
     pacer: Pacer,
+    counters: Counters,
     receipts: mpsc::UnboundedSender<Receipt>,
+}
+
+/// The link's metrics, looked up once rather than per submit_sm.
+struct Counters {
+    in_window: metrics::Gauge,
+    submitted: metrics::Counter,
+    acknowledged: metrics::Counter,
+    throttled: metrics::Counter,
+    timed_out: metrics::Counter,
+    failed: metrics::Counter,
+}
+
+impl Counters {
+    fn new(link: &str) -> Counters {
+        let label = || [("link", link.to_owned())];
+        Counters {
+            in_window: metrics::gauge!("tern_smpp_window_in_use", &label()),
+            submitted: metrics::counter!("tern_smpp_submitted_total", &label()),
+            acknowledged: metrics::counter!("tern_smpp_acknowledged_total", &label()),
+            throttled: metrics::counter!("tern_smpp_throttled_total", &label()),
+            timed_out: metrics::counter!("tern_smpp_timed_out_total", &label()),
+            failed: metrics::counter!("tern_smpp_failed_total", &label()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Counters")
+    }
 }
 
 /// How a bound session ended.
@@ -66,6 +100,7 @@ impl Link {
             client: watch::Sender::new(None),
             window: Semaphore::new(window),
             pacer: Pacer::new(interval),
+            counters: Counters::new(&format!("{}:{}", cfg.host, cfg.port)),
             receipts,
             cfg,
         }
@@ -84,42 +119,43 @@ impl Link {
     }
 
     /// Submits one short message and waits for its submit_sm_resp. When the SMSC says to slow
-    /// down, the link pauses and the same submit_sm goes again after the pause: sending only the
-    /// refused part keeps the parts already accepted from reaching the handset twice, which a
-    /// retry of the whole push would do.
+    /// down, the link pauses and the same submit_sm goes again after the pause; when its answer
+    /// does not come in time, the same submit_sm goes again at once. Sending only this part
+    /// again keeps the parts already acknowledged from reaching the handset twice, which a retry
+    /// of the whole push would do.
     pub async fn submit(&self, client: &Client, submit: SubmitSm) -> Result<String, SmppError> {
-        let mut throttled = 0;
+        let (mut throttled, mut timed_out) = (0, 0);
         loop {
             // The semaphore is never closed, so acquiring only fails if that changes.
             let permit = self.window.acquire().await.map_err(|_| SmppError::NotBound)?;
             self.pacer.wait().await;
-            let in_window = metrics::gauge!("tern_smpp_window_in_use", "link" => self.name.clone());
-            in_window.increment(1.0);
-            metrics::counter!("tern_smpp_submitted_total", "link" => self.name.clone()).increment(1);
+            self.counters.in_window.increment(1.0);
+            self.counters.submitted.increment(1);
             let result = client.submit_sm(submit.clone()).await;
-            in_window.decrement(1.0);
+            self.counters.in_window.decrement(1.0);
+            drop(permit);
             let e = match result {
                 Ok(resp) => {
-                    metrics::counter!("tern_smpp_acknowledged_total", "link" => self.name.clone()).increment(1);
+                    self.counters.acknowledged.increment(1);
                     return Ok(resp.message_id().to_string());
                 }
                 Err(e) => self.error(e),
             };
-            drop(permit);
-            match &e {
-                SmppError::Refused { status, .. } if backs_off(*status) => {
-                    metrics::counter!("tern_smpp_throttled_total", "link" => self.name.clone()).increment(1);
-                    self.pacer.hold(THROTTLE_PAUSE);
-                    if throttled == THROTTLE_RESENDS {
-                        return Err(e);
-                    }
-                    throttled += 1;
-                    tracing::debug!(link = %self.name, ?status, throttled, "SMSC asked to slow down; sending again");
-                }
-                _ => {
-                    metrics::counter!("tern_smpp_failed_total", "link" => self.name.clone()).increment(1);
+            if e.status().is_some_and(backs_off) {
+                self.counters.throttled.increment(1);
+                self.pacer.hold(THROTTLE_PAUSE);
+                if throttled == THROTTLE_RESENDS {
                     return Err(e);
                 }
+                throttled += 1;
+                tracing::debug!(link = %self.name, error = %e, throttled, "SMSC asked to slow down; sending again");
+            } else if matches!(e, SmppError::Timeout { .. }) && timed_out < TIMEOUT_RESENDS {
+                self.counters.timed_out.increment(1);
+                timed_out += 1;
+                tracing::debug!(link = %self.name, timed_out, "no submit_sm_resp in time; sending again");
+            } else {
+                self.counters.failed.increment(1);
+                return Err(e);
             }
         }
     }
@@ -129,6 +165,9 @@ impl Link {
         let link = self.name.clone();
         match e {
             Error::ResponseTimeout { timeout, .. } => SmppError::Timeout { link, timeout },
+            Error::UnexpectedResponse { response } if response.id() == CommandId::GenericNack => {
+                SmppError::Nack { link, status: response.status() }
+            }
             Error::UnexpectedResponse { response } if response.status() != CommandStatus::EsmeRok => {
                 SmppError::Refused { link, status: response.status() }
             }
@@ -242,7 +281,7 @@ impl Link {
             CommandId::DeliverSm => {
                 // Receipts are passed on; mobile-originated messages are acknowledged only.
                 if let Some(Pdu::DeliverSm(deliver)) = command.pdu()
-                    && let Some(receipt) = receipt::parse(deliver.short_message().as_ref())
+                    && let Some(receipt) = receipt::parse(&self.name, deliver.short_message().as_ref())
                 {
                     tracing::debug!(link = %self.name, ?receipt, "delivery receipt");
                     let _ = self.receipts.send(receipt);

@@ -5,9 +5,8 @@
 //! Each configured link runs its own task ([`link`]) that keeps a bind up. A push is split into
 //! its submit_sm parts once, with one concatenation reference for all of them, and submitted over
 //! a bound link, the links taking turns in proportion to their weights; if that link goes down
-//! mid-push the whole push goes over the next bound one with the same reference, so a handset
-//! that got a segment twice keeps the first. The push counts as sent only when every part got a
-//! submit_sm_resp with status 0.
+//! mid-push the parts it had not acknowledged go over the next bound one with the same
+//! reference. The push counts as sent only when every part got a submit_sm_resp with status 0.
 //!
 //! [`SmppMode`]: crate::config::SmppMode
 
@@ -19,7 +18,7 @@ mod receipt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 
-use futures_util::future::try_join_all;
+use futures_util::future::join_all;
 use tern_codec::sms::segment::ConcatRef;
 use tokio::sync::{mpsc, watch};
 
@@ -28,6 +27,13 @@ use link::Link;
 pub use receipt::Receipt;
 
 use crate::config::SmppConfig;
+
+/// The message id an SMSC gave one submitted part, and the link it came over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub link: String,
+    pub id: String,
+}
 
 #[derive(Debug)]
 pub struct Smpp {
@@ -70,29 +76,38 @@ impl Smpp {
 
     /// Sends one WSP push to `msisdn` (E.164, '+' optional); returns the SMSC's message ids of
     /// its parts, which delivery receipts refer to.
-    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<String>, SmppError> {
+    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<Accepted>, SmppError> {
         let destination = pdu::destination(msisdn)?;
         let parts = pdu::parts(self.cfg.mode, push, self.next_reference())?;
+        // Parts an SMSC acknowledged are never sent again: after a link drops, only the rest
+        // goes over the next one.
+        let mut accepted: Vec<Option<Accepted>> = vec![None; parts.len()];
         let mut failure = SmppError::NotBound;
         for link in self.order() {
             let link = &self.links[link];
             let Some(client) = link.bound() else { continue };
-            let submits = parts
-                .iter()
-                .map(|part| link.submit(&client, pdu::submit_sm(&self.cfg, link.cfg(), destination.clone(), part)));
-            match try_join_all(submits).await {
-                Ok(ids) => {
-                    tracing::debug!(%msisdn, link = %link.name, parts = parts.len(), ?ids, "push submitted over SMPP");
-                    return Ok(ids);
+            let waiting: Vec<usize> = (0..parts.len()).filter(|&i| accepted[i].is_none()).collect();
+            let submits = waiting.iter().map(|&i| {
+                link.submit(&client, pdu::submit_sm(&self.cfg, link.cfg(), destination.clone(), &parts[i]))
+            });
+            let mut refused = None;
+            for (&i, result) in waiting.iter().zip(join_all(submits).await) {
+                match result {
+                    Ok(id) => accepted[i] = Some(Accepted { link: link.name.clone(), id }),
+                    // Only a link that went down is worth another link: a refusal or a timeout
+                    // would most likely repeat, or the message may already be on its way.
+                    Err(e @ SmppError::Link { .. }) => failure = e,
+                    Err(e) => refused = Some(e),
                 }
-                // Only a link that went down is worth another link: a refusal or a timeout
-                // would most likely repeat, or the message may already be on its way.
-                Err(e @ SmppError::Link { .. }) => {
-                    tracing::warn!(%msisdn, error = %e, "trying the next SMPP link");
-                    failure = e;
-                }
-                Err(e) => return Err(e),
             }
+            if let Some(e) = refused {
+                return Err(e);
+            }
+            if accepted.iter().all(Option::is_some) {
+                tracing::debug!(%msisdn, link = %link.name, parts = parts.len(), "push submitted over SMPP");
+                return Ok(accepted.into_iter().flatten().collect());
+            }
+            tracing::warn!(%msisdn, error = %failure, "trying the next SMPP link for the parts not acknowledged");
         }
         Err(failure)
     }
