@@ -8,6 +8,7 @@ mod mm1;
 mod push;
 mod serve;
 mod store;
+mod ue;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,8 @@ enum Command {
     Serve(serve::Args),
     /// Decode an MMS PDU, a WSP push, SMS user data or SMS TPDUs, and print it as a tree or JSON.
     Decode(decode::Args),
+    /// Simulate a handset: send MMS, and receive, fetch and acknowledge them over MM1.
+    Ue(ue::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::Decode(args) => decode::run(&args),
+        Command::Ue(args) => ue::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -127,7 +127,7 @@ fn from_payload(segments: Vec<Segment>, payload: Vec<u8>) -> anyhow::Result<Deco
     Ok(from_push(push, Some(segments)))
 }
 
-fn from_push(push: Push<'_>, sms: Option<Vec<Segment>>) -> Decoded {
+pub fn from_push(push: Push<'_>, sms: Option<Vec<Segment>>) -> Decoded {
     let push = Push { body: Cow::Owned(push.body.into_owned()), ..push };
     if !push.is_mms() {
         let note = Some(format!("push content is {}, not an MMS PDU", push.content_type.media_type));

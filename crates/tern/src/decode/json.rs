@@ -12,6 +12,11 @@ use tern_codec::wsp::Part;
 use super::detect::{Decoded, Segment};
 
 pub fn render(d: &Decoded) -> String {
+    value(d).to_string()
+}
+
+/// The object [`render`] prints, for callers that add keys of their own.
+pub fn value(d: &Decoded) -> Value {
     let mut top = Map::new();
     if let Some(segments) = &d.sms {
         top.insert("sms".into(), sms(segments));
@@ -25,10 +30,10 @@ pub fn render(d: &Decoded) -> String {
     if let Some(note) = &d.note {
         top.insert("note".into(), json!(note));
     }
-    Value::Object(top).to_string()
+    Value::Object(top)
 }
 
-fn mms(m: &Message<'_>) -> Value {
+pub fn mms(m: &Message<'_>) -> Value {
     let mut o = Map::new();
     o.insert("message_type".into(), json!(m.pdu.message_type().to_string()));
     for key in [

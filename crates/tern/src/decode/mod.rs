@@ -1,9 +1,9 @@
 //! `tern decode`: reads bytes (binary or hex), works out what they are (an MMS PDU, a WSP push,
 //! SMS user data, or SMS TPDUs to reassemble), and prints a dissector-style tree or JSON.
 
-mod detect;
-mod json;
-mod tree;
+pub mod detect;
+pub mod json;
+pub mod tree;
 
 use std::io::Read;
 
@@ -47,7 +47,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Hex text to bytes, one unit per line; whitespace and `#` comment lines are ignored.
-fn parse_hex(raw: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
+pub fn parse_hex(raw: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
     let text = std::str::from_utf8(raw).context("hex input is not text")?;
     let mut units = Vec::new();
     for (n, line) in text.lines().enumerate() {

@@ -98,7 +98,7 @@ fn push(out: &mut String, p: &Push<'_>) {
     emit!(out, "    Data: {} octets", p.body.len());
 }
 
-fn mms(out: &mut String, m: &Message<'_>) {
+pub fn mms(out: &mut String, m: &Message<'_>) {
     let kind = m.pdu.message_type();
     emit!(out, "MMS Message Encapsulation, Type: {kind}");
     emit!(out, "    X-Mms-Message-Type: {kind} ({:#04x})", kind.0);
