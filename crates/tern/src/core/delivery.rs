@@ -24,7 +24,8 @@ use crate::store::{Change, DuePush, PushResult, SmscId, Store};
 
 /// How long a leased push stays invisible to other workers; a crash mid-send retries after it.
 const LEASE_SECS: i64 = 120;
-/// How often a queue with nothing due is looked at again.
+/// How often a queue with nothing due is looked at again when no new push wakes the worker
+/// (retries fall due without one).
 const IDLE: Duration = Duration::from_millis(200);
 /// Pushes in flight (leased, not yet recorded), in batches of `push.batch`: enough to keep an
 /// SMSC window full while the next lease commits, few enough that a throttled link does not hold
@@ -78,6 +79,7 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
             drop(first);
             tokio::select! {
                 _ = tokio::time::sleep(IDLE) => {}
+                _ = store.queued() => {}
                 _ = shutdown.changed() => {}
             }
             continue;

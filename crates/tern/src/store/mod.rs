@@ -9,10 +9,11 @@ mod payloads;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 pub use committer::{Change, PushResult, SmscId};
 pub use payloads::Location;
@@ -160,6 +161,9 @@ pub struct Store {
     read: SqlitePool,
     commits: mpsc::Sender<committer::Job>,
     payloads: PathBuf,
+    /// Signalled after a commit that may have queued a push, so the delivery worker need not
+    /// wait for its next look at the queue.
+    queued: Arc<Notify>,
 }
 
 /// A query for [`Delivery`] rows with the given condition (a literal, so the SQL is static).
@@ -180,9 +184,8 @@ const SCHEMA_VERSION: i64 = 2;
 
 async fn schema(conn: &mut sqlx::SqliteConnection) -> Result<()> {
     let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *conn).await?;
-    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table'")
-        .fetch_one(&mut *conn)
-        .await?;
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").fetch_one(&mut *conn).await?;
     if tables > 0 && version != SCHEMA_VERSION {
         return Err(StoreError::Io(std::io::Error::other(format!(
             "the data directory has schema version {version}, this Tern uses {SCHEMA_VERSION} and cannot migrate it"
@@ -210,15 +213,27 @@ impl Store {
         let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         let payloads = data_dir.join("payloads");
         let (commits, handle) = committer::start(writer, payloads.clone(), batch_max).await?;
-        Ok((Store { read, commits, payloads }, handle))
+        Ok((Store { read, commits, payloads, queued: Arc::default() }, handle))
     }
 
     /// Applies `changes` atomically and durably; returns, per change, whether it applied (a
     /// conditional transition whose condition no longer held did not).
     pub async fn apply(&self, changes: Vec<Change>) -> Result<Vec<bool>> {
+        let queues = changes.iter().any(|c| {
+            matches!(c, Change::Accept(_) | Change::Enqueue { .. } | Change::Transition { report: Some(_), .. })
+        });
         let (reply, answer) = oneshot::channel();
         self.commits.send(committer::Job { changes, reply }).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let applied = answer.await.map_err(|_| StoreError::Closed)??;
+        if queues {
+            self.queued.notify_one();
+        }
+        Ok(applied)
+    }
+
+    /// Resolves once a push may have been queued since the last call (at once if one was).
+    pub async fn queued(&self) {
+        self.queued.notified().await;
     }
 
     pub async fn by_token(&self, token: &str) -> Result<Option<Delivery>> {

@@ -1,12 +1,14 @@
 //! `tern ue`: a handset simulator speaking MM1 to one or more relays. `send` composes and
 //! submits a message; `receive` takes WAP pushes (over UDP, or from files of pushes or SMS),
 //! fetches and saves the messages they announce from the relay that sent each notification, and
-//! answers that relay as the MMS specifications ask (docs/UE.md).
+//! answers that relay as the MMS specifications ask; `load` drives many handsets at once
+//! (docs/UE.md).
 
 mod client;
 mod compose;
 mod held;
 mod inputs;
+mod load;
 mod names;
 mod origin;
 mod output;
@@ -32,10 +34,12 @@ enum Command {
     Send(Box<send::Args>),
     /// Receive notifications and reports; fetch, save and acknowledge messages.
     Receive(Box<receive::Args>),
+    /// Drive many simulated handsets against a relay and report throughput and latencies.
+    Load(Box<load::Args>),
 }
 
-/// Options of both commands.
-#[derive(Debug, clap::Args)]
+/// Options of every command.
+#[derive(Debug, Clone, clap::Args)]
 struct Common {
     /// The header that carries the subscriber's number, as the operator's proxy adds it.
     #[arg(long, value_name = "NAME", default_value_t = default_msisdn_header())]
@@ -78,11 +82,12 @@ fn default_msisdn_header() -> String {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         match &args.command {
             Command::Send(args) => send::run(args).await,
             Command::Receive(args) => receive::run(args).await,
+            Command::Load(args) => load::run(args.as_ref().clone()).await,
         }
     })
 }
