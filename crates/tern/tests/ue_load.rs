@@ -3,6 +3,8 @@
 //! summary's counts and latencies say so; against a relay that is not there it fails and names
 //! why.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::Command;
