@@ -214,6 +214,15 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// An empty directory of a test's own under the target directory, left behind for a look after
+/// a failure.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = root().join("target/relay-tests").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// The next submit_sm among an SMSC script's logged lines, waiting up to `timeout`.
 pub fn next_submit_in(
     lines: &std::sync::mpsc::Receiver<serde_json::Value>,
