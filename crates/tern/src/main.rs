@@ -4,6 +4,7 @@ mod admin;
 mod config;
 mod core;
 mod decode;
+mod demo;
 mod mm1;
 mod push;
 mod serve;
@@ -29,6 +30,9 @@ enum Command {
     Decode(decode::Args),
     /// Simulate a handset: send MMS, and receive, fetch and acknowledge them over MM1.
     Ue(ue::Args),
+    /// Run an MMSC and two simulated handsets on loopback, send a picture message from one to
+    /// the other with a delivery report, and print every step.
+    Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Decode(args) => decode::run(&args),
         Command::Ue(args) => ue::run(&args),
+        Command::Demo(args) => demo::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

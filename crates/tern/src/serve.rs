@@ -29,10 +29,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(Arc::new(cfg)))
+    runtime.block_on(serve(Arc::new(cfg), signal()))
 }
 
-async fn serve(cfg: Arc<Config>) -> anyhow::Result<()> {
+/// Runs the relay until `stop` resolves, then shuts it down in order; also what `tern demo`
+/// runs in-process.
+pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let metrics = crate::admin::recorder()?;
     let (store, committer) = Store::open(&cfg.store.data_dir, cfg.store.commit_batch_max)
         .await
@@ -40,7 +42,7 @@ async fn serve(cfg: Arc<Config>) -> anyhow::Result<()> {
     let (receipts, incoming) = tokio::sync::mpsc::unbounded_channel();
     let bearer = Arc::new(Bearers::from_config(&cfg.push, receipts).await.context("starting the push bearer")?);
     let receipts = tokio::spawn(delivery::receipts(store.clone(), incoming));
-    let (stop, stopped) = watch::channel(false);
+    let (stopping, stopped) = watch::channel(false);
     let mut admin_stop = stopped.clone();
     let worker = tokio::spawn(delivery::worker(store.clone(), bearer, cfg.clone(), stopped.clone()));
     let sweeper = tokio::spawn(delivery::sweeper(store.clone(), cfg.clone(), stopped));
@@ -66,12 +68,10 @@ async fn serve(cfg: Arc<Config>) -> anyhow::Result<()> {
             std::time::Duration::from_secs(cfg.mm1.request_timeout_secs),
         ),
     );
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(signal())
-        .await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(stop).await?;
 
     tracing::info!("stopping");
-    let _ = stop.send(true);
+    let _ = stopping.send(true);
     let _ = worker.await;
     let _ = sweeper.await;
     // The bearers are gone with the worker, so the receipt channel closes.

@@ -4,18 +4,18 @@
 //! answers that relay as the MMS specifications ask; `load` drives many handsets at once
 //! (docs/UE.md).
 
-mod client;
-mod compose;
+pub mod client;
+pub mod compose;
 mod held;
-mod inputs;
+pub mod inputs;
 mod load;
 mod names;
-mod origin;
-mod output;
-mod policy;
-mod receive;
+pub mod origin;
+pub mod output;
+pub mod policy;
+pub mod receive;
 mod save;
-mod send;
+pub mod send;
 
 use clap::Subcommand;
 use tern_codec::mms::Version;
@@ -77,7 +77,7 @@ impl std::fmt::Display for MmsVersion {
 }
 
 /// The relay's preferred identity header, so that a default relay believes the default handset.
-fn default_msisdn_header() -> String {
+pub fn default_msisdn_header() -> String {
     IdentityConfig::default().headers.into_iter().next().unwrap_or_else(|| "X-MSISDN".to_owned())
 }
 

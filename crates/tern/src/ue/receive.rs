@@ -108,17 +108,17 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(addr) = source.as_ref().and_then(Source::local_addr) {
         out.step("listening", format!("listening for pushes on udp {addr}"), json!({ "address": addr.to_string() }));
     }
-    let mut handset = Handset {
+    let mut handset = Handset::new(Setup {
         out,
-        client: Client::new(&args.common.msisdn_header, args.msisdn.as_deref())?,
+        msisdn_header: args.common.msisdn_header.clone(),
+        msisdn: args.msisdn.clone(),
         policy,
         held,
         save: args.save.clone(),
         read_report: args.read_report,
         version: args.common.mms_version.version(),
         mm1_path,
-        answered: HashMap::new(),
-    };
+    })?;
     handset.decide_held().await;
     let Some(source) = &mut source else { return Ok(()) };
     let mut handled = 0;
@@ -169,7 +169,22 @@ struct Notified {
     url: String,
 }
 
-struct Handset {
+/// What a handset is told at start, whatever feeds it pushes.
+pub struct Setup {
+    pub out: Output,
+    pub msisdn_header: String,
+    pub msisdn: Option<String>,
+    pub policy: Policy,
+    pub held: Option<Held>,
+    pub save: Option<PathBuf>,
+    pub read_report: bool,
+    pub version: Version,
+    /// The path of MM1 POSTs on any relay.
+    pub mm1_path: String,
+}
+
+/// A handset's MMS user agent: decides, fetches, saves and answers, one push at a time.
+pub struct Handset {
     out: Output,
     client: Client,
     policy: Policy,
@@ -184,7 +199,21 @@ struct Handset {
 }
 
 impl Handset {
-    async fn push(&mut self, source: &str, decoded: &Decoded) {
+    pub fn new(setup: Setup) -> anyhow::Result<Handset> {
+        Ok(Handset {
+            out: setup.out,
+            client: Client::new(&setup.msisdn_header, setup.msisdn.as_deref())?,
+            policy: setup.policy,
+            held: setup.held,
+            save: setup.save,
+            read_report: setup.read_report,
+            version: setup.version,
+            mm1_path: setup.mm1_path,
+            answered: HashMap::new(),
+        })
+    }
+
+    pub async fn push(&mut self, source: &str, decoded: &Decoded) {
         self.out.push(source, decoded);
         let Some(message) = &decoded.mms else { return };
         match &message.pdu {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use tern_codec::mms::{Pdu, ResponseStatus};
+use tern_codec::mms::{Message, Pdu, ResponseStatus, SendConf};
 
 use super::client::Client;
 use super::compose::{self, Attachment, Draft};
@@ -73,12 +73,16 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     };
     let message = compose::send_req(&draft)?;
     let client = Client::new(&args.common.msisdn_header, args.from.as_deref())?;
-    let url = &args.relay;
+    submit(&out, &client, &args.relay, &message).await.map(drop)
+}
+
+/// POSTs `message` to the relay at `url`, showing both sides; the m-send.conf if it says Ok.
+pub async fn submit(out: &Output, client: &Client, url: &str, message: &Message<'_>) -> anyhow::Result<SendConf> {
     let headline = format!("POST {url} {}", message.pdu.message_type());
-    out.pdu("request", headline, json!({ "method": "POST", "url": url }), &message);
+    out.pdu("request", headline, json!({ "method": "POST", "url": url }), message);
     let answer = client.post(url, message.encode()).await.with_context(|| format!("POST {url}"))?;
     match out.answer(url, &answer).map(|m| m.pdu) {
-        Some(Pdu::SendConf(conf)) if conf.response_status == Some(ResponseStatus::OK) => Ok(()),
+        Some(Pdu::SendConf(conf)) if conf.response_status == Some(ResponseStatus::OK) => Ok(conf),
         Some(Pdu::SendConf(conf)) => {
             let status = conf.response_status.map_or_else(|| "no Response-Status".to_owned(), |s| s.to_string());
             let text = conf.response_text.map_or_else(String::new, |t| format!(": {}", t.text));

@@ -87,9 +87,9 @@ impl Smpp {
             let link = &self.links[link];
             let Some(client) = link.bound() else { continue };
             let waiting: Vec<usize> = (0..parts.len()).filter(|&i| accepted[i].is_none()).collect();
-            let submits = waiting.iter().map(|&i| {
-                link.submit(&client, pdu::submit_sm(&self.cfg, link.cfg(), destination.clone(), &parts[i]))
-            });
+            let submits = waiting
+                .iter()
+                .map(|&i| link.submit(&client, pdu::submit_sm(&self.cfg, link.cfg(), destination.clone(), &parts[i])));
             let mut refused = None;
             for (&i, result) in waiting.iter().zip(join_all(submits).await) {
                 match result {
