@@ -6,7 +6,7 @@
 //!
 //! The message_payload and TLV modes, weighted links and throttling are checked against
 //! `tests/peers/smsc-plus.js`: the same npm SMSC, also logging the TLVs and how it answered, and
-//! able to answer with ESME_RTHROTTLED.
+//! able to answer with ESME_RTHROTTLED, with a generic_nack, or not at all.
 
 #![allow(clippy::unwrap_used)]
 
@@ -32,7 +32,13 @@ const PORT_IE: &str = "05040b8423f0";
 
 /// A relay whose bearer is the SMSC on `port`, retrying failed pushes after 1 s (then 2 s).
 fn relay(name: &str, port: u16, smpp: &str) -> Relay {
-    let config = format!("[push]\nbearer = \"smpp\"\n[push.smpp]\n{smpp}\n[[push.smpp.links]]\nport = {port}\n");
+    relay_with_link(name, port, smpp, "")
+}
+
+/// Like [`relay`], with more keys (`link`) for its one link.
+fn relay_with_link(name: &str, port: u16, smpp: &str, link: &str) -> Relay {
+    let config =
+        format!("[push]\nbearer = \"smpp\"\n[push.smpp]\n{smpp}\n[[push.smpp.links]]\nport = {port}\n{link}\n");
     Relay::start_with_config(
         name,
         &config,
@@ -89,12 +95,18 @@ struct SmscPlus {
 
 impl SmscPlus {
     fn start(throttle: u32) -> SmscPlus {
+        SmscPlus::start_with(&[("THROTTLE", &throttle.to_string())])
+    }
+
+    /// With other misbehaviours: `SILENT=N` leaves the first N submit_sm unanswered, `NACK=N`
+    /// answers them with a generic_nack.
+    fn start_with(env: &[(&str, &str)]) -> SmscPlus {
         let port = common::free_port();
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/smsc-plus.js");
         let mut child = Command::new("node")
             .arg(script)
             .env("PORT", port.to_string())
-            .env("THROTTLE", throttle.to_string())
+            .envs(env.iter().copied())
             .env("NODE_PATH", common::npm_modules())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -564,4 +576,75 @@ fn delivery_receipts_are_recorded_against_the_notification() {
     ));
     assert_eq!(status, [["retrieved", "notification SMS delivrd"]]);
     assert!(relay.metrics().contains("tern_smpp_deliver_sm_total{link="), "receipts are counted");
+}
+
+/// A metric's value in the relay's Prometheus text, summed over its label sets.
+fn metric(relay: &Relay, name: &str) -> f64 {
+    relay
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_submit_sm_left_unanswered_is_sent_again_alone() {
+    // The first segment of a long notification gets no answer; the others do.
+    let smsc = SmscPlus::start_with(&[("SILENT", "1")]);
+    let relay = relay_with_link("smpp-timeout", smsc.port, "", "response_timeout_secs = 1");
+    let id = send(&relay, "to1", &LONG_SUBJECT.repeat(6));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut reassembler = Reassembler::new(16);
+    let mut submits = Vec::new();
+    let push = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let submit = smsc.next_submit(left).expect("the notification accepted in time");
+        submits.push(submit.clone());
+        if submit["status"] != 0 {
+            continue;
+        }
+        let ud = common::logged_user_data(&submit);
+        if let Some(done) = reassembler.push("tern", &UserData::decode(&ud, true).unwrap()) {
+            break done.payload;
+        }
+    };
+    assert_eq!(retrieve(&relay, &notification(&push)), id);
+    // Anything sent twice would come within a few seconds (the push's own retry is 1 s away).
+    while let Some(submit) = smsc.next_submit(Duration::from_millis(2500)) {
+        submits.push(submit);
+    }
+    let unanswered: Vec<&Value> = submits.iter().filter(|s| s["status"] == -1).collect();
+    assert_eq!(unanswered.len(), 1, "{submits:?}");
+    let time = |s: &Value| s["t"].as_u64().unwrap();
+    let silent_ud = common::logged_user_data(unanswered[0]);
+    let again: Vec<&Value> = submits.iter().filter(|s| common::logged_user_data(s) == silent_ud).collect();
+    assert_eq!(again.len(), 2, "the unanswered segment went again once: {submits:?}");
+    assert!(time(again[1]) >= time(again[0]) + 900, "sent again after the 1 s response timeout");
+    // The segments the SMSC acknowledged reached it once each: no retry of the whole push.
+    let accepted: Vec<Vec<u8>> = submits.iter().filter(|s| s["status"] == 0).map(common::logged_user_data).collect();
+    let distinct: HashSet<&Vec<u8>> = accepted.iter().collect();
+    assert_eq!(distinct.len(), accepted.len(), "an acknowledged segment was sent twice: {submits:?}");
+    assert_eq!(accepted.len(), submits.len() - 1);
+    assert_eq!(metric(&relay, "tern_smpp_timed_out_total"), 1.0);
+}
+
+#[test]
+fn a_generic_nack_fails_the_submit_and_the_push_goes_again_later() {
+    let smsc = SmscPlus::start_with(&[("NACK", "1")]);
+    let relay = relay("smpp-nack", smsc.port, "");
+    let id = send(&relay, "gn1", "nacked once");
+    let first = smsc.next_submit(Duration::from_secs(15)).expect("a submit_sm");
+    assert_eq!(first["status"], -2, "{first}");
+    // ESME_RSYSERR is transient: the push goes back to the queue and out again, whole and
+    // freshly framed, after the 1 s backoff, over the same bind.
+    let received = next_push(&smsc, Duration::from_secs(15));
+    let last = received.submits.last().unwrap();
+    assert!(last["t"].as_u64().unwrap() >= first["t"].as_u64().unwrap() + 900, "{last}");
+    assert_eq!(retrieve(&relay, &notification(&received.push)), id);
+    assert_eq!(metric(&relay, "tern_smpp_failed_total"), 1.0);
+    assert_eq!(metric(&relay, "tern_smpp_bound"), 1.0, "the link stayed bound");
+    let attempts = relay.query("SELECT attempts, last_error FROM pushes");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0][0], "2", "{attempts:?}");
 }
