@@ -50,7 +50,8 @@ struct Outcome {
 }
 
 pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut shutdown: watch::Receiver<bool>) {
-    let batch = usize::try_from(cfg.push.batch.max(1)).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS / 8);
+    let batch_permits = cfg.push.batch.clamp(1, u32::MAX / BATCHES_IN_FLIGHT as u32);
+    let batch = batch_permits as usize;
     let room = Arc::new(Semaphore::new(batch * BATCHES_IN_FLIGHT));
     // Pushes leased and not yet recorded: a lease that ran out while its push waited for a
     // throttled link must not send the push a second time from this process.
@@ -60,15 +61,15 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
     let tid = AtomicU8::new(0);
     let mut sends = JoinSet::new();
     while !*shutdown.borrow() {
-        // Wait for room for at least one push, then lease as many as there is room for.
-        let first = tokio::select! {
-            permit = room.clone().acquire_owned() => permit,
+        // Wait for room for a whole batch, so that leases (a commit each) stay large while the
+        // queue is deep; what a lease does not use goes back at once.
+        let whole = tokio::select! {
+            permits = room.clone().acquire_many_owned(batch_permits) => permits,
             _ = shutdown.changed() => continue,
         };
-        let Ok(first) = first else { break };
+        let Ok(mut permits) = whole else { break };
         while sends.try_join_next().is_some() {}
-        let limit = room.available_permits().min(batch - 1) + 1;
-        let leased = match lease(&store, &in_flight, limit).await {
+        let leased = match lease(&store, &in_flight, batch).await {
             Ok(leased) => leased,
             Err(e) => {
                 tracing::error!(error = %e, "cannot lease pushes");
@@ -76,7 +77,7 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
             }
         };
         if leased.is_empty() {
-            drop(first);
+            drop(permits);
             tokio::select! {
                 _ = tokio::time::sleep(IDLE) => {}
                 _ = store.queued() => {}
@@ -85,10 +86,9 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
             continue;
         }
         let now = ids::now();
-        let mut permit = Some(first);
         for push in leased {
-            // Every push but the first takes a permit the lease was sized by, so this never waits.
-            let Some(permit) = permit.take().or_else(|| room.clone().try_acquire_owned().ok()) else { break };
+            // A lease takes at most `batch` pushes, one permit each.
+            let Some(permit) = permits.split(1) else { break };
             let framed = Push::mms(tid.fetch_add(1, Ordering::Relaxed), pdu(&push, &cfg, now)).encode();
             let (bearer, sent) = (bearer.clone(), sent.clone());
             sends.spawn(async move {

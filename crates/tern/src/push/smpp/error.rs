@@ -20,7 +20,7 @@ pub enum SmppError {
     #[error("SMSC {link} did not answer within {timeout:?} (transient)")]
     Timeout { link: String, timeout: Duration },
     #[error("SMSC {link}: the link is down: {source}")]
-    Link { link: String, source: rusmppc::error::Error },
+    Link { link: String, source: super::session::Fault },
     #[error("SMSC {link} refused the message ({}): {status:?} (0x{:08x})", transience(*.status), u32::from(*.status))]
     Refused { link: String, status: CommandStatus },
     /// The SMSC answered the submit_sm with generic_nack: it could not take the PDU as a

@@ -2,25 +2,23 @@
 //! the SMSC sends, and reconnects with backoff when the link drops; and the submit path that
 //! senders share, bounded by the window (outstanding submit_sm) and the throughput limit.
 //!
-//! rusmppc runs the connection itself (framing, sequence numbers, matching responses, response
-//! timeouts, sending and answering enquire_link); this module adds what it leaves to its user:
-//! the window, the pacing, reconnecting, and answering deliver_sm and unbind.
+//! The session ([`super::session`]) runs the connection itself (framing, sequence numbers,
+//! matching responses, response timeouts, enquire_link, answering the SMSC); this module adds
+//! the bind, the window, the pacing, resending, and reconnecting.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use rusmpp::Pdu;
-use rusmpp::pdus::{DeliverSmResp, SubmitSm};
-use rusmpp::{Command, CommandId, CommandStatus};
-use rusmppc::{Client, ConnectionBuilder, Event};
+use rusmpp::pdus::SubmitSm;
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
 use super::error::{SmppError, backs_off};
 use super::pdu;
-use super::receipt::{self, Receipt};
+use super::receipt::Receipt;
+use super::session::{self, Ended, Fault, Session};
 use crate::config::{SmppBind, SmppLink};
 
 /// Reconnect backoff: 1 s after a failure, doubling up to 30 s; back to 1 s once a bind held.
@@ -38,16 +36,14 @@ const THROTTLE_RESENDS: u32 = 5;
 const TIMEOUT_RESENDS: u32 = 2;
 /// Longest wait for the unbind_resp when stopping: stopping must not hang on a silent SMSC.
 const UNBIND_WAIT: Duration = Duration::from_secs(2);
-/// Largest PDU accepted from the SMSC; a deliver_sm is at most a few hundred octets.
-const MAX_COMMAND_LENGTH: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub struct Link {
     /// `host:port`, for logs and errors.
     pub name: String,
     cfg: SmppLink,
-    /// The bound session's client, `None` while connecting or down.
-    client: watch::Sender<Option<Client>>,
+    /// The bound session, `None` while connecting or down.
+    client: watch::Sender<Option<Session>>,
     window: Semaphore,
     pacer: Pacer,
     counters: Counters,
@@ -84,13 +80,6 @@ impl std::fmt::Debug for Counters {
     }
 }
 
-/// How a bound session ended.
-enum Ended {
-    Stopped,
-    /// The link went down; why, when rusmppc said.
-    Dropped(Option<rusmppc::error::Error>),
-}
-
 impl Link {
     pub fn new(cfg: SmppLink, receipts: mpsc::UnboundedSender<Receipt>) -> Link {
         let window = usize::try_from(cfg.window).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
@@ -110,11 +99,8 @@ impl Link {
         &self.cfg
     }
 
-    /// The client of the current bind, if the link is bound. `is_closed` only reads the
-    /// connection's state: `is_active` would queue a ping per push ahead of the submit_sm, and
-    /// rusmppc 0.4 takes only a few queued requests each time its task runs, so a burst of pushes
-    /// left submit_sm unsent with their window slots held.
-    pub fn bound(&self) -> Option<Client> {
+    /// The current session, if the link is bound.
+    pub fn bound(&self) -> Option<Session> {
         self.client.borrow().clone().filter(|c| !c.is_closed())
     }
 
@@ -123,7 +109,7 @@ impl Link {
     /// does not come in time, the same submit_sm goes again at once. Sending only this part
     /// again keeps the parts already acknowledged from reaching the handset twice, which a retry
     /// of the whole push would do.
-    pub async fn submit(&self, client: &Client, submit: SubmitSm) -> Result<String, SmppError> {
+    pub async fn submit(&self, client: &Session, submit: SubmitSm) -> Result<String, SmppError> {
         let (mut throttled, mut timed_out) = (0, 0);
         loop {
             // The semaphore is never closed, so acquiring only fails if that changes.
@@ -131,15 +117,15 @@ impl Link {
             self.pacer.wait().await;
             self.counters.in_window.increment(1.0);
             self.counters.submitted.increment(1);
-            let result = client.submit_sm(submit.clone()).await;
+            let result = client.request(submit.clone()).await;
             self.counters.in_window.decrement(1.0);
             drop(permit);
-            let e = match result {
-                Ok(resp) => {
+            let e = match self.judge(result) {
+                Ok(id) => {
                     self.counters.acknowledged.increment(1);
-                    return Ok(resp.message_id().to_string());
+                    return Ok(id);
                 }
-                Err(e) => self.error(e),
+                Err(e) => e,
             };
             if e.status().is_some_and(backs_off) {
                 self.counters.throttled.increment(1);
@@ -160,18 +146,20 @@ impl Link {
         }
     }
 
-    fn error(&self, e: rusmppc::error::Error) -> SmppError {
-        use rusmppc::error::Error;
+    /// The message id of an acknowledged submit_sm, or why it was not.
+    fn judge(&self, result: Result<Command, Fault>) -> Result<String, SmppError> {
         let link = self.name.clone();
-        match e {
-            Error::ResponseTimeout { timeout, .. } => SmppError::Timeout { link, timeout },
-            Error::UnexpectedResponse { response } if response.id() == CommandId::GenericNack => {
-                SmppError::Nack { link, status: response.status() }
-            }
-            Error::UnexpectedResponse { response } if response.status() != CommandStatus::EsmeRok => {
-                SmppError::Refused { link, status: response.status() }
-            }
-            source => SmppError::Link { link, source },
+        let command = match result {
+            Ok(command) => command,
+            Err(Fault::Timeout(timeout)) => return Err(SmppError::Timeout { link, timeout }),
+            Err(fault) => return Err(SmppError::Link { link, source: fault }),
+        };
+        let status = command.status();
+        match command.pdu() {
+            _ if command.id() == CommandId::GenericNack => Err(SmppError::Nack { link, status }),
+            _ if status != CommandStatus::EsmeRok => Err(SmppError::Refused { link, status }),
+            Some(Pdu::SubmitSmResp(resp)) => Ok(resp.message_id().to_string()),
+            _ => Err(SmppError::Link { link, source: Fault::Ended("an answer that is not a submit_sm_resp".into()) }),
         }
     }
 
@@ -181,9 +169,8 @@ impl Link {
         let mut backoff = RECONNECT_MIN;
         loop {
             let held = match self.session(&mut stop).await {
-                Ok(Ended::Stopped) => return,
-                Ok(Ended::Dropped(reason)) => {
-                    let reason = reason.map_or_else(|| "connection closed".to_owned(), |e| e.to_string());
+                Ok(None) => return,
+                Ok(Some(reason)) => {
                     tracing::warn!(link = %self.name, %reason, retry_in = ?RECONNECT_MIN, "SMPP link down");
                     true
                 }
@@ -205,42 +192,35 @@ impl Link {
         }
     }
 
-    /// Connects and binds, then serves the bind until it drops or `stop` fires.
-    async fn session(&self, stop: &mut watch::Receiver<()>) -> Result<Ended, SessionError> {
-        let (client, mut events) = tokio::select! {
+    /// Connects and binds, then serves the bind until it drops (returning why) or `stop` fires
+    /// (returning nothing).
+    async fn session(&self, stop: &mut watch::Receiver<()>) -> Result<Option<String>, SessionError> {
+        let (client, mut ended) = tokio::select! {
             bound = self.bind() => bound?,
-            _ = stop.changed() => return Ok(Ended::Stopped),
+            _ = stop.changed() => return Ok(None),
         };
         tracing::info!(link = %self.name, bind = ?self.cfg.bind, "SMPP link bound");
         self.client.send_replace(Some(client.clone()));
         metrics::gauge!("tern_smpp_bound", "link" => self.name.clone()).set(1.0);
-        let mut reason = None;
-        loop {
-            let event = tokio::select! {
-                event = events.next() => event,
-                _ = stop.changed() => {
-                    self.client.send_replace(None);
-                    unbind(&client, &self.name).await;
-                    return Ok(Ended::Stopped);
+        tokio::select! {
+            how = &mut ended => Ok(Some(match how {
+                Ok(Ended::Unbound) => {
+                    tracing::info!(link = %self.name, "SMSC unbound the link");
+                    "unbound by the SMSC".to_owned()
                 }
-            };
-            match event {
-                None => return Ok(Ended::Dropped(reason)),
-                Some(Event::Incoming(command)) => {
-                    if self.answer(&client, command).await {
-                        return Ok(Ended::Dropped(None));
-                    }
-                }
-                // rusmppc reports fatal errors just before it ends the event stream.
-                Some(Event::Error(e)) => {
-                    tracing::debug!(link = %self.name, error = %e, "SMPP link error");
-                    reason = Some(e);
-                }
+                Ok(Ended::Dropped(why)) => why,
+                Ok(Ended::Closed) | Err(_) => "session closed".to_owned(),
+            })),
+            _ = stop.changed() => {
+                self.client.send_replace(None);
+                unbind(&client, &self.name).await;
+                let _ = tokio::time::timeout(UNBIND_WAIT, ended).await;
+                Ok(None)
             }
         }
     }
 
-    async fn bind(&self) -> Result<(Client, impl futures_util::Stream<Item = Event> + Unpin), SessionError> {
+    async fn bind(&self) -> Result<(Session, tokio::sync::oneshot::Receiver<Ended>), SessionError> {
         let cfg = &self.cfg;
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((cfg.host.as_str(), cfg.port)))
             .await
@@ -248,76 +228,38 @@ impl Link {
             .map_err(SessionError::Connect)?;
         // Pushes are small and latency matters more than packet count.
         stream.set_nodelay(true).map_err(SessionError::Connect)?;
-        let timeout = Duration::from_secs(cfg.response_timeout_secs);
-        let (client, events) = ConnectionBuilder::new()
-            // rusmppc speaks SMPP 5.0 unless told otherwise; the binds below ask for 3.4.
-            .disable_interface_version_check()
-            .max_command_length(MAX_COMMAND_LENGTH)
-            .enquire_link_interval(Duration::from_secs(cfg.enquire_link_secs))
-            .enquire_link_response_timeout(timeout)
-            .response_timeout(timeout)
-            .connected(stream);
-        let bound = match cfg.bind {
-            SmppBind::Transmitter => client.bind_transmitter(pdu::bind_transmitter(cfg)).await.map(drop),
-            SmppBind::Transceiver => client.bind_transceiver(pdu::bind_transceiver(cfg)).await.map(drop),
+        let options = session::Options {
+            link: self.name.clone(),
+            response_timeout: Duration::from_secs(cfg.response_timeout_secs),
+            enquire_link: Duration::from_secs(cfg.enquire_link_secs),
+            receipts: self.receipts.clone(),
         };
-        match bound {
-            Ok(()) => Ok((client, events)),
-            Err(e) => {
-                // Dropping the client ends the connection; closing first says goodbye on TCP.
-                let _ = client.close().await;
-                Err(match e {
-                    rusmppc::error::Error::UnexpectedResponse { response } => SessionError::Refused(response.status()),
-                    e => SessionError::Bind(e),
-                })
-            }
-        }
-    }
-
-    /// Answers a request from the SMSC; true when the SMSC ended the bind.
-    async fn answer(&self, client: &Client, command: Command) -> bool {
-        let (id, sequence) = (command.id(), command.sequence_number());
-        let sent = match id {
-            CommandId::DeliverSm => {
-                // Receipts are passed on; mobile-originated messages are acknowledged only.
-                if let Some(Pdu::DeliverSm(deliver)) = command.pdu()
-                    && let Some(receipt) = receipt::parse(&self.name, deliver.short_message().as_ref())
-                {
-                    tracing::debug!(link = %self.name, ?receipt, "delivery receipt");
-                    let _ = self.receipts.send(receipt);
-                }
-                tracing::debug!(link = %self.name, sequence, "deliver_sm acknowledged");
-                metrics::counter!("tern_smpp_deliver_sm_total", "link" => self.name.clone()).increment(1);
-                client.deliver_sm_resp(sequence, DeliverSmResp::default()).await
-            }
-            CommandId::Unbind => {
-                tracing::info!(link = %self.name, "SMSC unbound the link");
-                let _ = client.unbind_resp(sequence).await;
-                let _ = client.close().await;
-                return true;
-            }
-            // Late answers to requests that already timed out.
-            id if id.is_response() => Ok(()),
-            id => {
-                tracing::debug!(link = %self.name, ?id, "unsupported request from the SMSC refused");
-                client.status(CommandStatus::EsmeRinvcmdid).generic_nack(sequence).await
-            }
+        let (client, ended) = Session::start(stream, options);
+        let answer = match cfg.bind {
+            SmppBind::Transmitter => client.request(pdu::bind_transmitter(cfg)).await,
+            SmppBind::Transceiver => client.request(pdu::bind_transceiver(cfg)).await,
         };
-        if let Err(e) = sent {
-            tracing::warn!(link = %self.name, error = %e, ?id, "cannot answer the SMSC");
-        }
-        false
+        let refused = match answer {
+            Ok(resp) if resp.status() == CommandStatus::EsmeRok && resp.id() != CommandId::GenericNack => {
+                return Ok((client, ended));
+            }
+            Ok(resp) => SessionError::Refused(resp.status()),
+            Err(fault) => SessionError::Bind(fault),
+        };
+        client.close();
+        Err(refused)
     }
 }
 
 /// Unbinds and closes, waiting a bounded time: stopping must not hang on a silent SMSC.
-async fn unbind(client: &Client, link: &str) {
-    match tokio::time::timeout(UNBIND_WAIT, client.unbind()).await {
-        Ok(Ok(())) => tracing::info!(%link, "SMPP link unbound"),
+async fn unbind(client: &Session, link: &str) {
+    match tokio::time::timeout(UNBIND_WAIT, client.request(Pdu::Unbind)).await {
+        Ok(Ok(resp)) if resp.status() == CommandStatus::EsmeRok => tracing::info!(%link, "SMPP link unbound"),
+        Ok(Ok(resp)) => tracing::debug!(%link, status = ?resp.status(), "unbind refused"),
         Ok(Err(e)) => tracing::debug!(%link, error = %e, "unbind failed"),
         Err(_) => tracing::debug!(%link, "no unbind_resp in time"),
     }
-    let _ = tokio::time::timeout(UNBIND_WAIT, client.close_and_wait()).await;
+    client.close();
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -325,7 +267,7 @@ enum SessionError {
     #[error("connect: {0}")]
     Connect(std::io::Error),
     #[error("bind: {0}")]
-    Bind(rusmppc::error::Error),
+    Bind(Fault),
     #[error("the SMSC refused the bind: {0:?}")]
     Refused(CommandStatus),
 }

@@ -14,6 +14,7 @@ mod error;
 mod link;
 mod pdu;
 mod receipt;
+mod session;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
