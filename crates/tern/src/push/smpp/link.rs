@@ -1,10 +1,9 @@
-//! One ESME link to an SMSC: a task that connects, binds, keeps the bind alive and answers what
-//! the SMSC sends, and reconnects with backoff when the link drops; and the submit path that
-//! senders share, bounded by the window (outstanding submit_sm) and the throughput limit.
+//! One ESME link to an SMSC: a task that connects, binds, and reconnects with backoff when the
+//! link drops; and the submit path that senders share, paced by the throughput limit.
 //!
-//! The session ([`super::session`]) runs the connection itself (framing, sequence numbers,
-//! matching responses, response timeouts, enquire_link, answering the SMSC); this module adds
-//! the bind, the window, the pacing, resending, and reconnecting.
+//! The session ([`super::session`]) runs the connection itself (framing, sequence numbers, the
+//! window, matching responses, response timeouts, enquire_link, answering the SMSC); this module
+//! adds the bind, the pacing, resending, and reconnecting.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -12,7 +11,7 @@ use std::time::Duration;
 use rusmpp::pdus::SubmitSm;
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::error::{SmppError, backs_off};
@@ -44,7 +43,6 @@ pub struct Link {
     cfg: SmppLink,
     /// The bound session, `None` while connecting or down.
     client: watch::Sender<Option<Session>>,
-    window: Semaphore,
     pacer: Pacer,
     counters: Counters,
     receipts: mpsc::UnboundedSender<Receipt>,
@@ -82,12 +80,10 @@ impl std::fmt::Debug for Counters {
 
 impl Link {
     pub fn new(cfg: SmppLink, receipts: mpsc::UnboundedSender<Receipt>) -> Link {
-        let window = usize::try_from(cfg.window).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
         let interval = if cfg.throughput == 0 { Duration::ZERO } else { Duration::from_secs(1) / cfg.throughput };
         Link {
             name: format!("{}:{}", cfg.host, cfg.port),
             client: watch::Sender::new(None),
-            window: Semaphore::new(window),
             pacer: Pacer::new(interval),
             counters: Counters::new(&format!("{}:{}", cfg.host, cfg.port)),
             receipts,
@@ -113,13 +109,10 @@ impl Link {
         let (mut throttled, mut timed_out) = (0, 0);
         loop {
             // The semaphore is never closed, so acquiring only fails if that changes.
-            let permit = self.window.acquire().await.map_err(|_| SmppError::NotBound)?;
+            // The session holds it back until the window has room.
             self.pacer.wait().await;
-            self.counters.in_window.increment(1.0);
             self.counters.submitted.increment(1);
             let result = client.request(submit.clone()).await;
-            self.counters.in_window.decrement(1.0);
-            drop(permit);
             let e = match self.judge(result) {
                 Ok(id) => {
                     self.counters.acknowledged.increment(1);
@@ -232,6 +225,8 @@ impl Link {
             link: self.name.clone(),
             response_timeout: Duration::from_secs(cfg.response_timeout_secs),
             enquire_link: Duration::from_secs(cfg.enquire_link_secs),
+            window: usize::try_from(cfg.window).unwrap_or(usize::MAX).max(1),
+            in_window: self.counters.in_window.clone(),
             receipts: self.receipts.clone(),
         };
         let (client, ended) = Session::start(stream, options);

@@ -1,7 +1,9 @@
 //! One SMPP session over one TCP connection, framed by rusmpp's codec and driven by one task
-//! that owns the socket. Requests (a bind, submit_sm, unbind) come in over a channel; each time
-//! the task runs it writes every request queued and flushes once, so a full window reaches the
-//! SMSC together. It numbers requests, matches responses to them by sequence number, fails the
+//! that owns the socket. Requests (a bind, submit_sm, unbind) come in over a channel and wait in
+//! the task for room in the window (requests awaiting their response); each time the task runs
+//! it writes every request there is room for and flushes once, and a response makes room for
+//! the next request at once, without a round trip through the task that asked. It numbers
+//! requests, matches responses to them by sequence number, fails the
 //! ones not answered in time, keeps the link alive with enquire_link, and answers what the SMSC
 //! sends: deliver_sm (receipts are passed on), enquire_link, unbind, and generic_nack for
 //! anything else.
@@ -58,11 +60,18 @@ pub struct Options {
     pub link: String,
     pub response_timeout: Duration,
     pub enquire_link: Duration,
+    /// Most requests awaiting their response at once.
+    pub window: usize,
+    /// Shows how many do.
+    pub in_window: metrics::Gauge,
     pub receipts: mpsc::UnboundedSender<Receipt>,
 }
 
+/// Where the response to a request goes.
+type Reply = oneshot::Sender<Result<Command, Fault>>;
+
 enum Op {
-    Request { pdu: Box<Pdu>, reply: oneshot::Sender<Result<Command, Fault>> },
+    Request { pdu: Box<Pdu>, reply: Reply },
     Close,
 }
 
@@ -122,17 +131,30 @@ struct Task {
     framed: Framed<TcpStream, CommandCodec>,
     options: Options,
     next_sequence: u32,
-    pending: HashMap<u32, oneshot::Sender<Result<Command, Fault>>>,
+    /// Requests not written yet, for want of room in the window.
+    waiting: VecDeque<(Box<Pdu>, Reply)>,
+    pending: HashMap<u32, Reply>,
     /// Sequence numbers by when their responses are due; the timeout is the same for all, so
     /// this is in order.
     deadlines: VecDeque<(Instant, u32)>,
     /// The enquire_link awaiting its response, if any.
     enquiring: Option<u32>,
+    /// The window use last shown in the gauge.
+    shown: usize,
 }
 
 impl Task {
     fn new(framed: Framed<TcpStream, CommandCodec>, options: Options) -> Task {
-        Task { framed, options, next_sequence: 1, pending: HashMap::new(), deadlines: VecDeque::new(), enquiring: None }
+        Task {
+            framed,
+            options,
+            next_sequence: 1,
+            waiting: VecDeque::new(),
+            pending: HashMap::new(),
+            deadlines: VecDeque::new(),
+            enquiring: None,
+            shown: 0,
+        }
     }
 
     async fn run(mut self, mut queued: mpsc::UnboundedReceiver<Op>) -> Ended {
@@ -145,6 +167,10 @@ impl Task {
         for (_, reply) in self.pending.drain() {
             let _ = reply.send(Err(Fault::Ended(why.clone())));
         }
+        for (_, reply) in self.waiting.drain(..) {
+            let _ = reply.send(Err(Fault::Ended(why.clone())));
+        }
+        self.options.in_window.set(0.0);
         queued.close();
         while let Ok(op) = queued.try_recv() {
             if let Op::Request { reply, .. } = op {
@@ -172,7 +198,7 @@ impl Task {
                     }
                     self.write(&mut ops).await
                 }
-                () = sleep_until(due), if due.is_some() => self.expire(),
+                () = sleep_until(due), if due.is_some() => self.expire().await,
                 _ = enquire.tick() => self.enquire().await,
             };
             if let Err(how) = step {
@@ -188,36 +214,54 @@ impl Task {
         n
     }
 
-    /// Writes every queued request, then flushes once.
+    /// Takes the queued requests, writes as many as the window has room for, then flushes once.
     async fn write(&mut self, ops: &mut Vec<Op>) -> Result<(), Ended> {
         let mut closing = false;
         for op in ops.drain(..) {
             match op {
-                Op::Request { pdu, reply } => {
-                    let sequence = self.sequence();
-                    self.framed
-                        .feed(Command::new(CommandStatus::EsmeRok, sequence, *pdu))
-                        .await
-                        .map_err(|e| Ended::Dropped(format!("writing: {e}")))?;
-                    self.pending.insert(sequence, reply);
-                    self.deadlines.push_back((Instant::now() + self.options.response_timeout, sequence));
-                }
+                Op::Request { pdu, reply } => self.waiting.push_back((pdu, reply)),
                 Op::Close => closing = true,
             }
         }
+        self.fill().await?;
         self.flush().await?;
         if closing { Err(Ended::Closed) } else { Ok(()) }
+    }
+
+    /// Writes waiting requests while the window has room (without flushing).
+    async fn fill(&mut self) -> Result<(), Ended> {
+        while self.pending.len() < self.options.window {
+            let Some((pdu, reply)) = self.waiting.pop_front() else { break };
+            // Its asker gave up (a timeout of its own, a shutdown): nothing to send.
+            if reply.is_closed() {
+                continue;
+            }
+            let sequence = self.sequence();
+            self.framed
+                .feed(Command::new(CommandStatus::EsmeRok, sequence, *pdu))
+                .await
+                .map_err(|e| Ended::Dropped(format!("writing: {e}")))?;
+            self.pending.insert(sequence, reply);
+            self.deadlines.push_back((Instant::now() + self.options.response_timeout, sequence));
+        }
+        if self.pending.len() != self.shown {
+            self.shown = self.pending.len();
+            self.options.in_window.set(self.shown as f64);
+        }
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), Ended> {
         SinkExt::<Command>::flush(&mut self.framed).await.map_err(|e| Ended::Dropped(format!("writing: {e}")))
     }
 
-    async fn send(&mut self, command: Command) -> Result<(), Ended> {
-        self.framed.send(command).await.map_err(|e| Ended::Dropped(format!("writing: {e}")))
+    /// Queues `command` for the next flush.
+    async fn feed(&mut self, command: Command) -> Result<(), Ended> {
+        self.framed.feed(command).await.map_err(|e| Ended::Dropped(format!("writing: {e}")))
     }
 
-    /// Handles what was read, and whatever else has already arrived, up to a batch.
+    /// Handles what was read, and whatever else has already arrived (up to a batch), then
+    /// fills the room the responses made and flushes once.
     async fn read(&mut self, mut incoming: Option<Result<Command, DecodeError>>) -> Result<(), Ended> {
         for _ in 0..BATCH {
             match incoming {
@@ -230,7 +274,8 @@ impl Task {
                 None => break,
             }
         }
-        Ok(())
+        self.fill().await?;
+        self.flush().await
     }
 
     async fn incoming(&mut self, command: Command) -> Result<(), Ended> {
@@ -257,24 +302,26 @@ impl Task {
                     let _ = self.options.receipts.send(receipt);
                 }
                 metrics::counter!("tern_smpp_deliver_sm_total", "link" => link.clone()).increment(1);
-                self.send(Command::new(CommandStatus::EsmeRok, sequence, DeliverSmResp::default())).await
+                self.feed(Command::new(CommandStatus::EsmeRok, sequence, DeliverSmResp::default())).await
             }
             CommandId::EnquireLink => {
-                self.send(Command::new(CommandStatus::EsmeRok, sequence, Pdu::EnquireLinkResp)).await
+                self.feed(Command::new(CommandStatus::EsmeRok, sequence, Pdu::EnquireLinkResp)).await
             }
             CommandId::Unbind => {
-                self.send(Command::new(CommandStatus::EsmeRok, sequence, Pdu::UnbindResp)).await?;
+                self.feed(Command::new(CommandStatus::EsmeRok, sequence, Pdu::UnbindResp)).await?;
+                self.flush().await?;
                 Err(Ended::Unbound)
             }
             id => {
                 tracing::debug!(%link, ?id, "unsupported request from the SMSC refused");
-                self.send(Command::new(CommandStatus::EsmeRinvcmdid, sequence, Pdu::GenericNack)).await
+                self.feed(Command::new(CommandStatus::EsmeRinvcmdid, sequence, Pdu::GenericNack)).await
             }
         }
     }
 
-    /// Fails the requests whose responses are overdue; an overdue enquire_link ends the session.
-    fn expire(&mut self) -> Result<(), Ended> {
+    /// Fails the requests whose responses are overdue and fills the room they leave; an overdue
+    /// enquire_link ends the session.
+    async fn expire(&mut self) -> Result<(), Ended> {
         let now = Instant::now();
         while let Some(&(at, sequence)) = self.deadlines.front() {
             if at > now {
@@ -288,7 +335,8 @@ impl Task {
                 let _ = reply.send(Err(Fault::Timeout(self.options.response_timeout)));
             }
         }
-        Ok(())
+        self.fill().await?;
+        self.flush().await
     }
 
     async fn enquire(&mut self) -> Result<(), Ended> {
@@ -297,7 +345,8 @@ impl Task {
             return Ok(());
         }
         let sequence = self.sequence();
-        self.send(Command::new(CommandStatus::EsmeRok, sequence, Pdu::EnquireLink)).await?;
+        self.feed(Command::new(CommandStatus::EsmeRok, sequence, Pdu::EnquireLink)).await?;
+        self.flush().await?;
         self.enquiring = Some(sequence);
         self.deadlines.push_back((Instant::now() + self.options.response_timeout, sequence));
         Ok(())
