@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Notification throughput over SMPP, against the SMSC peer `shared/peers/smsc.js` (npm smpp 0.5.1),
 # in one run:
-#  1. the SMSC's own ceiling at each window: `scripts/smpp-load-client.js`, a plain npm smpp
-#     client, submits CEILING_N one-segment binary submit_sm (140 octets, UDHI, data_coding 4)
-#     over one bind, keeping up to that window awaiting their response;
-#  2. for each window in WINDOWS (1, 10, 64): a fresh release `tern serve` (scratch data
+#  1. for each window in WINDOWS (1, 10, 64), REPEAT (3) times: the SMSC's own ceiling at that
+#     window, `scripts/smpp-load-client.js` (a plain npm smpp client) submitting CEILING_N
+#     one-segment binary submit_sm (140 octets, UDHI, data_coding 4) over one bind, keeping up to
+#     that window awaiting their response; right after it
+#  2. a fresh release `tern serve` (scratch data
 #     directory, `[push] bearer = "smpp"`, compact notifications with the base URL http://mms so
 #     each is one SMS, one link with that window) takes M m-send.req from h2load, one local
 #     recipient each, while the SMSC is down (the pushes wait: no link is bound); then the SMSC
@@ -12,12 +13,15 @@
 # Both are timed the same way, at the SMSC: `scripts/smsc-timed.js` runs smsc.js unchanged and
 # notes when its first and its last submit_sm log line were written (the log itself goes to a
 # file in both cases); the rate is (count - 1) / (last - first). Prints a Markdown table.
-# usage: scripts/bench-smpp.sh [M] [CEILING_N]      (WINDOWS="1 10 64" to choose windows)
+# usage: scripts/bench-smpp.sh [M] [CEILING_N]      (WINDOWS="1 10 64" REPEAT=3 to choose)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-m=${1:-20000}
-ceiling_n=${2:-100000}
+m=${1:-60000}
+ceiling_n=${2:-60000}
 windows=${WINDOWS:-1 10 64}
+# Runs per window, each a ceiling run followed by a Tern run, so that both see the same moment of
+# a shared machine; the summary gives each pair and the medians.
+repeat=${REPEAT:-3}
 # push.batch (most pushes a delivery pass takes; Tern's default when unset) and how long the
 # SMSC may log nothing before a run counts as stalled.
 batch=${BATCH:-}
@@ -60,17 +64,17 @@ machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | s
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates Cargo.lock 2>/dev/null || echo ' (+ local changes)')
 echo "machine: $machine; commit $commit; node $(node --version); M=$m, ceiling N=$ceiling_n"
 
-# --- 1. The SMSC's ceiling, at each window ----------------------------------------------------
-declare -A ceiling
-for w in $windows; do
-  port=$(free_port)
-  start_smsc "$port" "$ceiling_n" "$work/ceiling-$w"
-  client=$(NODE_PATH=$modules PORT=$port COUNT=$ceiling_n WINDOW=$w node scripts/smpp-load-client.js)
-  wait_line "$work/ceiling-$w.err" 30 '"event":"done"' || true
-  timing=$(stop_smsc "$work/ceiling-$w")
-  ceiling[$w]=$(json_field "$timing" rate)
-  echo "SMSC ceiling, window $w: client $client; SMSC $timing"
-done
+# --- 1. The SMSC's ceiling: a plain client at window $1 (run just before each Tern run) ------
+# Prints the SMSC's rate; the client's own report goes to stderr.
+ceiling_at() {
+  local port; port=$(free_port)
+  start_smsc "$port" "$ceiling_n" "$work/ceiling-$2"
+  local client; client=$(NODE_PATH=$modules PORT=$port COUNT=$ceiling_n WINDOW=$1 node scripts/smpp-load-client.js)
+  wait_line "$work/ceiling-$2.err" 30 '"event":"done"' || true
+  local timing; timing=$(stop_smsc "$work/ceiling-$2")
+  echo "SMSC ceiling, window $1 (run $2): client $client; SMSC $timing" >&2
+  json_field "$timing" rate
+}
 
 # --- 2. Tern, one bind, each window ----------------------------------------------------------
 # Small m-send.req, one per recipient +1555012000N: insert-address From, a text/plain part.
@@ -88,9 +92,12 @@ for r in range(n):
     open(f"{work}/send-{r}.mms", "wb").write(pdu)
 PY
 
-declare -A rate sent cpu_tern cpu_node note
+declare -A ceiling rate sent cpu_tern cpu_node note
 for w in $windows; do
-  dir=$work/w$w
+for r in $(seq "$repeat"); do
+  k=$w.$r
+  ceiling[$k]=$(ceiling_at "$w" "$k")
+  dir=$work/w$k
   mkdir -p "$dir"
   smsc_port=$(free_port); mm1_port=$(free_port); admin_port=$(free_port)
   # max_attempts = 1: a notification that went out is not sent again (with the 1 s backoff it
@@ -149,29 +156,43 @@ EOF
   kill -KILL "$tern_pid" 2>/dev/null || true
   wait "$tern_pid" 2>/dev/null || true
 
-  count=$(json_field "$timing" count); seconds=$(json_field "$timing" seconds)
-  rate[$w]=$(json_field "$timing" rate); sent[$w]=$count
+  count=$(json_field "$timing" count)
+  rate[$k]=$(json_field "$timing" rate); sent[$k]=$count
   one_sms=$(grep -c '"udh":\["05040b8423f0"\]' "$dir/smsc.log" || true)
   done_pushes=$(sqlite3 "$dir/data/tern.db" "SELECT count(*) FROM pushes WHERE state = 'done'")
-  cpu_tern[$w]=$(python3 -c "print(round(100 * ($t1 - $t0) / $hz / $wall))")
-  cpu_node[$w]=$(python3 -c "print(round(100 * ($n1 - $n0) / $hz / $wall))")
-  note[$w]=${stalled:+"stalled: no submit_sm for ${stall_secs} s after $stalled of $m"}
-  echo "window $w: $timing; one-SMS submit_sm $one_sms; pushes done in the store $done_pushes;" \
-       "CPU while sending: tern ${cpu_tern[$w]}%, SMSC ${cpu_node[$w]}%${note[$w]:+; ${note[$w]}}"
+  cpu_tern[$k]=$(python3 -c "print(round(100 * ($t1 - $t0) / $hz / $wall))")
+  cpu_node[$k]=$(python3 -c "print(round(100 * ($n1 - $n0) / $hz / $wall))")
+  note[$k]=${stalled:+"stalled: no submit_sm for ${stall_secs} s after $stalled of $m"}
+  echo "window $w (run $r): $timing; one-SMS submit_sm $one_sms; pushes done in the store $done_pushes;" \
+       "CPU while sending: tern ${cpu_tern[$k]}%, SMSC ${cpu_node[$k]}%${note[$k]:+; ${note[$k]}}"
+  rm -rf "$dir"
+done
 done
 
 # --- 3. Summary ------------------------------------------------------------------------------
+# Per window: each run's pair (ceiling just before, Tern), and the medians.
 echo
-echo "| window | SMSC ceiling (plain client), submit_sm/s | Tern, submit_sm/s | of the ceiling | tern CPU | SMSC CPU | notes |"
-echo "| ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+echo "| window | run | SMSC ceiling (plain client), submit_sm/s | Tern, submit_sm/s | of the ceiling | tern CPU | SMSC CPU | notes |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 for w in $windows; do
-  if [ -n "${note[$w]}" ]; then
-    # A stalled run has no meaningful rate: the few submit_sm it logged came in one burst.
-    printf "| %s%s | %'.0f | stalled | | %s%% | %s%% | %s |\n" "$w" "${batch:+, push.batch $batch}" \
-      "${ceiling[$w]}" "${cpu_tern[$w]}" "${cpu_node[$w]}" "${note[$w]}"
-  else
-    printf "| %s%s | %'.0f | %'.0f | %.0f%% | %s%% | %s%% | %s of %s notifications |\n" "$w" \
-      "${batch:+, push.batch $batch}" "${ceiling[$w]}" "${rate[$w]}" \
-      "$(python3 -c "print(100 * ${rate[$w]} / ${ceiling[$w]})")" "${cpu_tern[$w]}" "${cpu_node[$w]}" "${sent[$w]}" "$m"
-  fi
+  ratios=(); ceilings=(); rates=()
+  for r in $(seq "$repeat"); do
+    k=$w.$r
+    if [ -n "${note[$k]}" ]; then
+      # A stalled run has no meaningful rate: the few submit_sm it logged came in one burst.
+      printf "| %s%s | %s | %'.0f | stalled | | %s%% | %s%% | %s |\n" "$w" "${batch:+, push.batch $batch}" "$r" \
+        "${ceiling[$k]}" "${cpu_tern[$k]}" "${cpu_node[$k]}" "${note[$k]}"
+      ratios+=(0); rates+=(0)
+    else
+      ratio=$(python3 -c "print(100 * ${rate[$k]} / ${ceiling[$k]})")
+      printf "| %s%s | %s | %'.0f | %'.0f | %.0f%% | %s%% | %s%% | %s of %s notifications |\n" "$w" \
+        "${batch:+, push.batch $batch}" "$r" "${ceiling[$k]}" "${rate[$k]}" "$ratio" \
+        "${cpu_tern[$k]}" "${cpu_node[$k]}" "${sent[$k]}" "$m"
+      ratios+=("$ratio"); rates+=("${rate[$k]}")
+    fi
+    ceilings+=("${ceiling[$k]}")
+  done
+  median() { python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' "$@"; }
+  printf "| **%s** | median | %'.0f | %'.0f | %.0f%% | | | |\n" "$w" "$(median "${ceilings[@]}")" \
+    "$(median "${rates[@]}")" "$(median "${ratios[@]}")"
 done

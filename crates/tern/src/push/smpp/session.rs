@@ -141,6 +141,8 @@ struct Task {
     enquiring: Option<u32>,
     /// The window use last shown in the gauge.
     shown: usize,
+    /// Responses read and not yet handed to their askers.
+    answered: Vec<(Reply, Command)>,
 }
 
 impl Task {
@@ -154,11 +156,16 @@ impl Task {
             deadlines: VecDeque::new(),
             enquiring: None,
             shown: 0,
+            answered: Vec::new(),
         }
     }
 
     async fn run(mut self, mut queued: mpsc::UnboundedReceiver<Op>) -> Ended {
         let how = self.serve(&mut queued).await;
+        // Responses read before the end are answers all the same.
+        for (reply, command) in self.answered.drain(..) {
+            let _ = reply.send(Ok(command));
+        }
         let why: Arc<str> = match &how {
             Ended::Closed => Arc::from("closed"),
             Ended::Unbound => Arc::from("the SMSC unbound the link"),
@@ -274,8 +281,14 @@ impl Task {
                 None => break,
             }
         }
+        // The next requests go out before their askers are woken: waking each costs more
+        // than writing, and the SMSC is waiting.
         self.fill().await?;
-        self.flush().await
+        let flushed = self.flush().await;
+        for (reply, command) in self.answered.drain(..) {
+            let _ = reply.send(Ok(command));
+        }
+        flushed
     }
 
     async fn incoming(&mut self, command: Command) -> Result<(), Ended> {
@@ -285,7 +298,7 @@ impl Task {
             if self.enquiring == Some(sequence) {
                 self.enquiring = None;
             } else if let Some(reply) = self.pending.remove(&sequence) {
-                let _ = reply.send(Ok(command));
+                self.answered.push((reply, command));
             } else {
                 // A late answer to a request that already timed out.
                 tracing::debug!(%link, ?id, sequence, "response to nothing pending; ignored");
