@@ -79,13 +79,14 @@ impl std::fmt::Debug for Counters {
 }
 
 impl Link {
-    pub fn new(cfg: SmppLink, receipts: mpsc::UnboundedSender<Receipt>) -> Link {
+    /// `name` tells the link apart in logs, metrics and receipts (see [`super::names`]).
+    pub fn new(name: String, cfg: SmppLink, receipts: mpsc::UnboundedSender<Receipt>) -> Link {
         let interval = if cfg.throughput == 0 { Duration::ZERO } else { Duration::from_secs(1) / cfg.throughput };
         Link {
-            name: format!("{}:{}", cfg.host, cfg.port),
+            counters: Counters::new(&name),
+            name,
             client: watch::Sender::new(None),
             pacer: Pacer::new(interval),
-            counters: Counters::new(&format!("{}:{}", cfg.host, cfg.port)),
             receipts,
             cfg,
         }

@@ -55,8 +55,12 @@ impl Smpp {
     /// Delivery receipts the SMSCs send back go to `receipts`.
     pub fn start(cfg: &SmppConfig, receipts: mpsc::UnboundedSender<Receipt>) -> Smpp {
         let (stop, stopped) = watch::channel(());
-        let links: Vec<Arc<Link>> =
-            cfg.links.iter().cloned().map(|l| Arc::new(Link::new(l, receipts.clone()))).collect();
+        let links: Vec<Arc<Link>> = cfg
+            .links
+            .iter()
+            .zip(names(&cfg.links))
+            .map(|(l, n)| Arc::new(Link::new(n, l.clone(), receipts.clone())))
+            .collect();
         for link in &links {
             let (link, stopped) = (link.clone(), stopped.clone());
             tokio::spawn(async move { link.run(stopped).await });
@@ -137,6 +141,21 @@ impl Smpp {
     }
 }
 
+/// Each link's name: `host:port`, with `#2`, `#3`... after the second and later links to the same
+/// SMSC, so that their metrics and receipts stay apart. Names follow the configured order.
+fn names(links: &[crate::config::SmppLink]) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    links
+        .iter()
+        .map(|l| {
+            let base = format!("{}:{}", l.host, l.port);
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 { base } else { format!("{base}#{n}") }
+        })
+        .collect()
+}
+
 /// Smooth weighted round robin laid out once: each link index as many times as its weight, the
 /// heavier links' turns spread between the lighter ones' rather than bunched (3:1 gives a a b a).
 fn schedule(weights: &[u32]) -> Vec<usize> {
@@ -158,6 +177,13 @@ fn schedule(weights: &[u32]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_to_the_same_smsc_get_names_of_their_own() {
+        let link = |host: &str, port| crate::config::SmppLink { host: host.into(), port, ..Default::default() };
+        let links = [link("a", 1), link("a", 1), link("b", 1), link("a", 1)];
+        assert_eq!(names(&links), ["a:1", "a:1#2", "b:1", "a:1#3"]);
+    }
 
     #[test]
     fn the_schedule_gives_each_link_its_weight_spread_out() {
