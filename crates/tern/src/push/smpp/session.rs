@@ -195,8 +195,7 @@ impl Task {
         loop {
             let due = self.deadlines.front().map(|(at, _)| *at);
             let step = tokio::select! {
-                // What came in first: answers free window slots for the requests queued next.
-                biased;
+                // Unbiased, so a busy socket cannot starve the queue or the timers.
                 incoming = self.framed.next() => self.read(incoming).await,
                 taken = queued.recv_many(&mut ops, BATCH) => {
                     // Every handle dropped: nobody can use the session any more.
