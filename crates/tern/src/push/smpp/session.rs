@@ -3,10 +3,9 @@
 //! the task for room in the window (requests awaiting their response); each time the task runs
 //! it writes every request there is room for and flushes once, and a response makes room for
 //! the next request at once, without a round trip through the task that asked. It numbers
-//! requests, matches responses to them by sequence number, fails the
-//! ones not answered in time, keeps the link alive with enquire_link, and answers what the SMSC
-//! sends: deliver_sm (receipts are passed on), enquire_link, unbind, and generic_nack for
-//! anything else.
+//! requests, matches responses to them by sequence number, fails the ones not answered in time,
+//! keeps the link alive with enquire_link, and answers what the SMSC sends: deliver_sm (receipts
+//! are passed on), enquire_link, unbind, and generic_nack for anything else.
 //!
 //! rusmppc 0.4 ran sessions before; its connection task took a few queued requests each time it
 //! ran and did not wake itself for the rest, which held a window of 64 to a third of what the
@@ -92,7 +91,7 @@ impl std::fmt::Debug for Op {
 }
 
 impl Session {
-    /// Starts the session's task on `stream`; it ends as [`Ended`] says, through `done`.
+    /// Starts the session's task on `stream`; the receiver says how it ended.
     pub fn start(stream: TcpStream, options: Options) -> (Session, oneshot::Receiver<Ended>) {
         let (ops, queued) = mpsc::unbounded_channel();
         let ended = Arc::new(AtomicBool::new(false));
@@ -117,7 +116,8 @@ impl Session {
         response.await.map_err(|_| ended())?
     }
 
-    /// Ends the session from this side once what is queued has been written.
+    /// Ends the session from this side, after writing what the window has room for among the
+    /// requests queued before; the others fail.
     pub fn close(&self) {
         let _ = self.ops.send(Op::Close);
     }
