@@ -132,7 +132,7 @@ EOF
       -H 'Content-Type: application/vnd.wap.mms-message' -H 'X-MSISDN: +15550100001' \
       "http://127.0.0.1:$mm1_port/mms" >"$dir/h2load-$r.txt"
   done
-  pending=$(sqlite3 "$dir/data/tern.db" "SELECT count(*) FROM pushes WHERE state = 'pending'")
+  pending=$(sqlite3 "$dir/data/tern.db" "SELECT count(*) FROM pushes WHERE state IN ('pending', 'leased')")
   [ "$pending" -eq "$m" ] || { echo "window $w: $pending pushes pending, expected $m" >&2; grep -h 'status codes' "$dir"/h2load-*.txt >&2; exit 1; }
 
   # Start the SMSC; Tern binds at its next reconnect attempt (backoff up to 30 s).

@@ -652,3 +652,21 @@ fn a_generic_nack_fails_the_submit_and_the_push_goes_again_later() {
         relay.metrics().lines().find(|l| l.starts_with("tern_pushes_total{outcome=\"failed\"}")).map(str::to_owned);
     assert_eq!(failed.as_deref(), Some("tern_pushes_total{outcome=\"failed\"} 1"));
 }
+
+#[test]
+fn a_push_in_flight_when_the_relay_is_killed_goes_out_again_at_restart() {
+    // The SMSC never answers, so the push stays leased (in flight) until the relay dies.
+    let smsc = SmscPlus::start_with(&[("SILENT", "1000")]);
+    let mut relay = relay_with_link("smpp-lease", smsc.port, "", "response_timeout_secs = 60");
+    send(&relay, "ls1", "in flight");
+    let first = smsc.next_submit(Duration::from_secs(15)).expect("a submit_sm");
+    assert_eq!(first["status"], -1);
+    relay.kill();
+    assert_eq!(relay.query("SELECT state FROM pushes"), [["leased"]]);
+    // Restarted on the same store, the relay sends it again at once, not when the 120 s lease
+    // would have run out.
+    relay.restart_after_kill();
+    let again = smsc.next_submit(Duration::from_secs(10)).expect("the push sent again after the restart");
+    assert_eq!(common::logged_user_data(&again)[..6], common::logged_user_data(&first)[..6]);
+    assert_eq!(again["dest"], first["dest"]);
+}

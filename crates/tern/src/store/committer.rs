@@ -36,8 +36,9 @@ pub enum Change {
     /// Move many recipients to `to` if their state is one of `from` (as a notification batch
     /// goes out), with no status text, cancellation or report.
     TransitionMany { recipients: Vec<i64>, from: &'static [RecipientState], to: RecipientState, now: i64 },
-    /// Hold pending pushes until `until` while a worker sends them (a crash releases them then).
-    /// Answers one flag per push, in order: false for a push that is no longer pending.
+    /// Mark pushes leased until `until` while a worker sends them: due again when the lease runs
+    /// out, or at once when the store is opened again after a crash. Answers one flag per push,
+    /// in order: false for a push that is no longer pending.
     Lease { pushes: Vec<i64>, until: i64 },
     /// Sends finished: each push rescheduled or closed.
     PushResults(Vec<PushResult>),
@@ -234,10 +235,12 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
                 .rows_affected()
                 > 0;
             if moved && *cancel_pushes {
-                sqlx::query("UPDATE pushes SET state = 'cancelled' WHERE recipient = ? AND state = 'pending'")
-                    .bind(recipient)
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "UPDATE pushes SET state = 'cancelled' WHERE recipient = ? AND state IN ('pending', 'leased')",
+                )
+                .bind(recipient)
+                .execute(&mut *conn)
+                .await?;
             }
             if moved && let Some((msisdn, pdu)) = report {
                 enqueue(conn, msisdn, pdu, *now).await?;
@@ -272,11 +275,11 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
             sqlx::query(
                 "UPDATE pushes SET attempts = j.attempts, \
                  next_attempt_at = coalesce(j.next, pushes.next_attempt_at), \
-                 state = CASE WHEN j.next IS NULL THEN j.state ELSE pushes.state END, last_error = j.error \
+                 state = CASE WHEN j.next IS NULL THEN j.state ELSE 'pending' END, last_error = j.error \
                  FROM (SELECT json_extract(value, '$.push') AS push, json_extract(value, '$.attempts') AS attempts, \
                  json_extract(value, '$.next') AS next, json_extract(value, '$.state') AS state, \
                  json_extract(value, '$.error') AS error FROM json_each(?)) AS j \
-                 WHERE pushes.id = j.push AND pushes.state = 'pending'",
+                 WHERE pushes.id = j.push AND pushes.state = 'leased'",
             )
             .bind(json(results)?)
             .execute(&mut *conn)
@@ -298,7 +301,7 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
                 .execute(&mut *conn)
                 .await?;
                 sqlx::query(
-                    "UPDATE pushes SET state = 'cancelled' WHERE state = 'pending' AND recipient IN \
+                    "UPDATE pushes SET state = 'cancelled' WHERE state IN ('pending', 'leased') AND recipient IN \
                      (SELECT id FROM recipients WHERE message = ?)",
                 )
                 .bind(message)
@@ -422,8 +425,8 @@ async fn receipt_status(conn: &mut SqliteConnection, parts: &str) -> Result<bool
 async fn lease(conn: &mut SqliteConnection, pushes: &[i64], until: i64) -> Result<Vec<bool>> {
     let ids = json(pushes)?;
     let leased: Vec<i64> = sqlx::query_scalar(
-        "UPDATE pushes SET next_attempt_at = ? \
-         WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?)) RETURNING id",
+        "UPDATE pushes SET state = 'leased', next_attempt_at = ? \
+         WHERE state IN ('pending', 'leased') AND id IN (SELECT value FROM json_each(?)) RETURNING id",
     )
     .bind(until)
     .bind(&ids)

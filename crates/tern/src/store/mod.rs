@@ -180,7 +180,7 @@ macro_rules! delivery_query {
 
 /// The layout `schema.sql` creates. A data directory made with another layout is refused
 /// rather than misread: there are no migrations yet.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 async fn schema(conn: &mut sqlx::SqliteConnection) -> Result<()> {
     let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *conn).await?;
@@ -193,6 +193,17 @@ async fn schema(conn: &mut sqlx::SqliteConnection) -> Result<()> {
     }
     sqlx::raw_sql(include_str!("schema.sql")).execute(&mut *conn).await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {SCHEMA_VERSION}"))).execute(&mut *conn).await?;
+    // Only this process uses the embedded store, so a lease found at start was held by a run
+    // that ended (a crash, a kill) before recording its pushes: they go out again now rather
+    // than when the lease would have run out.
+    let released = sqlx::query("UPDATE pushes SET state = 'pending', next_attempt_at = ? WHERE state = 'leased'")
+        .bind(crate::core::ids::now())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if released > 0 {
+        tracing::info!(pushes = released, "pushes leased by the previous run go out again");
+    }
     Ok(())
 }
 
@@ -293,7 +304,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT p.id, p.msisdn, p.attempts, p.pdu, r.id, m.notification, r.transaction_id, r.token, m.expires_at \
              FROM pushes p LEFT JOIN recipients r ON r.id = p.recipient LEFT JOIN messages m ON m.id = r.message \
-             WHERE p.state = 'pending' AND p.next_attempt_at <= ? ORDER BY p.next_attempt_at LIMIT ?",
+             WHERE p.state IN ('pending', 'leased') AND p.next_attempt_at <= ? \
+             ORDER BY p.next_attempt_at LIMIT ?",
         )
         .bind(now)
         .bind(limit)

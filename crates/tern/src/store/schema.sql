@@ -43,12 +43,12 @@ CREATE TABLE IF NOT EXISTS pushes (
     recipient INTEGER REFERENCES recipients (id),
     msisdn TEXT NOT NULL,
     pdu BLOB,
-    state TEXT NOT NULL,                -- pending, done, failed, cancelled
+    state TEXT NOT NULL,                -- pending, leased (being sent), done, failed, cancelled
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     last_error TEXT
 );
-CREATE INDEX IF NOT EXISTS pushes_due ON pushes (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS pushes_due ON pushes (next_attempt_at) WHERE state IN ('pending', 'leased');
 CREATE INDEX IF NOT EXISTS pushes_recipient ON pushes (recipient);
 
 -- SMSC message ids of pushed SMS parts, and the final state their delivery receipts reported.
