@@ -22,7 +22,8 @@ use crate::config::Config;
 use crate::push::{Accepted, Bearers, PushError, Receipt, Retry};
 use crate::store::{Change, DuePush, PushResult, SmscId, Store};
 
-/// How long a leased push stays invisible to other workers; a crash mid-send retries after it.
+/// How long a leased push stays out of the due queue while it is sent; a push whose outcome was
+/// never recorded is due again after it (or at once when the store is opened again).
 const LEASE_SECS: i64 = 120;
 /// How often a queue with nothing due is looked at again when no new push wakes the worker
 /// (retries fall due without one).
@@ -32,7 +33,7 @@ const IDLE: Duration = Duration::from_millis(200);
 /// leases for long.
 const BATCHES_IN_FLIGHT: usize = 4;
 /// How long shutdown waits for pushes in flight to be answered and recorded; those still out
-/// after it are sent again once their lease runs out.
+/// after it are sent again when the relay starts next.
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Seconds to wait before attempt `attempts + 1`: doubling from the initial backoff, capped.
@@ -101,7 +102,7 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
     // cannot hold up shutdown.
     drop(sent);
     if tokio::time::timeout(DRAIN, &mut recorder).await.is_err() {
-        tracing::warn!(pushes = sends.len(), "pushes still in flight at shutdown; they go out again after their lease");
+        tracing::warn!(pushes = sends.len(), "pushes still in flight at shutdown; they go out again at the next start");
         sends.shutdown().await;
         recorder.abort();
     }

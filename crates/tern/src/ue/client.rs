@@ -29,6 +29,12 @@ pub enum RequestError {
     Http(#[from] reqwest::Error),
     #[error("the answer is larger than {MAX_ANSWER} octets")]
     TooLarge,
+    #[error(transparent)]
+    Identity(ClientError),
+}
+
+fn value(msisdn: &str) -> Result<HeaderValue, ClientError> {
+    HeaderValue::from_str(msisdn).map_err(|_| ClientError::HeaderValue(msisdn.to_owned()))
 }
 
 /// One HTTP answer.
@@ -39,24 +45,20 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    /// The header-enrichment header and the subscriber it names, when there is one.
-    identity: Option<(HeaderName, HeaderValue)>,
+    /// The header-enrichment header.
+    header: HeaderName,
+    /// The subscriber it names on every request, when there is one.
+    msisdn: Option<HeaderValue>,
 }
 
 impl Client {
     pub fn new(header: &str, msisdn: Option<&str>) -> Result<Client, ClientError> {
-        let identity = match msisdn {
-            Some(msisdn) => {
-                let name = HeaderName::from_bytes(header.as_bytes())
-                    .map_err(|_| ClientError::HeaderName(header.to_owned()))?;
-                let value = HeaderValue::from_str(msisdn).map_err(|_| ClientError::HeaderValue(msisdn.to_owned()))?;
-                Some((name, value))
-            }
-            None => None,
-        };
+        let header =
+            HeaderName::from_bytes(header.as_bytes()).map_err(|_| ClientError::HeaderName(header.to_owned()))?;
+        let msisdn = msisdn.map(value).transpose()?;
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -64,7 +66,7 @@ impl Client {
             .user_agent(concat!("Tern-UE/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(ClientError::Build)?;
-        Ok(Client { http, identity })
+        Ok(Client { http, header, msisdn })
     }
 
     pub async fn post(&self, url: &str, pdu: Vec<u8>) -> Result<Answer, RequestError> {
@@ -72,13 +74,21 @@ impl Client {
         self.send(request).await
     }
 
+    /// POSTs as `msisdn` rather than this client's own subscriber, as the load generator's
+    /// many handsets do over one connection pool.
+    pub async fn post_as(&self, msisdn: &str, url: &str, pdu: Vec<u8>) -> Result<Answer, RequestError> {
+        let msisdn = value(msisdn).map_err(RequestError::Identity)?;
+        let request = self.http.post(url).header(CONTENT_TYPE, MMS_CONTENT_TYPE).body(pdu);
+        self.send(request.header(self.header.clone(), msisdn)).await
+    }
+
     pub async fn get(&self, url: &str) -> Result<Answer, RequestError> {
         self.send(self.http.get(url)).await
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, RequestError> {
-        let request = match &self.identity {
-            Some((name, value)) => request.header(name.clone(), value.clone()),
+        let request = match &self.msisdn {
+            Some(msisdn) => request.header(self.header.clone(), msisdn.clone()),
             None => request,
         };
         let mut response = request.send().await?;

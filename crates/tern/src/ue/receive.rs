@@ -397,7 +397,7 @@ impl Handset {
                 self.out.note(format!("GET {url} failed: {e}"));
                 // Too large stays too large; a failed connection or a timeout may clear.
                 return match e {
-                    RequestError::TooLarge => Fetched::Unusable,
+                    RequestError::TooLarge | RequestError::Identity(_) => Fetched::Unusable,
                     RequestError::Http(_) => Fetched::Transient,
                 };
             }

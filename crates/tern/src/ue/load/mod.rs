@@ -14,13 +14,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use reqwest::header::CONTENT_TYPE;
 use tern_codec::mms::{Message, Pdu, ResponseStatus};
 use tokio::sync::Semaphore;
 
 use self::retrieve::{Meeting, Retriever, lock};
 use self::tally::{OK, Run, Tally};
-use super::client::MMS_CONTENT_TYPE;
+use super::client::Client;
 use super::compose::{self, Draft};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -100,7 +99,8 @@ fn text(size: usize) -> String {
 
 #[derive(Debug, Clone)]
 struct Sender {
-    http: reqwest::Client,
+    /// Each submission names its handset itself (`Client::post_as`).
+    client: Client,
     args: Arc<Args>,
     numbers: Numbers,
     body: Arc<String>,
@@ -135,23 +135,12 @@ impl Sender {
     /// POSTs one m-send.req; returns the outcome's name.
     async fn post(&self, msisdn: &str, message: Message<'_>) -> String {
         let start = Instant::now();
-        let request = self
-            .http
-            .post(&self.args.relay)
-            .header(CONTENT_TYPE, MMS_CONTENT_TYPE)
-            .header(self.args.common.msisdn_header.as_str(), msisdn)
-            .body(message.encode());
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => return retrieve::transport_error(&e),
-        };
-        let status = response.status().as_u16();
-        let body = match retrieve::read_body(response).await {
-            Ok(body) => body,
-            Err(outcome) => return outcome,
+        let answer = match self.client.post_as(msisdn, &self.args.relay, message.encode()).await {
+            Ok(answer) => answer,
+            Err(e) => return retrieve::failure(&e),
         };
         lock(&self.tally).send_latency.record(start.elapsed());
-        match Message::decode(&body).map(|m| m.pdu) {
+        match Message::decode(&answer.body).map(|m| m.pdu) {
             Ok(Pdu::SendConf(conf)) if conf.response_status == Some(ResponseStatus::OK) => {
                 if let (Some(meeting), Some(id)) = (&self.meeting, conf.message_id) {
                     meeting.sent(id, start);
@@ -161,7 +150,7 @@ impl Sender {
             Ok(Pdu::SendConf(conf)) => {
                 conf.response_status.map_or_else(|| "no Response-Status".to_owned(), |s| s.to_string())
             }
-            _ => format!("HTTP {status}"),
+            _ => format!("HTTP {}", answer.status),
         }
     }
 }
@@ -203,20 +192,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let numbers = Numbers::new(&args.number_base, args.handsets)?;
     let planned = (args.rate * args.duration).round().max(1.0) as u64;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Tern-UE-load/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("HTTP client")?;
+    let client = Client::new(&args.common.msisdn_header, None)?;
     let tally = Arc::new(Mutex::new(Tally::new()));
     let meeting = args.retrieve.map(|_| Arc::new(Meeting::new(tally.clone())));
     let listener = match (args.retrieve, &meeting) {
         (Some(addr), Some(meeting)) => {
             let socket = retrieve::bind(addr).await?;
             let retriever = Retriever {
-                http: http.clone(),
+                client: client.clone(),
                 relay: args.relay.clone(),
                 version: args.common.mms_version.version(),
                 meeting: meeting.clone(),
@@ -229,7 +212,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let args = Arc::new(args);
     let bar = progress(planned, args.common.json);
     let sender =
-        Sender { http, args: args.clone(), numbers, body: Arc::new(text(args.size)), tally: tally.clone(), meeting };
+        Sender { client, args: args.clone(), numbers, body: Arc::new(text(args.size)), tally: tally.clone(), meeting };
     let limit = Arc::new(Semaphore::new(args.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     let start = Instant::now();

@@ -9,14 +9,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use reqwest::header::CONTENT_TYPE;
 use tern_codec::mms::{Message, NotifyRespInd, Pdu, Status, Version};
 use tern_codec::push::Push;
 use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 
 use super::tally::{OK, Tally};
-use crate::ue::client::{MAX_ANSWER, MMS_CONTENT_TYPE};
+use crate::ue::client::{Client, RequestError};
 
 /// Where a submission and its retrievals meet; either may come first, since the relay can
 /// push a notification before its m-send.conf reaches the sender.
@@ -75,7 +74,8 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[derive(Debug, Clone)]
 pub struct Retriever {
-    pub http: reqwest::Client,
+    /// With no subscriber of its own: the unguessable URL is the proof, as the relay allows.
+    pub client: Client,
     /// Where m-notifyresp.ind are POSTed: the relay's MM1 URL.
     pub relay: String,
     pub version: Version,
@@ -140,21 +140,16 @@ impl Retriever {
 
     /// GETs a message; the outcome's name, and the Message-ID when it was retrieved.
     async fn fetch(&self, url: &str) -> (String, Option<String>) {
-        let response = match self.http.get(url).send().await {
-            Ok(r) => r,
-            Err(e) => return (transport_error(&e), None),
+        let answer = match self.client.get(url).await {
+            Ok(answer) => answer,
+            Err(e) => return (failure(&e), None),
         };
-        let status = response.status().as_u16();
-        let body = match read_body(response).await {
-            Ok(body) => body,
-            Err(outcome) => return (outcome, None),
-        };
-        match Message::decode(&body).map(|m| m.pdu) {
+        match Message::decode(&answer.body).map(|m| m.pdu) {
             Ok(Pdu::RetrieveConf(conf)) => match conf.retrieve_status {
                 Some(s) if s.0 != 0x80 => (s.to_string(), None),
                 _ => (OK.to_owned(), conf.message_id),
             },
-            _ => (format!("HTTP {status} without an m-retrieve-conf"), None),
+            _ => (format!("HTTP {} without an m-retrieve-conf", answer.status), None),
         }
     }
 
@@ -165,40 +160,21 @@ impl Retriever {
             status: Some(status),
             ..NotifyRespInd::default()
         };
-        let sent = self
-            .http
-            .post(&self.relay)
-            .header(CONTENT_TYPE, MMS_CONTENT_TYPE)
-            .body(Message::new(ind).encode())
-            .send()
-            .await;
-        if !sent.is_ok_and(|r| r.status().is_success()) {
+        let sent = self.client.post(&self.relay, Message::new(ind).encode()).await;
+        if !sent.is_ok_and(|a| (200..300).contains(&a.status)) {
             lock(&self.meeting.tally).notifyresp_errors += 1;
         }
     }
 }
 
 /// The name a failed request is counted under.
-pub fn transport_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timeout".to_owned()
-    } else if e.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        "HTTP error".to_owned()
-    }
-}
-
-/// An answer's body, read up to the simulator's bound.
-pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_ANSWER => body.extend_from_slice(&chunk),
-            Ok(Some(_)) => return Err("answer too large".to_owned()),
-            Ok(None) => return Ok(body),
-            Err(e) => return Err(transport_error(&e)),
-        }
+pub fn failure(e: &RequestError) -> String {
+    match e {
+        RequestError::Http(e) if e.is_timeout() => "timeout".to_owned(),
+        RequestError::Http(e) if e.is_connect() => "connection failed".to_owned(),
+        RequestError::Http(_) => "HTTP error".to_owned(),
+        RequestError::TooLarge => "answer too large".to_owned(),
+        RequestError::Identity(_) => "not a usable MSISDN header value".to_owned(),
     }
 }
 
