@@ -4,15 +4,17 @@
 //! attempts run out. The sweeper expires recipients and messages, and frees their bodies.
 //!
 //! Delivery is a pipeline rather than a sequence of passes: leasing the next pushes, sending and
-//! recording overlap. Each push is sent on its own task and its outcome is recorded as soon as it
-//! is known, grouped with whatever other outcomes arrived meanwhile, so a slow SMSC answer holds
-//! up only its own push, and the queue keeps the bearer's window full.
+//! recording overlap. The pushes of a lease are sent side by side and each outcome is recorded as
+//! soon as it is known, grouped with whatever other outcomes arrived meanwhile, so a slow SMSC
+//! answer holds up only its own push, and the queue keeps the bearer's window full.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tern_codec::push::Push;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -87,16 +89,14 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
             continue;
         }
         let now = ids::now();
+        let mut outgoing = Vec::with_capacity(leased.len());
         for push in leased {
             // A lease takes at most `batch` pushes, one permit each.
             let Some(permit) = permits.split(1) else { break };
             let framed = Push::mms(tid.fetch_add(1, Ordering::Relaxed), pdu(&push, &cfg, now)).encode();
-            let (bearer, sent) = (bearer.clone(), sent.clone());
-            sends.spawn(async move {
-                let result = bearer.send(&push.msisdn, &framed).await;
-                let _ = sent.send(Outcome { push, result, _permit: permit });
-            });
+            outgoing.push((push, framed, permit));
         }
+        sends.spawn(send_all(bearer.clone(), outgoing, sent.clone()));
     }
     // The recorder ends once every send in flight has reported; bounded, so a silent SMSC
     // cannot hold up shutdown.
@@ -105,6 +105,27 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
         tracing::warn!(pushes = sends.len(), "pushes still in flight at shutdown; they go out again at the next start");
         sends.shutdown().await;
         recorder.abort();
+    }
+}
+
+/// Sends a lease's pushes side by side on one task, passing each outcome on as soon as it is
+/// known: one task a lease rather than one a push, because waking a task per push cost more
+/// than sending it.
+async fn send_all(
+    bearer: Arc<Bearers>,
+    outgoing: Vec<(DuePush, Vec<u8>, OwnedSemaphorePermit)>,
+    sent: mpsc::UnboundedSender<Outcome>,
+) {
+    let bearer = &bearer;
+    let mut sending: FuturesUnordered<_> = outgoing
+        .into_iter()
+        .map(|(push, framed, permit)| async move {
+            let result = bearer.send(&push.msisdn, &framed).await;
+            Outcome { push, result, _permit: permit }
+        })
+        .collect();
+    while let Some(outcome) = sending.next().await {
+        let _ = sent.send(outcome);
     }
 }
 
