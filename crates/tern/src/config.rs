@@ -294,7 +294,8 @@ pub struct SmppConfig {
     pub data_coding: u8,
     /// Number concatenated segments with a 16-bit reference instead of an 8-bit one.
     pub concat_reference_16bit: bool,
-    /// Ask the SMSC for delivery receipts; a transceiver bind acknowledges them but does not use them yet.
+    /// Ask the SMSC for delivery receipts (on a transceiver bind), which show in the recipient's
+    /// status; only then are the SMSC's message ids kept.
     pub registered_delivery: bool,
     pub links: Vec<SmppLink>,
 }

@@ -80,7 +80,7 @@ impl Smpp {
     }
 
     /// Sends one WSP push to `msisdn` (E.164, '+' optional); returns the SMSC's message ids of
-    /// its parts, which delivery receipts refer to.
+    /// its parts, which delivery receipts refer to, when receipts are asked for.
     pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<Accepted>, SmppError> {
         let destination = pdu::destination(msisdn)?;
         let parts = pdu::parts(self.cfg.mode, push, self.next_reference())?;
@@ -109,7 +109,12 @@ impl Smpp {
                 return Err(e);
             }
             if accepted.iter().all(Option::is_some) {
-                tracing::debug!(%msisdn, link = %link.name, parts = parts.len(), "push submitted over SMPP");
+                tracing::debug!(%msisdn, link = %link.name, parts = parts.len(), ids = ?accepted, "push submitted over SMPP");
+                // The ids only match receipts to pushes: without receipts there is nothing to
+                // keep them for, and storing them would cost as much as the rest of the record.
+                if !self.cfg.registered_delivery {
+                    return Ok(Vec::new());
+                }
                 return Ok(accepted.into_iter().flatten().collect());
             }
             tracing::warn!(%msisdn, error = %failure, "trying the next SMPP link for the parts not acknowledged");
