@@ -129,28 +129,13 @@ async fn send_all(
     }
 }
 
-/// Leases up to `limit` due pushes that are not already in flight here.
+/// Leases up to `limit` due pushes and keeps those not already in flight here (a lease that
+/// ran out while its push waited for a throttled link is taken again, and only extended).
 async fn lease(store: &Store, in_flight: &Mutex<HashSet<i64>>, limit: usize) -> crate::store::Result<Vec<DuePush>> {
     let now = ids::now();
-    let due = store.due_pushes(now, i64::try_from(limit).unwrap_or(i64::MAX)).await?;
-    let due: Vec<DuePush> = {
-        let mut in_flight = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
-        due.into_iter().filter(|p| in_flight.insert(p.id)).collect()
-    };
-    if due.is_empty() {
-        return Ok(due);
-    }
-    let lease = Change::Lease { pushes: due.iter().map(|p| p.id).collect(), until: now + LEASE_SECS };
-    let leased = match store.apply(vec![lease]).await {
-        Ok(leased) => leased,
-        Err(e) => {
-            forget(in_flight, due.iter().map(|p| p.id));
-            return Err(e);
-        }
-    };
-    let (mine, lost): (Vec<_>, Vec<_>) = due.into_iter().zip(leased).partition(|(_, leased)| *leased);
-    forget(in_flight, lost.iter().map(|(p, _)| p.id));
-    Ok(mine.into_iter().map(|(p, _)| p).collect())
+    let leased = store.lease_due(now, now + LEASE_SECS, i64::try_from(limit).unwrap_or(i64::MAX)).await?;
+    let mut in_flight = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+    Ok(leased.into_iter().filter(|p| in_flight.insert(p.id)).collect())
 }
 
 fn forget(in_flight: &Mutex<HashSet<i64>>, ids: impl Iterator<Item = i64>) {

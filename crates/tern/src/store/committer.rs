@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::payloads::{Location, PayloadLog};
-use super::{NewMessage, RecipientState, Result, StoreError};
+use super::{DuePush, NewMessage, NotificationParts, RecipientState, Result, StoreError};
 
 /// One durable change. Conditional changes report whether they applied.
 #[derive(Debug, Clone)]
@@ -36,10 +36,12 @@ pub enum Change {
     /// Move many recipients to `to` if their state is one of `from` (as a notification batch
     /// goes out), with no status text, cancellation or report.
     TransitionMany { recipients: Vec<i64>, from: &'static [RecipientState], to: RecipientState, now: i64 },
-    /// Mark pushes leased until `until` while a worker sends them: due again when the lease runs
-    /// out, or at once when the store is opened again after a crash. Answers one flag per push,
-    /// in order: false for a push that is no longer pending.
-    Lease { pushes: Vec<i64>, until: i64 },
+    /// Take up to `limit` pushes due at `now` (pending, or leased with the lease run out) and
+    /// mark them leased until `until` while a worker sends them: due again when the lease runs
+    /// out, or at once when the store is opened again after a crash. The pushes taken come back
+    /// in [`Applied::leased`]. Finding and leasing them in one statement keeps the due queue off
+    /// the read connections and a lease to one trip to the database.
+    LeaseDue { now: i64, until: i64, limit: i64 },
     /// Sends finished: each push rescheduled or closed.
     PushResults(Vec<PushResult>),
     /// The message expired: free its body and stop its pushes.
@@ -70,9 +72,17 @@ pub struct SmscId {
     pub id: String,
 }
 
+/// What a request's changes did: for each change but a lease, whether it applied; and the
+/// pushes its leases took.
+#[derive(Debug, Default)]
+pub(super) struct Applied {
+    pub flags: Vec<bool>,
+    pub leased: Vec<DuePush>,
+}
+
 pub(super) struct Job {
     pub changes: Vec<Change>,
-    pub reply: oneshot::Sender<Result<Vec<bool>>>,
+    pub reply: oneshot::Sender<Result<Applied>>,
 }
 
 /// The running committer; [`Handle::closed`] resolves once every queued change is committed
@@ -118,7 +128,7 @@ async fn run(mut conn: SqliteConnection, mut log: PayloadLog, mut rx: mpsc::Rece
     let _ = conn.close().await;
 }
 
-async fn commit(conn: &mut SqliteConnection, log: &mut PayloadLog, jobs: &[Job]) -> Vec<Result<Vec<bool>>> {
+async fn commit(conn: &mut SqliteConnection, log: &mut PayloadLog, jobs: &[Job]) -> Vec<Result<Applied>> {
     if log.is_full()
         && let Err(e) = rotate(conn, log).await
     {
@@ -126,7 +136,7 @@ async fn commit(conn: &mut SqliteConnection, log: &mut PayloadLog, jobs: &[Job])
     }
     // Bodies first and durable, so no committed row ever points at bytes that could be lost.
     let bodies = tokio::task::block_in_place(|| write_bodies(log, jobs));
-    let mut results: Vec<Result<Vec<bool>>> = Vec::with_capacity(jobs.len());
+    let mut results: Vec<Result<Applied>> = Vec::with_capacity(jobs.len());
     if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
         return jobs.iter().map(|_| Err(StoreError::Db(sqlx::Error::Protocol(e.to_string())))).collect();
     }
@@ -179,16 +189,18 @@ async fn rotate(conn: &mut SqliteConnection, log: &mut PayloadLog) -> Result<()>
     Ok(())
 }
 
-async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location]) -> Result<Vec<bool>> {
+async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location]) -> Result<Applied> {
     sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
-    let mut applied = Vec::with_capacity(job.changes.len());
+    let mut applied = Applied { flags: Vec::with_capacity(job.changes.len()), leased: Vec::new() };
     let mut bodies = locations.iter();
     let mut outcome = Ok(());
     for change in &job.changes {
         let location = matches!(change, Change::Accept(_)).then(|| bodies.next().copied()).flatten();
         let done = match change {
-            Change::Lease { pushes, until } => lease(conn, pushes, *until).await.map(|leased| applied.extend(leased)),
-            change => apply(conn, change, location).await.map(|did| applied.push(did)),
+            Change::LeaseDue { now, until, limit } => {
+                lease_due(conn, *now, *until, *limit).await.map(|leased| applied.leased.extend(leased))
+            }
+            change => apply(conn, change, location).await.map(|did| applied.flags.push(did)),
         };
         match done {
             Ok(()) => {}
@@ -268,8 +280,8 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
                 .rows_affected()
                 > 0)
         }
-        // Leases go through `lease`, which answers per push.
-        Change::Lease { .. } => Ok(false),
+        // Leases go through `lease_due`, which answers with the pushes it took.
+        Change::LeaseDue { .. } => Ok(false),
         Change::PushResults(results) => {
             // Rescheduled pushes stay pending; closed ones keep their last due time.
             sqlx::query(
@@ -421,19 +433,48 @@ async fn receipt_status(conn: &mut SqliteConnection, parts: &str) -> Result<bool
         > 0)
 }
 
-/// Leases the pushes still pending; one flag per push, in order.
-async fn lease(conn: &mut SqliteConnection, pushes: &[i64], until: i64) -> Result<Vec<bool>> {
-    let ids = json(pushes)?;
-    let leased: Vec<i64> = sqlx::query_scalar(
+/// Leases the pushes due at `now`, the earliest due first, and returns them with what their
+/// notifications are built from.
+async fn lease_due(conn: &mut SqliteConnection, now: i64, until: i64, limit: i64) -> Result<Vec<DuePush>> {
+    let rows = sqlx::query(
         "UPDATE pushes SET state = 'leased', next_attempt_at = ? \
-         WHERE state IN ('pending', 'leased') AND id IN (SELECT value FROM json_each(?)) RETURNING id",
+         WHERE id IN (SELECT id FROM pushes WHERE state IN ('pending', 'leased') AND next_attempt_at <= ? \
+         ORDER BY next_attempt_at LIMIT ?) \
+         RETURNING id, msisdn, attempts, pdu, recipient, \
+         (SELECT m.notification FROM recipients r JOIN messages m ON m.id = r.message WHERE r.id = recipient), \
+         (SELECT transaction_id FROM recipients WHERE id = recipient), \
+         (SELECT token FROM recipients WHERE id = recipient), \
+         (SELECT m.expires_at FROM recipients r JOIN messages m ON m.id = r.message WHERE r.id = recipient)",
     )
     .bind(until)
-    .bind(&ids)
+    .bind(now)
+    .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let leased: std::collections::HashSet<i64> = leased.into_iter().collect();
-    Ok(pushes.iter().map(|p| leased.contains(p)).collect())
+    let mut leased = Vec::with_capacity(rows.len());
+    for r in rows {
+        let recipient: Option<i64> = r.try_get(4)?;
+        // A recipient's push is a notification, built from its message's template; any other
+        // push carries its PDU.
+        let notification = match (recipient, r.try_get::<Option<Vec<u8>>, _>(5)?) {
+            (Some(recipient), Some(template)) => Some(NotificationParts {
+                recipient,
+                template,
+                transaction_id: r.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
+                token: r.try_get::<Option<String>, _>(7)?.unwrap_or_default(),
+                expires_at: r.try_get::<Option<i64>, _>(8)?.unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        leased.push(DuePush {
+            id: r.try_get(0)?,
+            msisdn: r.try_get(1)?,
+            attempts: u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(u32::MAX),
+            pdu: r.try_get(3)?,
+            notification,
+        });
+    }
+    Ok(leased)
 }
 
 /// Many rows' values as one JSON array, so a batch is one statement rather than one per row.

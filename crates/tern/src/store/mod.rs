@@ -230,6 +230,15 @@ impl Store {
     /// Applies `changes` atomically and durably; returns, per change, whether it applied (a
     /// conditional transition whose condition no longer held did not).
     pub async fn apply(&self, changes: Vec<Change>) -> Result<Vec<bool>> {
+        Ok(self.commit(changes).await?.flags)
+    }
+
+    /// Leases up to `limit` pushes due at `now` until `until` (see [`Change::LeaseDue`]).
+    pub async fn lease_due(&self, now: i64, until: i64, limit: i64) -> Result<Vec<DuePush>> {
+        Ok(self.commit(vec![Change::LeaseDue { now, until, limit }]).await?.leased)
+    }
+
+    async fn commit(&self, changes: Vec<Change>) -> Result<committer::Applied> {
         let queues = changes.iter().any(|c| {
             matches!(c, Change::Accept(_) | Change::Enqueue { .. } | Change::Transition { report: Some(_), .. })
         });
@@ -298,41 +307,6 @@ impl Store {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
-    }
-
-    pub async fn due_pushes(&self, now: i64, limit: i64) -> Result<Vec<DuePush>> {
-        let rows = sqlx::query(
-            "SELECT p.id, p.msisdn, p.attempts, p.pdu, r.id, m.notification, r.transaction_id, r.token, m.expires_at \
-             FROM pushes p LEFT JOIN recipients r ON r.id = p.recipient LEFT JOIN messages m ON m.id = r.message \
-             WHERE p.state IN ('pending', 'leased') AND p.next_attempt_at <= ? \
-             ORDER BY p.next_attempt_at LIMIT ?",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let recipient: Option<i64> = r.try_get(4)?;
-            let notification = match recipient {
-                Some(recipient) => Some(NotificationParts {
-                    recipient,
-                    template: r.try_get(5)?,
-                    transaction_id: r.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
-                    token: r.try_get::<Option<String>, _>(7)?.unwrap_or_default(),
-                    expires_at: r.try_get(8)?,
-                }),
-                None => None,
-            };
-            out.push(DuePush {
-                id: r.try_get(0)?,
-                msisdn: r.try_get(1)?,
-                attempts: u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(u32::MAX),
-                pdu: r.try_get(3)?,
-                notification,
-            });
-        }
-        Ok(out)
     }
 
     /// Reads a stored body.
