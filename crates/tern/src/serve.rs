@@ -1,5 +1,5 @@
-//! `tern serve`: the relay. Opens the store, starts the committer, the delivery worker and the
-//! sweeper, and serves MM1. On SIGINT/SIGTERM it stops accepting, lets in-flight requests
+//! `tern serve`: the relay. Opens the store, starts the committer, the delivery worker (on a
+//! thread of its own, with the bearers) and the sweeper, and serves MM1. On SIGINT/SIGTERM it stops accepting, lets in-flight requests
 //! finish, then lets the committer write everything queued before it exits.
 
 use std::net::SocketAddr;
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
 use crate::core::delivery;
@@ -40,11 +40,10 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
         .await
         .with_context(|| format!("opening the store in {}", cfg.store.data_dir.display()))?;
     let (receipts, incoming) = tokio::sync::mpsc::unbounded_channel();
-    let bearer = Arc::new(Bearers::from_config(&cfg.push, receipts).await.context("starting the push bearer")?);
-    let receipts = tokio::spawn(delivery::receipts(store.clone(), incoming));
     let (stopping, stopped) = watch::channel(false);
+    let delivering = start_delivery(store.clone(), cfg.clone(), receipts, stopped.clone()).await?;
+    let receipts = tokio::spawn(delivery::receipts(store.clone(), incoming));
     let mut admin_stop = stopped.clone();
-    let worker = tokio::spawn(delivery::worker(store.clone(), bearer, cfg.clone(), stopped.clone()));
     let sweeper = tokio::spawn(delivery::sweeper(store.clone(), cfg.clone(), stopped));
 
     let admin = tokio::net::TcpListener::bind(cfg.admin.listen)
@@ -72,7 +71,7 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
 
     tracing::info!("stopping");
     let _ = stopping.send(true);
-    let _ = worker.await;
+    let _ = delivering.await;
     let _ = sweeper.await;
     // The bearers are gone with the worker, so the receipt channel closes.
     let _ = receipts.await;
@@ -81,6 +80,49 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
     committer.closed().await;
     tracing::info!("stopped; everything accepted is stored");
     Ok(())
+}
+
+/// Starts the bearers and the delivery worker on a thread of their own, with a single-threaded
+/// runtime, and returns once the bearers are up; the receiver resolves when delivery has
+/// stopped (after `stopped` turns true) and the SMPP links have unbound.
+///
+/// On one thread a push goes from the worker to the SMPP session and back to the recorder
+/// without waking another thread: on a small machine those wake-ups cost more than the work,
+/// and with a small window they set the pace of the link. It also keeps MM1 traffic from
+/// delaying an SMSC's next submit_sm.
+async fn start_delivery(
+    store: Store,
+    cfg: Arc<Config>,
+    receipts: tokio::sync::mpsc::UnboundedSender<crate::push::Receipt>,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<oneshot::Receiver<()>> {
+    let (started, starting) = oneshot::channel::<anyhow::Result<()>>();
+    let (finished, done) = oneshot::channel();
+    let run = move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                let _ = started.send(Err(anyhow::Error::new(e).context("starting the delivery runtime")));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let bearer = match Bearers::from_config(&cfg.push, receipts).await {
+                Ok(bearer) => Arc::new(bearer),
+                Err(e) => {
+                    let _ = started.send(Err(anyhow::Error::new(e).context("starting the push bearer")));
+                    return;
+                }
+            };
+            let _ = started.send(Ok(()));
+            delivery::worker(store, bearer.clone(), cfg, stopped).await;
+            bearer.stop().await;
+        });
+        let _ = finished.send(());
+    };
+    std::thread::Builder::new().name("tern-delivery".into()).spawn(run).context("starting the delivery thread")?;
+    starting.await.context("the delivery thread ended while starting")??;
+    Ok(done)
 }
 
 async fn signal() {

@@ -74,6 +74,15 @@ impl Bearers {
         Ok(Bearers { bearers, routes, default: cfg.bearer })
     }
 
+    /// Stops the bearers that hold connections (SMPP links unbind), waiting until they have.
+    pub async fn stop(&self) {
+        for (_, bearer) in &self.bearers {
+            if let Bearer::Smpp(smpp) = bearer {
+                smpp.stop().await;
+            }
+        }
+    }
+
     /// Sends one WSP push to `msisdn` by the bearer its number range uses; returns the ids the
     /// SMSCs gave its parts (none for bearers without receipts).
     pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<Accepted>, PushError> {

@@ -135,17 +135,31 @@ async fn commit(conn: &mut SqliteConnection, log: &mut PayloadLog, jobs: &[Job])
         tracing::error!(error = %e, "cannot start a new payload segment");
     }
     // Bodies first and durable, so no committed row ever points at bytes that could be lost.
-    let bodies = tokio::task::block_in_place(|| write_bodies(log, jobs));
+    // Handing the runtime's thread over costs a thread wake-up, worth it only for a write.
+    let writes = jobs.iter().any(|job| job.changes.iter().any(|c| matches!(c, Change::Accept(_))));
+    let bodies = if writes {
+        tokio::task::block_in_place(|| write_bodies(log, jobs))
+    } else {
+        jobs.iter().map(|_| Ok(Vec::new())).collect()
+    };
     let mut results: Vec<Result<Applied>> = Vec::with_capacity(jobs.len());
     if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
         return jobs.iter().map(|_| Err(StoreError::Db(sqlx::Error::Protocol(e.to_string())))).collect();
     }
+    // A job alone needs no savepoint: if it fails, the whole transaction is rolled back.
+    let alone = jobs.len() == 1;
     for (job, located) in jobs.iter().zip(&bodies) {
         let result = match located {
             Err(e) => Err(StoreError::Io(std::io::Error::new(e.kind(), e.to_string()))),
-            Ok(locations) => apply_job(conn, job, locations).await,
+            Ok(locations) => apply_job(conn, job, locations, alone).await,
         };
         results.push(result);
+    }
+    if alone && results.iter().any(Result::is_err) {
+        if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+            tracing::error!(error = %e, "cannot roll back a failed change");
+        }
+        return results;
     }
     if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
         tracing::error!(error = %e, "group commit failed");
@@ -189,8 +203,12 @@ async fn rotate(conn: &mut SqliteConnection, log: &mut PayloadLog) -> Result<()>
     Ok(())
 }
 
-async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location]) -> Result<Applied> {
-    sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+/// Applies one job's changes, under a savepoint of its own unless it is `alone` in the
+/// transaction (whose caller then rolls back everything when it fails).
+async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location], alone: bool) -> Result<Applied> {
+    if !alone {
+        sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+    }
     let mut applied = Applied { flags: Vec::with_capacity(job.changes.len()), leased: Vec::new() };
     let mut bodies = locations.iter();
     let mut outcome = Ok(());
@@ -211,6 +229,8 @@ async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location
         }
     }
     match outcome {
+        Ok(()) if alone => Ok(applied),
+        Err(e) if alone => Err(e),
         Ok(()) => {
             sqlx::query("RELEASE job").execute(&mut *conn).await?;
             Ok(applied)

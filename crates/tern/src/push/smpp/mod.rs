@@ -16,12 +16,13 @@ mod pdu;
 mod receipt;
 mod session;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::future::join_all;
 use tern_codec::sms::segment::ConcatRef;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 pub use error::{SmppError, is_transient};
 use link::Link;
@@ -46,8 +47,10 @@ pub struct Smpp {
     turn: AtomicUsize,
     /// The next concatenation reference.
     reference: AtomicU16,
-    /// Dropped with the bearer, which tells the link tasks to unbind and end.
-    _stop: watch::Sender<()>,
+    /// Tells the link tasks to unbind and end: by [`Smpp::stop`], or by being dropped with the
+    /// bearer.
+    stop: watch::Sender<()>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Smpp {
@@ -61,10 +64,13 @@ impl Smpp {
             .zip(names(&cfg.links))
             .map(|(l, n)| Arc::new(Link::new(n, l.clone(), receipts.clone())))
             .collect();
-        for link in &links {
-            let (link, stopped) = (link.clone(), stopped.clone());
-            tokio::spawn(async move { link.run(stopped).await });
-        }
+        let tasks = links
+            .iter()
+            .map(|link| {
+                let (link, stopped) = (link.clone(), stopped.clone());
+                tokio::spawn(async move { link.run(stopped).await })
+            })
+            .collect();
         // A random start keeps references apart across restarts, so segments of a push sent just
         // before a restart are not joined with one sent just after.
         let mut seed = [0u8; 2];
@@ -75,7 +81,18 @@ impl Smpp {
             links,
             turn: AtomicUsize::new(0),
             reference: AtomicU16::new(seed),
-            _stop: stop,
+            stop,
+            tasks: Mutex::new(tasks),
+        }
+    }
+
+    /// Unbinds every link and waits for their tasks to end (each waits a bounded time for its
+    /// unbind_resp).
+    pub async fn stop(&self) {
+        self.stop.send_replace(());
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        for task in tasks {
+            let _ = task.await;
         }
     }
 
