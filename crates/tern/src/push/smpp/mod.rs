@@ -30,6 +30,13 @@ pub use receipt::Receipt;
 
 use crate::config::SmppConfig;
 
+/// How long a push waits for a link to bind when none is bound, before it goes back to the
+/// queue. Waiting here, rather than failing at once, keeps an outage from cycling the whole
+/// queue through the store, and sends the pushes waiting as soon as a link binds. Waiting
+/// pushes keep their places among the delivery worker's pushes in flight, so with other bearers
+/// routed too, their pushes may wait up to this long behind them during an SMSC outage.
+const BIND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The message id an SMSC gave one submitted part, and the link it came over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -101,6 +108,9 @@ impl Smpp {
     pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<Accepted>, SmppError> {
         let destination = pdu::destination(msisdn)?;
         let parts = pdu::parts(self.cfg.mode, push, self.next_reference())?;
+        if self.links.iter().all(|l| l.bound().is_none()) {
+            self.until_bound().await;
+        }
         // Parts an SMSC acknowledged are never sent again: after a link drops, only the rest
         // goes over the next one.
         let mut accepted: Vec<Option<Accepted>> = vec![None; parts.len()];
@@ -137,6 +147,15 @@ impl Smpp {
             tracing::warn!(%msisdn, error = %failure, "trying the next SMPP link for the parts not acknowledged");
         }
         Err(failure)
+    }
+
+    /// Waits, at most [`BIND_WAIT`], for any link to be bound.
+    async fn until_bound(&self) {
+        if self.links.is_empty() {
+            return;
+        }
+        let any = futures_util::future::select_all(self.links.iter().map(|l| Box::pin(l.until_bound())));
+        let _ = tokio::time::timeout(BIND_WAIT, any).await;
     }
 
     /// Every link once, in the order this push tries them: from the next turn of the schedule
