@@ -129,7 +129,8 @@ impl Bearer {
                 Ok(Vec::new())
             }
             Bearer::Smpp(smpp) => Ok(smpp.send(msisdn, push).await?),
-            Bearer::Pap(pap) => pap.send(msisdn, push).await.map(|()| Vec::new()),
+            // Boxed: an HTTP request's state is large, and every push's future would carry it.
+            Bearer::Pap(pap) => Box::pin(pap.send(msisdn, push)).await.map(|()| Vec::new()),
         }
     }
 }
