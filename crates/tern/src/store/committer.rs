@@ -39,8 +39,8 @@ pub enum Change {
     /// Take up to `limit` pushes due at `now` (pending, or leased with the lease run out) and
     /// mark them leased until `until` while a worker sends them: due again when the lease runs
     /// out, or at once when the store is opened again after a crash. The pushes taken come back
-    /// in [`Applied::leased`]. Finding and leasing them in one statement keeps the due queue off
-    /// the read connections and a lease to one trip to the database.
+    /// in [`Applied::leased`]. Finding and leasing them in the writer's transaction keeps the due
+    /// queue off the read connections.
     LeaseDue { now: i64, until: i64, limit: i64 },
     /// Sends finished: each push rescheduled or closed.
     PushResults(Vec<PushResult>),
