@@ -221,33 +221,25 @@ impl Handset {
             Pdu::DeliveryInd(r) => {
                 let to: Vec<String> = r.to.iter().map(ToString::to_string).collect();
                 let status = r.status.map(|s| s.to_string());
-                self.out.step(
-                    "report",
-                    format!(
-                        "delivery report: message {} to {}: {}",
-                        r.message_id.as_deref().unwrap_or("(no Message-ID)"),
-                        to.join(", "),
-                        status.as_deref().unwrap_or("(no status)")
-                    ),
-                    json!({ "kind": "m-delivery-ind", "message_id": r.message_id, "to": to, "status": status }),
-                );
+                let line = format!("delivery report: message {} to {}", id_or_none(&r.message_id), to.join(", "));
+                let json = json!({ "kind": "m-delivery-ind", "message_id": r.message_id, "to": to, "status": status });
+                self.report(line, status, json);
             }
             Pdu::ReadOrigInd(r) => {
                 let from = r.from.as_ref().map(ToString::to_string);
                 let status = r.read_status.map(|s| s.to_string());
-                self.out.step(
-                    "report",
-                    format!(
-                        "read report: message {} by {}: {}",
-                        r.message_id.as_deref().unwrap_or("(no Message-ID)"),
-                        from.as_deref().unwrap_or("(no From)"),
-                        status.as_deref().unwrap_or("(no status)")
-                    ),
-                    json!({ "kind": "m-read-orig-ind", "message_id": r.message_id, "from": from, "read_status": status }),
-                );
+                let by = from.as_deref().unwrap_or("(no From)");
+                let line = format!("read report: message {} by {by}", id_or_none(&r.message_id));
+                let json = json!({ "kind": "m-read-orig-ind", "message_id": r.message_id, "from": from, "read_status": status });
+                self.report(line, status, json);
             }
             other => self.out.note(format!("an {} is not pushed to handsets; ignored", other.message_type())),
         }
+    }
+
+    /// Shows a report the sender's handset got: `line`, then its status.
+    fn report(&mut self, line: String, status: Option<String>, json: serde_json::Value) {
+        self.out.step("report", format!("{line}: {}", status.as_deref().unwrap_or("(no status)")), json);
     }
 
     async fn notification(&mut self, n: &NotificationInd) {
@@ -531,4 +523,8 @@ impl Handset {
             self.out.note(format!("cannot remove {}: {e}", path.display()));
         }
     }
+}
+
+fn id_or_none(message_id: &Option<String>) -> &str {
+    message_id.as_deref().unwrap_or("(no Message-ID)")
 }
