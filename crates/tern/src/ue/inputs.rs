@@ -28,7 +28,8 @@ pub enum Incoming {
 
 #[derive(Debug)]
 pub enum Source {
-    Udp(UdpSocket),
+    /// A socket, and the buffer datagrams are received into.
+    Udp(UdpSocket, Box<[u8]>),
     Listed(VecDeque<Incoming>),
 }
 
@@ -42,7 +43,7 @@ pub enum FileKind {
 impl Source {
     pub async fn listen(addr: SocketAddr) -> anyhow::Result<Source> {
         let socket = UdpSocket::bind(addr).await.with_context(|| format!("listening on udp {addr}"))?;
-        Ok(Source::Udp(socket))
+        Ok(Source::Udp(socket, datagram_buffer()))
     }
 
     /// Reads `file` (`-`: standard input) whole.
@@ -93,7 +94,7 @@ impl Source {
     /// Where a socket listens, for the user to point a relay at.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match self {
-            Source::Udp(socket) => socket.local_addr().ok(),
+            Source::Udp(socket, _) => socket.local_addr().ok(),
             Source::Listed(_) => None,
         }
     }
@@ -102,26 +103,31 @@ impl Source {
     pub async fn next(&mut self) -> std::io::Result<Option<Incoming>> {
         match self {
             Source::Listed(items) => Ok(items.pop_front()),
-            Source::Udp(socket) => {
-                let mut buf = vec![0u8; 65_536];
-                let (len, peer) = loop {
-                    match socket.recv_from(&mut buf).await {
-                        Ok(got) => break got,
-                        // An ICMP error for something sent earlier, not a fault of this socket.
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
-                            ) => {}
-                        Err(e) => return Err(e),
-                    }
-                };
+            Source::Udp(socket, buf) => {
+                let (len, peer) = receive(socket, buf).await?;
                 let source = format!("udp {peer} ({len} octets)");
                 Ok(Some(match Push::decode(&buf[..len]) {
                     Ok(push) => Incoming::Push { source, decoded: Box::new(detect::from_push(push, None)) },
                     Err(e) => Incoming::Garbage { source, error: format!("not a WSP push: {e}") },
                 }))
             }
+        }
+    }
+}
+
+/// A buffer for one datagram of any size UDP allows.
+pub fn datagram_buffer() -> Box<[u8]> {
+    vec![0u8; 65_536].into_boxed_slice()
+}
+
+/// The next datagram on `socket`, into `buf`: its length and sender.
+pub async fn receive(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    loop {
+        match socket.recv_from(buf).await {
+            // An ICMP error for a datagram sent earlier, not a fault of this socket.
+            Err(e)
+                if matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset) => {}
+            got => return got,
         }
     }
 }

@@ -86,19 +86,10 @@ pub struct Retriever {
 impl Retriever {
     /// Receives pushes on `socket` until the task is dropped.
     pub async fn listen(self, socket: UdpSocket) {
-        let mut buf = vec![0u8; 65_536];
+        let mut buf = crate::ue::inputs::datagram_buffer();
         loop {
-            let len = match socket.recv_from(&mut buf).await {
+            let len = match crate::ue::inputs::receive(&socket, &mut buf).await {
                 Ok((len, _)) => len,
-                // An ICMP error for a datagram sent earlier, not a fault of this socket.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
-                    ) =>
-                {
-                    continue;
-                }
                 Err(e) => {
                     tracing::error!(error = %e, "receiving pushes");
                     return;
