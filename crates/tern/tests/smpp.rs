@@ -199,6 +199,28 @@ fn next_push(smsc: &impl Submits, timeout: Duration) -> Received {
     }
 }
 
+/// The next push whose segments the SMSC all acknowledged (status 0) before `deadline`, with
+/// every submit_sm taken on the way, acknowledged or not, added to `submits`.
+fn accepted_push(
+    smsc: &SmscPlus,
+    reassembler: &mut Reassembler,
+    submits: &mut Vec<Value>,
+    deadline: Instant,
+) -> Vec<u8> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let submit = smsc.next_submit(left).expect("a push acknowledged by the SMSC in time");
+        submits.push(submit.clone());
+        if submit["status"] != 0 {
+            continue;
+        }
+        let ud = common::logged_user_data(&submit);
+        if let Some(done) = reassembler.push("tern", &UserData::decode(&ud, true).unwrap()) {
+            return done.payload;
+        }
+    }
+}
+
 fn notification(push: &[u8]) -> NotificationInd {
     let push = Push::decode(push).unwrap();
     assert!(push.is_mms(), "a push for the MMS user agent");
@@ -515,16 +537,8 @@ fn a_throttling_smsc_slows_tern_down_and_gets_every_notification_once() {
     let mut reassembler = Reassembler::new(16);
     let (mut submits, mut ids) = (Vec::new(), Vec::new());
     while ids.len() < sent.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let submit = smsc.next_submit(left).expect("every notification accepted in time");
-        submits.push(submit.clone());
-        if submit["status"] != 0 {
-            continue;
-        }
-        let ud = common::logged_user_data(&submit);
-        if let Some(done) = reassembler.push("tern", &UserData::decode(&ud, true).unwrap()) {
-            ids.push(retrieve(&relay, &notification(&done.payload)));
-        }
+        let push = accepted_push(&smsc, &mut reassembler, &mut submits, deadline);
+        ids.push(retrieve(&relay, &notification(&push)));
     }
     // Anything sent twice would come within the throttle pause.
     while let Some(submit) = smsc.next_submit(Duration::from_millis(1500)) {
@@ -597,20 +611,8 @@ fn a_submit_sm_left_unanswered_is_sent_again_alone() {
     let relay = relay_with_link("smpp-timeout", smsc.port, "", "response_timeout_secs = 1");
     let id = send(&relay, "to1", &LONG_SUBJECT.repeat(6));
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut reassembler = Reassembler::new(16);
     let mut submits = Vec::new();
-    let push = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let submit = smsc.next_submit(left).expect("the notification accepted in time");
-        submits.push(submit.clone());
-        if submit["status"] != 0 {
-            continue;
-        }
-        let ud = common::logged_user_data(&submit);
-        if let Some(done) = reassembler.push("tern", &UserData::decode(&ud, true).unwrap()) {
-            break done.payload;
-        }
-    };
+    let push = accepted_push(&smsc, &mut Reassembler::new(16), &mut submits, deadline);
     assert_eq!(retrieve(&relay, &notification(&push)), id);
     // Anything sent twice would come within a few seconds (the push's own retry is 1 s away).
     while let Some(submit) = smsc.next_submit(Duration::from_millis(2500)) {
