@@ -182,7 +182,7 @@ fn next_push(smsc: &impl Submits, timeout: Duration) -> Received {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let submit = smsc.next_submit(left).expect("a complete push at the SMSC in time");
-        if submit["status"].as_u64().is_some_and(|status| status != 0) {
+        if submit["status"].as_i64().is_some_and(|status| status != 0) {
             continue;
         }
         let ud = common::logged_user_data(&submit);
