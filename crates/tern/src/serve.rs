@@ -1,6 +1,7 @@
 //! `tern serve`: the relay. Opens the store, starts the committer, the delivery worker (on a
-//! thread of its own, with the bearers) and the sweeper, and serves MM1. On SIGINT/SIGTERM it stops accepting, lets in-flight requests
-//! finish, then lets the committer write everything queued before it exits.
+//! thread of its own, with the bearers) and the sweeper, and serves MM1. On SIGINT/SIGTERM it
+//! stops accepting, lets in-flight requests finish, then lets the committer write everything
+//! queued before it exits.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -115,8 +115,7 @@ impl Link {
     pub async fn submit(&self, client: &Session, submit: SubmitSm) -> Result<String, SmppError> {
         let (mut throttled, mut timed_out) = (0, 0);
         loop {
-            // The semaphore is never closed, so acquiring only fails if that changes.
-            // The session holds it back until the window has room.
+            // The pacer spaces submissions; the session then holds each until the window has room.
             self.pacer.wait().await;
             self.counters.submitted.increment(1);
             let result = client.request(submit.clone()).await;
