@@ -35,8 +35,25 @@ pub struct Config {
     pub subscribers: SubscribersConfig,
     pub identity: IdentityConfig,
     pub delivery: DeliveryConfig,
+    pub retrieval: RetrievalConfig,
     pub push: PushConfig,
     pub admin: AdminConfig,
+}
+
+/// How long a recipient's retrieval URL is honoured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrievalConfig {
+    /// Seconds the URL still serves the message after the recipient confirmed it has it
+    /// (m-notifyresp.ind Retrieved, m-acknowledge.ind): long enough for a handset that fetches
+    /// again after a glitch, short enough that a leaked URL soon stops working.
+    pub after_ack_secs: u64,
+}
+
+impl Default for RetrievalConfig {
+    fn default() -> Self {
+        RetrievalConfig { after_ack_secs: 300 }
+    }
 }
 
 /// The admin endpoint: Prometheus metrics and health, apart from MM1.

@@ -10,11 +10,18 @@ use tern_codec::wsp::EncodedString;
 
 use super::address::{self, AddressError, Normalized, Route};
 use super::ids;
-use crate::config::{Config, DeliveryConfig};
-use crate::store::{NewMessage, NewRecipient, RecipientState};
+use crate::config::{Config, DeliveryConfig, RetrievalConfig};
+use crate::store::{Delivery, NewMessage, NewRecipient, RecipientState};
 
 /// The version of the PDUs the relay starts: what handsets of every generation accept.
 pub const VERSION: Version = Version::V1_2;
+
+/// Whether a recipient's copy no longer leaves the relay: it confirmed having it more than
+/// `after_ack_secs` ago.
+pub fn retrieval_closed(d: &Delivery, now: i64, cfg: &RetrievalConfig) -> bool {
+    let keep = i64::try_from(cfg.after_ack_secs).unwrap_or(i64::MAX);
+    d.acked_at.is_some_and(|at| now.saturating_sub(at) > keep)
+}
 
 /// Why a submission cannot be accepted as it is.
 #[derive(Debug, thiserror::Error)]

@@ -59,10 +59,16 @@ pub fn retrieved(d: &Delivery, allowed: bool, now: i64, subs: &SubscribersConfig
     transition(d, WAITING, S::Retrieved, Some(Status::RETRIEVED), allowed, now, subs)
 }
 
+/// The recipient confirmed it has the message, which starts the time its retrieval URL is
+/// still honoured (`retrieval.after_ack_secs`).
+fn confirmed(d: &Delivery, now: i64) -> Change {
+    Change::Confirmed { recipient: d.recipient, now }
+}
+
 /// An m-notifyresp.ind with `status`.
 pub fn notify_response(d: &Delivery, status: Status, allowed: bool, now: i64, subs: &SubscribersConfig) -> Vec<Change> {
     let change = match status {
-        Status::RETRIEVED => retrieved(d, allowed, now, subs),
+        Status::RETRIEVED => return vec![retrieved(d, allowed, now, subs), confirmed(d, now)],
         Status::DEFERRED => transition(d, &[S::Accepted, S::Notified], S::Deferred, Some(status), allowed, now, subs),
         Status::REJECTED => transition(d, WAITING, S::Rejected, Some(status), allowed, now, subs),
         _ => transition(d, WAITING, S::Unrecognised, Some(Status::UNRECOGNISED), allowed, now, subs),
@@ -72,7 +78,11 @@ pub fn notify_response(d: &Delivery, status: Status, allowed: bool, now: i64, su
 
 /// An m-acknowledge.ind: retrieved (reported if the GET was not yet), then acknowledged.
 pub fn acknowledged(d: &Delivery, allowed: bool, now: i64, subs: &SubscribersConfig) -> Vec<Change> {
-    vec![retrieved(d, allowed, now, subs), transition(d, RETRIEVED, S::Acknowledged, None, allowed, now, subs)]
+    vec![
+        retrieved(d, allowed, now, subs),
+        transition(d, RETRIEVED, S::Acknowledged, None, allowed, now, subs),
+        confirmed(d, now),
+    ]
 }
 
 /// The first notifications to these recipients went out.
@@ -85,10 +95,12 @@ pub fn expired(d: &Delivery, now: i64, subs: &SubscribersConfig) -> Change {
     transition(d, WAITING, S::Expired, Some(Status::EXPIRED), true, now, subs)
 }
 
-/// An m-read-rec.ind from the recipient: an m-read-orig.ind for the sender.
-pub fn read(d: &Delivery, status: ReadStatus, now: i64, subs: &SubscribersConfig) -> Option<Change> {
-    let sender = local_sender(d, subs)?;
-    let reader = address::normalize(&d.address, subs).ok()?;
-    let pdu = compose::read_report(&d.message_id, &sender, &reader, status, now);
-    Some(Change::Enqueue { msisdn: sender.canonical, pdu, at: now })
+/// An m-read-rec.ind from the recipient: taken once, with an m-read-orig.ind for the sender
+/// when the sender is a local subscriber.
+pub fn read(d: &Delivery, status: ReadStatus, now: i64, subs: &SubscribersConfig) -> Change {
+    let report = local_sender(d, subs).zip(address::normalize(&d.address, subs).ok()).map(|(sender, reader)| {
+        let pdu = compose::read_report(&d.message_id, &sender, &reader, status, now);
+        (sender.canonical, pdu)
+    });
+    Change::ReadReport { recipient: d.recipient, now, report }
 }

@@ -1,5 +1,11 @@
 //! Header enrichment: who is submitting, as vouched for by the operator's WAP gateway or proxy
 //! in an MSISDN header, and whether that proxy is one to believe.
+//!
+//! A proxy that appends its header instead of replacing the handset's, or that sets one of the
+//! configured headers and leaves the others as the handset sent them, would let the handset
+//! choose its number if any one header were taken on trust. So every configured header present
+//! must name the same subscriber, each at most once: a request whose identity headers repeat
+//! or disagree is [`Identity::Conflicting`] and refused.
 
 use std::net::IpAddr;
 
@@ -12,6 +18,9 @@ pub enum Identity {
     Trusted { msisdn: Normalized, header: String },
     /// Identity headers are present but the peer is not a trusted proxy, so they prove nothing.
     Untrusted,
+    /// A trusted proxy's request whose identity headers repeat or name different subscribers:
+    /// what it says cannot be told from what the handset added.
+    Conflicting(String),
     /// No identity header at all, or a trusted proxy sent none with a usable phone number.
     Absent,
 }
@@ -22,7 +31,7 @@ pub fn identify<'a>(
     cfg: &IdentityConfig,
     subs: &SubscribersConfig,
 ) -> Identity {
-    // (index in the configured order, value), so the configured order wins over the request's.
+    // (index in the configured order, value).
     let mut found: Vec<(usize, &[u8])> = headers
         .into_iter()
         .filter_map(|(name, value)| cfg.headers.iter().position(|h| h.eq_ignore_ascii_case(name)).map(|i| (i, value)))
@@ -33,14 +42,39 @@ pub fn identify<'a>(
     if !is_trusted(peer, cfg) {
         return Identity::Untrusted;
     }
-    // Stable, so repeated headers keep their request order.
     found.sort_by_key(|&(i, _)| i);
-    found
-        .into_iter()
-        .find_map(|(i, value)| {
-            msisdn(value, subs).map(|msisdn| Identity::Trusted { msisdn, header: cfg.headers[i].clone() })
-        })
-        .unwrap_or(Identity::Absent)
+    if let Some(pair) = found.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Identity::Conflicting(format!("{} is repeated", cfg.headers[pair[0].0]));
+    }
+    // Every non-empty value must name the same subscriber; an unreadable value next to a
+    // number is a disagreement too, since the proxy's cannot be told from the handset's.
+    let mut named: Option<(usize, Normalized)> = None;
+    let mut unreadable: Option<usize> = None;
+    for (i, value) in found {
+        for item in value.split(|b| *b == b',').filter(|item| !item.trim_ascii().is_empty()) {
+            match msisdn(item, subs) {
+                Some(n) => match &named {
+                    Some((first, m)) if m.canonical != n.canonical => {
+                        return Identity::Conflicting(format!(
+                            "{} and {} name different subscribers",
+                            cfg.headers[*first], cfg.headers[i]
+                        ));
+                    }
+                    Some(_) => {}
+                    None => named = Some((i, n)),
+                },
+                None => unreadable = unreadable.or(Some(i)),
+            }
+        }
+    }
+    match (named, unreadable) {
+        (Some((i, _)), Some(j)) => Identity::Conflicting(format!(
+            "{} names a subscriber and {} holds something else",
+            cfg.headers[i], cfg.headers[j]
+        )),
+        (Some((i, msisdn)), None) => Identity::Trusted { msisdn, header: cfg.headers[i].clone() },
+        (None, _) => Identity::Absent,
+    }
 }
 
 fn is_trusted(peer: IpAddr, cfg: &IdentityConfig) -> bool {
@@ -50,14 +84,13 @@ fn is_trusted(peer: IpAddr, cfg: &IdentityConfig) -> bool {
 }
 
 /// Gateways write the number as `+15551234567`, `15551234567`, `0015551234567`,
-/// `tel:+15551234567` or `+15551234567/TYPE=PLMN`; some send a comma-separated list, of which
-/// the first is the subscriber's.
+/// `tel:+15551234567` or `+15551234567/TYPE=PLMN`. (A comma-separated list, as an appending
+/// proxy makes of a repeated header, is taken apart by the caller.)
 fn msisdn(value: &[u8], subs: &SubscribersConfig) -> Option<Normalized> {
-    let value = std::str::from_utf8(value).ok()?;
-    let first = value.split(',').next()?.trim();
-    let number = match first.get(..4) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("tel:") => &first[4..],
-        _ => first,
+    let value = std::str::from_utf8(value).ok()?.trim();
+    let number = match value.get(..4) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("tel:") => &value[4..],
+        _ => value,
     };
     // tel: URI parameters (`;phone-context=...`) are not part of the number.
     let number = number.split(';').next()?;
@@ -106,29 +139,33 @@ mod tests {
         assert_eq!(run(TRUSTED, &[("X-MSISDN", "unknown"), ("X-Nokia-MSISDN", "")]), Identity::Absent);
     }
 
-    #[test]
-    fn configured_order_wins_over_request_order() {
-        let id = run(TRUSTED, &[("X-Hts-CLID", "+15550000001"), ("X-Nokia-MSISDN", "+15550000002")]);
-        assert_eq!(id, trusted("+15550000002", "X-Nokia-MSISDN"));
-        let id = run(TRUSTED, &[("X-Up-Calling-Line-Id", "+15550000003"), ("X-MSISDN", "+15550000004")]);
-        assert_eq!(id, trusted("+15550000004", "X-MSISDN"));
+    fn conflicting(id: Identity) -> bool {
+        matches!(id, Identity::Conflicting(_))
     }
 
     #[test]
-    fn unusable_values_are_skipped() {
-        let id = run(
-            TRUSTED,
-            &[("X-MSISDN", "anonymous"), ("X-WAP-Network-Client-MSISDN", "12345"), ("X-Nokia-MSISDN", "15551234567")],
-        );
-        assert_eq!(id, trusted("+15551234567", "X-Nokia-MSISDN"));
-        let ours = IdentityConfig::default();
-        let id = identify(
-            TRUSTED.parse().unwrap(),
-            [("X-MSISDN", b"\xff\xfe".as_slice()), ("X-MSISDN", b"+15551234567".as_slice())],
-            &ours,
-            &SubscribersConfig::default(),
-        );
-        assert_eq!(id, trusted("+15551234567", "X-MSISDN"));
+    fn headers_that_disagree_are_refused() {
+        // A proxy that sets X-Up-Calling-Line-Id and leaves the handset's X-MSISDN in place.
+        assert!(conflicting(run(TRUSTED, &[("X-MSISDN", "+15550000666"), ("X-Up-Calling-Line-Id", "+15550000001")])));
+        // A proxy that appends its header: two lines, or one comma-separated list.
+        assert!(conflicting(run(TRUSTED, &[("X-MSISDN", "+15550000666"), ("X-MSISDN", "+15550000001")])));
+        assert!(conflicting(run(TRUSTED, &[("X-MSISDN", "+15550000666, +15550000001")])));
+        // Repeated, even with the same value: the proxy appended rather than replaced.
+        assert!(conflicting(run(TRUSTED, &[("X-MSISDN", "+15550000001"), ("x-msisdn", "+15550000001")])));
+        // Something that is not a number beside one that is.
+        assert!(conflicting(run(TRUSTED, &[("X-MSISDN", "anonymous"), ("X-Nokia-MSISDN", "15551234567")])));
+        let bytes = [("X-MSISDN", b"\xff\xfe".as_slice()), ("X-Nokia-MSISDN", b"+15551234567".as_slice())];
+        let id = identify(TRUSTED.parse().unwrap(), bytes, &IdentityConfig::default(), &SubscribersConfig::default());
+        assert!(conflicting(id));
+    }
+
+    #[test]
+    fn headers_that_agree_are_one_identity() {
+        let id = run(TRUSTED, &[("X-Hts-CLID", "15550000001"), ("X-MSISDN", "+15550000001")]);
+        assert_eq!(id, trusted("+15550000001", "X-MSISDN"));
+        let id = run(TRUSTED, &[("X-Nokia-MSISDN", "tel:+15550000002"), ("X-WAP-Network-Client-MSISDN", "")]);
+        assert_eq!(id, trusted("+15550000002", "X-Nokia-MSISDN"));
+        assert_eq!(run(TRUSTED, &[("X-MSISDN", "+15551234567, 0015551234567")]), trusted("+15551234567", "X-MSISDN"));
     }
 
     #[test]
@@ -141,12 +178,10 @@ mod tests {
             "TEL:+15551234567;phone-context=example.net",
             "+15551234567/TYPE=PLMN",
             "  +15551234567\t",
-            "+15551234567, +15559999999",
         ] {
             assert_eq!(run(TRUSTED, &[("X-MSISDN", value)]), trusted("+15551234567", "X-MSISDN"), "{value:?}");
         }
-        // Only the first of a list counts.
-        assert_eq!(run(TRUSTED, &[("X-MSISDN", "bogus, +15551234567")]), Identity::Absent);
+        assert_eq!(run(TRUSTED, &[("X-MSISDN", "12345")]), Identity::Absent);
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! The one-way indications from handsets: m-notifyresp.ind and m-acknowledge.ind (matched to
 //! the recipient by the Transaction-ID the relay gave it) and m-read-rec.ind (matched by
-//! Message-ID and reader). Answered 204 when taken, 404 when they name nothing known here.
+//! Message-ID and the reader a trusted proxy names). Answered 204 when taken, 404 when they
+//! name nothing known here, 403 for a read report with no trusted identity.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tern_codec::mms::{AcknowledgeInd, NotifyRespInd, ReadRecInd, ReadStatus, Sender};
+use tern_codec::mms::{AcknowledgeInd, NotifyRespInd, ReadRecInd, ReadStatus};
 
 use super::Mm1;
 use super::answer;
 use super::identity::Identity;
-use crate::core::{address, events, ids};
+use crate::core::{events, ids};
 use crate::store::{Change, Delivery};
 
 /// Whether the requester may speak for this recipient: a trusted identity must be the
@@ -62,25 +63,28 @@ pub async fn acknowledge(mm1: &Mm1, who: Identity, ind: AcknowledgeInd) -> Respo
     apply(mm1, events::acknowledged(&d, allowed, ids::now(), &mm1.cfg.subscribers)).await
 }
 
+/// A read report names its message by Message-ID, which every co-recipient knows, so the reader
+/// is taken only from a trusted identity, never from the PDU's From; and each recipient's read
+/// status is reported once, however often the handset (or anyone) repeats it.
 pub async fn read_report(mm1: &Mm1, who: Identity, ind: ReadRecInd) -> Response {
-    let subs = &mm1.cfg.subscribers;
-    let reader = match (&who, &ind.from) {
-        (Identity::Trusted { msisdn, .. }, _) => Some(msisdn.clone()),
-        (_, Some(Sender::Address(a))) => address::normalize(a.text(), subs).ok(),
-        _ => None,
+    let Identity::Trusted { msisdn: reader, .. } = who else {
+        tracing::warn!("read report without a trusted identity refused");
+        return StatusCode::FORBIDDEN.into_response();
     };
-    let (Some(reader), Some(message_id)) = (reader, ind.message_id.as_deref()) else { return answer::unknown() };
+    let Some(message_id) = ind.message_id.as_deref() else { return answer::unknown() };
     let d = match mm1.store.by_message_and_recipient(message_id, &reader.canonical).await {
-        Ok(Some(d)) if d.read_report => d,
-        Ok(_) => return answer::unknown(),
+        Ok(Some(d)) => d,
+        Ok(None) => return answer::unknown(),
         Err(e) => {
             tracing::error!(error = %e, "store unavailable");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    let status = ind.read_status.unwrap_or(ReadStatus::READ);
-    match events::read(&d, status, ids::now(), subs) {
-        Some(change) => apply(mm1, vec![change]).await,
-        None => answer::taken(),
+    // The sender asked for none, or it was reported already: taken and dropped, since a
+    // handset retries on errors.
+    if !d.read_report || d.read_at.is_some() {
+        return answer::taken();
     }
+    let status = ind.read_status.unwrap_or(ReadStatus::READ);
+    apply(mm1, vec![events::read(&d, status, ids::now(), &mm1.cfg.subscribers)]).await
 }

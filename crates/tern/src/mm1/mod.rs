@@ -91,11 +91,23 @@ async fn post(State(mm1): State<Mm1>, ConnectInfo(peer): ConnectInfo<SocketAddr>
         }
     };
     let who = mm1.identify(peer, &parts.headers);
-    if who == Identity::Untrusted {
-        tracing::warn!(%peer, "identity header from an untrusted peer ignored");
-    }
     let version = message.pdu.mms_version();
     let tid = message.pdu.transaction_id().map(str::to_owned);
+    match &who {
+        Identity::Untrusted => tracing::warn!(%peer, "identity header from an untrusted peer ignored"),
+        Identity::Conflicting(why) => {
+            tracing::warn!(%peer, %why, "identity headers repeat or disagree; request refused");
+            let refusal = Refusal::new(ResponseStatus::PERMANENT_SERVICE_DENIED, "the identity headers disagree");
+            return match message.pdu {
+                Pdu::ForwardReq(_) => answer::forward_conf(tid, version, Err(refusal)),
+                Pdu::NotifyRespInd(_) | Pdu::AcknowledgeInd(_) | Pdu::ReadRecInd(_) => {
+                    StatusCode::FORBIDDEN.into_response()
+                }
+                _ => answer::send_conf(tid, version, Err(refusal)),
+            };
+        }
+        Identity::Trusted { .. } | Identity::Absent => {}
+    }
     match message.pdu {
         Pdu::SendReq(req) => submit::send(&mm1, who, req, message.body).await,
         Pdu::ForwardReq(req) => submit::forward(&mm1, who, req).await,

@@ -1,6 +1,8 @@
 //! GET on a retrieval URL: the token names one recipient's copy. Only that recipient gets it
-//! (when a trusted identity header is present it must be the recipient's); anything else gets
-//! a well-formed m-retrieve.conf carrying an error Retrieve-Status, never another message.
+//! (when a trusted identity header is present it must be the recipient's), and only until
+//! `retrieval.after_ack_secs` after it confirmed having it; anything else gets a well-formed
+//! m-retrieve.conf carrying an error Retrieve-Status, never another message. A stored body
+//! that fails its check is never served either.
 
 use std::net::SocketAddr;
 
@@ -13,7 +15,7 @@ use super::Mm1;
 use super::answer;
 use super::identity::Identity;
 use crate::core::{compose, events, ids};
-use crate::store::RecipientState;
+use crate::store::{RecipientState, StoreError};
 
 pub async fn get(
     State(mm1): State<Mm1>,
@@ -31,18 +33,31 @@ pub async fn get(
             return error(RetrieveStatus::TRANSIENT_FAILURE, "the message cannot be read now; try again");
         }
     };
-    if let Identity::Trusted { msisdn, .. } = mm1.identify(peer, &headers)
-        && msisdn.canonical != d.address
-    {
-        tracing::warn!(%peer, subscriber = %msisdn.canonical, "retrieval with another subscriber's token");
-        return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "no such message");
+    match mm1.identify(peer, &headers) {
+        Identity::Trusted { msisdn, .. } if msisdn.canonical != d.address => {
+            tracing::warn!(%peer, subscriber = %msisdn.canonical, "retrieval with another subscriber's token");
+            return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "no such message");
+        }
+        Identity::Conflicting(why) => {
+            tracing::warn!(%peer, %why, "identity headers repeat or disagree; retrieval refused");
+            return error(RetrieveStatus::PERMANENT_SERVICE_DENIED, "the identity headers disagree");
+        }
+        _ => {}
     }
     let gone = matches!(d.state, RecipientState::Expired | RecipientState::Rejected | RecipientState::Unrecognised);
     if d.expired || d.expires_at <= now || gone {
         return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "the message has expired or was refused");
     }
+    if compose::retrieval_closed(&d, now, &mm1.cfg.retrieval) {
+        return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "the message was retrieved already");
+    }
     let body = match mm1.store.body(d.body).await {
         Ok(body) => body,
+        Err(StoreError::Damaged(problem)) => {
+            tracing::error!(message_id = %d.message_id, %problem, "stored body failed its check; not served");
+            metrics::counter!("tern_store_damaged_bodies_total").increment(1);
+            return error(RetrieveStatus::PERMANENT_FAILURE, "the stored message is damaged");
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot read a stored body");
             return error(RetrieveStatus::TRANSIENT_FAILURE, "the message cannot be read now; try again");

@@ -11,7 +11,7 @@ use crate::config::FromMismatch;
 use crate::core::address::{self, Normalized};
 use crate::core::compose::{self, SubmitError};
 use crate::core::ids;
-use crate::store::Change;
+use crate::store::{Change, StoreError};
 
 pub async fn send(mm1: &Mm1, who: Identity, req: SendReq, body: Option<Body<'_>>) -> Response {
     let tid = req.transaction_id.clone();
@@ -47,11 +47,23 @@ async fn accept_forward(mm1: &Mm1, who: Identity, req: &ForwardReq) -> Result<St
     let not_found = || Refusal::new(ResponseStatus::PERMANENT_MESSAGE_NOT_FOUND, "no such message to forward");
     let location = req.content_location.as_deref().ok_or_else(not_found)?;
     let token = location.rsplit_once("/m/").map_or(location, |(_, t)| t);
+    let now = ids::now();
     let stored = mm1.store.by_token(token).await.map_err(transient)?.ok_or_else(not_found)?;
-    if stored.address != sender.canonical || stored.expired {
+    if stored.address != sender.canonical
+        || stored.expired
+        || compose::retrieval_closed(&stored, now, &mm1.cfg.retrieval)
+    {
         return Err(not_found());
     }
-    let body = mm1.store.body(stored.body).await.map_err(transient)?;
+    let body = match mm1.store.body(stored.body).await {
+        Ok(body) => body,
+        Err(StoreError::Damaged(problem)) => {
+            tracing::error!(message_id = %stored.message_id, %problem, "stored body failed its check; not forwarded");
+            metrics::counter!("tern_store_damaged_bodies_total").increment(1);
+            return Err(Refusal::new(ResponseStatus::PERMANENT_FAILURE, "the stored message is damaged"));
+        }
+        Err(e) => return Err(transient(e)),
+    };
     let mut original = vec![0x8C, 0x84];
     original.extend_from_slice(&stored.retrieve);
     let first = address::normalize(&stored.sender, &mm1.cfg.subscribers).ok();
@@ -96,7 +108,7 @@ async fn store(
     Ok(message_id)
 }
 
-fn transient(e: crate::store::StoreError) -> Refusal {
+fn transient(e: StoreError) -> Refusal {
     tracing::error!(error = %e, "store unavailable");
     Refusal::new(ResponseStatus::TRANSIENT_FAILURE, "the relay cannot store messages now; try again")
 }

@@ -31,8 +31,11 @@ pub enum Change {
         cancel_pushes: bool,
         report: Option<(String, Vec<u8>)>,
     },
-    /// Queue a PDU to be pushed as it is (a read report, say).
-    Enqueue { msisdn: String, pdu: Vec<u8>, at: i64 },
+    /// The recipient's read report, taken once: the first one is recorded and its report for
+    /// the sender (`msisdn`, `pdu`) queued; a repeated one applies nothing.
+    ReadReport { recipient: i64, now: i64, report: Option<(String, Vec<u8>)> },
+    /// The recipient confirmed its retrieval; the first confirmation's time is kept.
+    Confirmed { recipient: i64, now: i64 },
     /// Move many recipients to `to` if their state is one of `from` (as a notification batch
     /// goes out), with no status text, cancellation or report.
     TransitionMany { recipients: Vec<i64>, from: &'static [RecipientState], to: RecipientState, now: i64 },
@@ -89,6 +92,9 @@ pub(super) struct Applied {
 
 pub(super) struct Job {
     pub changes: Vec<Change>,
+    /// The checksum of each accepted message's body, in order, worked out by the caller so that
+    /// the committer, which every request waits on, does not spend its time on it.
+    pub checksums: Vec<u32>,
     pub reply: oneshot::Sender<Result<Applied>>,
 }
 
@@ -184,9 +190,11 @@ fn write_bodies(log: &mut PayloadLog, jobs: &[Job]) -> Vec<std::io::Result<Vec<L
             job.changes
                 .iter()
                 .filter_map(|c| match c {
-                    Change::Accept(m) => Some(log.append(&m.body)),
+                    Change::Accept(m) => Some(m),
                     _ => None,
                 })
+                .zip(&job.checksums)
+                .map(|(m, crc)| log.append(&m.body, *crc))
                 .collect()
         })
         .collect();
@@ -286,9 +294,27 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
             }
             Ok(moved)
         }
-        Change::Enqueue { msisdn, pdu, at } => {
-            enqueue(conn, msisdn, pdu, *at).await?;
-            Ok(true)
+        Change::ReadReport { recipient, now, report } => {
+            let first = sqlx::query("UPDATE recipients SET read_at = ? WHERE id = ? AND read_at IS NULL")
+                .bind(now)
+                .bind(recipient)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                > 0;
+            if first && let Some((msisdn, pdu)) = report {
+                enqueue(conn, msisdn, pdu, *now).await?;
+            }
+            Ok(first)
+        }
+        Change::Confirmed { recipient, now } => {
+            Ok(sqlx::query("UPDATE recipients SET acked_at = ? WHERE id = ? AND acked_at IS NULL")
+                .bind(now)
+                .bind(recipient)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                > 0)
         }
         Change::TransitionMany { recipients, from, to, now } => {
             let states: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
@@ -406,8 +432,8 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
 async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location) -> Result<()> {
     let id: i64 = sqlx::query(
         "INSERT INTO messages (message_id, sender, date, expires_at, deliver_after, delivery_report, read_report, \
-         size, notification, retrieve, segment, body_offset, body_length) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         size, notification, retrieve, segment, body_offset, body_length, body_crc) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(&m.message_id)
     .bind(&m.sender)
@@ -422,6 +448,7 @@ async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location) -> Re
     .bind(at.segment)
     .bind(i64::try_from(at.offset).unwrap_or(i64::MAX))
     .bind(i64::try_from(at.length).unwrap_or(i64::MAX))
+    .bind(at.crc)
     .fetch_one(&mut *conn)
     .await?
     .try_get(0)?;

@@ -27,6 +27,12 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("the store is shutting down")]
     Closed,
+    /// A stored body failed its length or checksum check: it is not served.
+    #[error("damaged: {0}")]
+    Damaged(String),
+    /// The data directory was made by a Tern this one cannot upgrade.
+    #[error("{0}")]
+    Schema(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -132,6 +138,11 @@ pub struct Delivery {
     pub expired: bool,
     pub delivery_report: bool,
     pub read_report: bool,
+    /// When the recipient's read report was taken, if it was.
+    pub read_at: Option<i64>,
+    /// When the recipient confirmed its retrieval (m-notifyresp.ind Retrieved or
+    /// m-acknowledge.ind), if it did.
+    pub acked_at: Option<i64>,
     pub retrieve: Vec<u8>,
     pub body: Location,
 }
@@ -171,25 +182,31 @@ macro_rules! delivery_query {
     ($condition:literal) => {
         concat!(
             "SELECT r.id, r.address, r.state, r.transaction_id, m.message_id, m.sender, m.expires_at, ",
-            "m.expired, m.delivery_report, m.read_report, m.retrieve, m.segment, m.body_offset, m.body_length ",
+            "m.expired, m.delivery_report, m.read_report, m.retrieve, m.segment, m.body_offset, m.body_length, ",
+            "m.body_crc, r.read_at, r.acked_at ",
             "FROM recipients r JOIN messages m ON m.id = r.message WHERE ",
             $condition
         )
     };
 }
 
-/// The layout `schema.sql` creates. A data directory made with another layout is refused
-/// rather than misread: there are no migrations yet.
-const SCHEMA_VERSION: i64 = 3;
+/// The layout `schema.sql` creates. An older data directory is upgraded in place by the
+/// migrations after [`OLDEST_SCHEMA`]; an older one still, or a newer one, is refused rather
+/// than misread.
+const SCHEMA_VERSION: i64 = 4;
+
+/// The oldest layout that can be upgraded: the first a release wrote.
+const OLDEST_SCHEMA: i64 = 3;
+
+/// Each step takes a data directory from the version before it to this one.
+const MIGRATIONS: &[(i64, &str)] = &[(4, include_str!("migrations/4.sql"))];
 
 async fn schema(conn: &mut sqlx::SqliteConnection) -> Result<()> {
     let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *conn).await?;
     let tables: i64 =
         sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").fetch_one(&mut *conn).await?;
     if tables > 0 && version != SCHEMA_VERSION {
-        return Err(StoreError::Io(std::io::Error::other(format!(
-            "the data directory has schema version {version}, this Tern uses {SCHEMA_VERSION} and cannot migrate it"
-        ))));
+        migrate(conn, version).await?;
     }
     sqlx::raw_sql(include_str!("schema.sql")).execute(&mut *conn).await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {SCHEMA_VERSION}"))).execute(&mut *conn).await?;
@@ -204,6 +221,26 @@ async fn schema(conn: &mut sqlx::SqliteConnection) -> Result<()> {
     if released > 0 {
         tracing::info!(pushes = released, "pushes leased by the previous run go out again");
     }
+    Ok(())
+}
+
+/// Upgrades a data directory of schema `from` to [`SCHEMA_VERSION`] in one transaction, so a
+/// failed upgrade leaves it as it was.
+async fn migrate(conn: &mut sqlx::SqliteConnection, from: i64) -> Result<()> {
+    if !(OLDEST_SCHEMA..SCHEMA_VERSION).contains(&from) {
+        return Err(StoreError::Schema(format!(
+            "the data directory has schema version {from}; this Tern reads {SCHEMA_VERSION} and upgrades \
+             {OLDEST_SCHEMA} to {}, so it was made by another release",
+            SCHEMA_VERSION - 1
+        )));
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    for (_, step) in MIGRATIONS.iter().filter(|(to, _)| *to > from) {
+        sqlx::raw_sql(*step).execute(&mut *tx).await?;
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {SCHEMA_VERSION}"))).execute(&mut *tx).await?;
+    tx.commit().await?;
+    tracing::info!(from, to = SCHEMA_VERSION, "data directory upgraded");
     Ok(())
 }
 
@@ -246,10 +283,22 @@ impl Store {
 
     async fn commit(&self, changes: Vec<Change>) -> Result<committer::Applied> {
         let queues = changes.iter().any(|c| {
-            matches!(c, Change::Accept(_) | Change::Enqueue { .. } | Change::Transition { report: Some(_), .. })
+            matches!(
+                c,
+                Change::Accept(_)
+                    | Change::Transition { report: Some(_), .. }
+                    | Change::ReadReport { report: Some(_), .. }
+            )
         });
+        let checksums = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Accept(m) => Some(payloads::checksum(&m.body)),
+                _ => None,
+            })
+            .collect();
         let (reply, answer) = oneshot::channel();
-        self.commits.send(committer::Job { changes, reply }).await.map_err(|_| StoreError::Closed)?;
+        self.commits.send(committer::Job { changes, checksums, reply }).await.map_err(|_| StoreError::Closed)?;
         let applied = answer.await.map_err(|_| StoreError::Closed)??;
         if queues {
             self.queued.notify_one();
@@ -315,13 +364,17 @@ impl Store {
         }
     }
 
-    /// Reads a stored body.
+    /// Reads a stored body, checked against its length and checksum: bytes that are not the
+    /// body that was stored come back as [`StoreError::Damaged`], never as a body.
     pub async fn body(&self, at: Location) -> Result<Vec<u8>> {
         let dir = self.payloads.clone();
         tokio::task::spawn_blocking(move || payloads::read(&dir, at))
             .await
             .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
-            .map_err(StoreError::Io)
+            .map_err(|e| match e {
+                payloads::ReadError::Io(e) => StoreError::Io(e),
+                damaged @ payloads::ReadError::Damaged { .. } => StoreError::Damaged(damaged.to_string()),
+            })
     }
 }
 
@@ -338,10 +391,14 @@ fn delivery(r: &sqlx::sqlite::SqliteRow) -> Result<Delivery> {
         delivery_report: r.try_get(8)?,
         read_report: r.try_get(9)?,
         retrieve: r.try_get(10)?,
+        read_at: r.try_get(15)?,
+        acked_at: r.try_get(16)?,
         body: Location {
             segment: r.try_get(11)?,
             offset: u64::try_from(r.try_get::<i64, _>(12)?).unwrap_or(0),
             length: u64::try_from(r.try_get::<i64, _>(13)?).unwrap_or(0),
+            // Stored as SQLite's signed integer; the 32 bits are the checksum.
+            crc: r.try_get::<Option<i64>, _>(14)?.map(|crc| crc as u32),
         },
     })
 }

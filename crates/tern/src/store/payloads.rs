@@ -2,6 +2,9 @@
 //! appends every body of a batch to the open segment and syncs it once for the whole batch, so
 //! bodies share the group commit instead of costing one fsync each. A segment is sealed when it
 //! grows past its size and deleted once no live message points into it.
+//!
+//! Each body is recorded with its length and CRC-32, and a read checks both: bytes that are not
+//! the body that was stored (a bad offset, a damaged disk) are refused, never served.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -11,12 +14,20 @@ use std::path::{Path, PathBuf};
 /// A segment is sealed and a new one started beyond this size.
 pub const SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
 
-/// Where one body is stored.
+/// Where one body is stored, and its checksum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {
     pub segment: i64,
     pub offset: u64,
     pub length: u64,
+    /// CRC-32 of the body; `None` for bodies stored before checksums were kept, which are checked
+    /// by length only.
+    pub crc: Option<u32>,
+}
+
+/// The checksum a body is stored and read back with.
+pub fn checksum(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
 }
 
 /// The open segment, appended to by the committer only.
@@ -53,19 +64,40 @@ impl PayloadLog {
         self.len >= SEGMENT_SIZE
     }
 
-    /// Appends a body (not yet durable: see [`PayloadLog::sync`]).
-    pub fn append(&mut self, bytes: &[u8]) -> io::Result<Location> {
-        self.file.write_all(bytes)?;
-        let location = Location { segment: self.segment, offset: self.len, length: bytes.len() as u64 };
+    /// Appends a body whose checksum is `crc` (not yet durable: see [`PayloadLog::sync`]).
+    ///
+    /// A failed write (a full disk, a file-size limit) may have written part of the body. The
+    /// segment is cut back to where the body began, and if even that fails the end is taken
+    /// from the file, so the next body's offset is where its bytes really go.
+    pub fn append(&mut self, bytes: &[u8], crc: u32) -> io::Result<Location> {
+        if let Err(e) = self.file.write_all(bytes) {
+            self.recover();
+            return Err(e);
+        }
+        let location = Location { segment: self.segment, offset: self.len, length: bytes.len() as u64, crc: Some(crc) };
         self.len += bytes.len() as u64;
         self.dirty = true;
         Ok(location)
     }
 
+    /// After a failed write: drop what it left behind, or at least learn where the file ends.
+    fn recover(&mut self) {
+        if let Err(e) = self.file.set_len(self.len) {
+            tracing::error!(error = %e, segment = self.segment, "cannot cut a partly written body off its segment");
+        }
+        match self.file.metadata() {
+            Ok(meta) => self.len = meta.len(),
+            Err(e) => tracing::error!(error = %e, segment = self.segment, "cannot read a segment's length"),
+        }
+    }
+
     /// Makes everything appended so far durable: one fdatasync for the whole batch.
     pub fn sync(&mut self) -> io::Result<()> {
         if self.dirty {
-            self.file.sync_data()?;
+            if let Err(e) = self.file.sync_data() {
+                self.recover();
+                return Err(e);
+            }
             self.dirty = false;
         }
         Ok(())
@@ -79,12 +111,29 @@ impl PayloadLog {
     }
 }
 
-/// Reads one stored body.
-pub fn read(dir: &Path, at: Location) -> io::Result<Vec<u8>> {
+/// Why a stored body could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The bytes at the body's place are not the body that was stored.
+    #[error("body in segment {segment} at {offset} ({length} octets) {problem}")]
+    Damaged { segment: i64, offset: u64, length: u64, problem: &'static str },
+}
+
+/// Reads one stored body and checks it against its recorded length and checksum.
+pub fn read(dir: &Path, at: Location) -> Result<Vec<u8>, ReadError> {
+    let damaged = |problem| ReadError::Damaged { segment: at.segment, offset: at.offset, length: at.length, problem };
     let file = File::open(segment_path(dir, at.segment))?;
-    let len = usize::try_from(at.length).map_err(|_| io::Error::other("body too large for memory"))?;
+    let len = usize::try_from(at.length).map_err(|_| damaged("is larger than memory"))?;
     let mut buf = vec![0; len];
-    file.read_exact_at(&mut buf, at.offset)?;
+    match file.read_exact_at(&mut buf, at.offset) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(damaged("runs past the end of its segment")),
+        other => other?,
+    }
+    if at.crc.is_some_and(|crc| crc != checksum(&buf)) {
+        return Err(damaged("does not match its checksum"));
+    }
     Ok(buf)
 }
 
@@ -92,25 +141,59 @@ pub fn read(dir: &Path, at: Location) -> io::Result<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tern-payloads-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn append(log: &mut PayloadLog, bytes: &[u8]) -> Location {
+        log.append(bytes, checksum(bytes)).unwrap()
+    }
+
     #[test]
     fn appends_survive_reopen_and_read_back() {
-        let dir = std::env::temp_dir().join(format!("tern-payloads-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("reopen");
         let mut log = PayloadLog::open(&dir, 1).unwrap();
-        let a = log.append(b"first body").unwrap();
-        let b = log.append(b"second").unwrap();
+        let a = append(&mut log, b"first body");
+        let b = append(&mut log, b"second");
         log.sync().unwrap();
         drop(log);
         let mut log = PayloadLog::open(&dir, 1).unwrap();
-        let c = log.append(b"third").unwrap();
+        let c = append(&mut log, b"third");
         log.rotate(2).unwrap();
-        let d = log.append(b"fourth").unwrap();
+        let d = append(&mut log, b"fourth");
         log.sync().unwrap();
         assert_eq!(read(&dir, a).unwrap(), b"first body");
         assert_eq!(read(&dir, b).unwrap(), b"second");
         assert_eq!((c.segment, c.offset), (1, 16));
         assert_eq!(read(&dir, c).unwrap(), b"third");
         assert_eq!((d.segment, read(&dir, d).unwrap()), (2, b"fourth".to_vec()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bytes_that_are_not_the_body_are_refused() {
+        let dir = scratch("damaged");
+        let mut log = PayloadLog::open(&dir, 1).unwrap();
+        let a = append(&mut log, b"alice's picture");
+        let b = append(&mut log, b"bob's text");
+        log.sync().unwrap();
+        // An offset that is off by a few octets reads the neighbour's bytes.
+        let shifted = Location { offset: a.offset + 3, ..a };
+        assert!(matches!(read(&dir, shifted), Err(ReadError::Damaged { .. })));
+        // A body that runs past the end of the segment.
+        let past = Location { offset: b.offset + 1, ..b };
+        assert!(matches!(read(&dir, past), Err(ReadError::Damaged { .. })));
+        // A changed octet on disk.
+        let path = segment_path(&dir, 1);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[usize::try_from(b.offset).unwrap()] ^= 0x20;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(matches!(read(&dir, b), Err(ReadError::Damaged { .. })));
+        assert_eq!(read(&dir, a).unwrap(), b"alice's picture");
+        // Bodies stored before checksums were kept are checked by length only.
+        assert_eq!(read(&dir, Location { crc: None, ..a }).unwrap(), b"alice's picture");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

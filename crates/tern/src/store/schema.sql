@@ -1,4 +1,5 @@
--- Tern's embedded store. Times are Unix seconds (UTC).
+-- Tern's embedded store, as a new data directory gets it (schema 4; older ones are upgraded by
+-- the files in migrations/). Times are Unix seconds (UTC).
 CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY,
     live INTEGER NOT NULL DEFAULT 0,   -- messages whose body is in the segment and not yet freed
@@ -20,6 +21,7 @@ CREATE TABLE IF NOT EXISTS messages (
     segment INTEGER NOT NULL,           -- where the Content-Type field and body are
     body_offset INTEGER NOT NULL,
     body_length INTEGER NOT NULL,
+    body_crc INTEGER,                   -- CRC-32 of the body; NULL for bodies stored before schema 4
     expired INTEGER NOT NULL DEFAULT 0  -- body freed
 );
 CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at) WHERE expired = 0;
@@ -33,7 +35,9 @@ CREATE TABLE IF NOT EXISTS recipients (
     transaction_id TEXT UNIQUE,         -- of the notification and the retrieve-conf
     state TEXT NOT NULL,
     status_text TEXT,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    read_at INTEGER,                    -- when the recipient's read report was taken (one per recipient)
+    acked_at INTEGER                    -- when the recipient confirmed its retrieval
 );
 CREATE INDEX IF NOT EXISTS recipients_message ON recipients (message);
 

@@ -45,20 +45,25 @@ impl Relay {
     pub fn start(name: &str, env: &[(&str, &str)]) -> Relay {
         let mut all = vec![("TERN_PUSH__BEARER", "udp")];
         all.extend_from_slice(env);
-        Relay::launch(name, None, &all)
+        Relay::launch(scratch(name), None, &all)
+    }
+
+    /// Like [`Relay::start`], on the data directory `data` as it is (a copy of an older
+    /// release's, a small filesystem): it is not emptied first.
+    pub fn start_in(data: &Path, env: &[(&str, &str)]) -> Relay {
+        let mut all = vec![("TERN_PUSH__BEARER", "udp")];
+        all.extend_from_slice(env);
+        Relay::launch(data.to_owned(), None, &all)
     }
 
     /// Like [`Relay::start`], with a configuration file too, for what the two-level
     /// `TERN_<SECTION>__<KEY>` overrides cannot say (such as `[[push.smpp.links]]`). The file is
     /// written into the data directory as `tern.toml`; `env` still wins over it.
     pub fn start_with_config(name: &str, config: &str, env: &[(&str, &str)]) -> Relay {
-        Relay::launch(name, Some(config), env)
+        Relay::launch(scratch(name), Some(config), env)
     }
 
-    fn launch(name: &str, config: Option<&str>, env: &[(&str, &str)]) -> Relay {
-        let data = root().join("target/relay-tests").join(name);
-        let _ = std::fs::remove_dir_all(&data);
-        std::fs::create_dir_all(&data).unwrap();
+    fn launch(data: PathBuf, config: Option<&str>, env: &[(&str, &str)]) -> Relay {
         let config = config.map(|text| {
             let file = data.join("tern.toml");
             std::fs::write(&file, text).unwrap();
