@@ -56,17 +56,22 @@ impl Default for RetrievalConfig {
     }
 }
 
-/// The admin endpoint: Prometheus metrics and health, apart from MM1.
+/// The admin endpoint: Prometheus metrics, health and readiness, apart from MM1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Address and port of `/metrics` (Prometheus text) and `/health`.
+    /// Address and port of `/metrics` (Prometheus text), `/health` and `/ready`.
     pub listen: SocketAddr,
+    /// SHA-256 of the bearer token that `/metrics` and every later admin route ask for, in hex
+    /// (lower case once loaded); empty for none. Only the hash is configured, so the
+    /// configuration does not hold the secret. Without a token those routes are open on a
+    /// loopback `listen` and refused to everyone elsewhere.
+    pub token_sha256: String,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8003)) }
+        AdminConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8003)), token_sha256: String::new() }
     }
 }
 
@@ -567,6 +572,12 @@ impl Config {
         if pap.timeout_secs == 0 {
             return invalid("push.pap.timeout_secs", "must be at least 1");
         }
+
+        let token = &mut self.admin.token_sha256;
+        if !token.is_empty() && (token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return invalid("admin.token_sha256", "must be a SHA-256 in hex (64 digits), or empty for none");
+        }
+        token.make_ascii_lowercase();
         Ok(())
     }
 }
@@ -817,6 +828,8 @@ mod tests {
             ("[delivery]\nmax_attempts = 0", "delivery.max_attempts"),
             ("[delivery]\nmax_expiry_secs = 10", "delivery.max_expiry_secs"),
             ("[delivery]\nmax_backoff_secs = 10", "delivery.max_backoff_secs"),
+            ("[admin]\ntoken_sha256 = \"abc\"", "admin.token_sha256"),
+            (&format!("[admin]\ntoken_sha256 = \"{}\"", "g".repeat(64)), "admin.token_sha256"),
         ] {
             match from_toml(text, &[]) {
                 Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
@@ -908,6 +921,17 @@ mod tests {
             from_toml("[push.udp_clients]\n\"+15550001\" = \"not an address\"", &[]),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn the_admin_token_hash_is_read_from_the_environment_in_lower_case() {
+        let hash = "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
+        let c = from_toml("", &[("TERN_ADMIN__TOKEN_SHA256", hash)]).unwrap();
+        assert_eq!(c.admin.token_sha256, hash.to_ascii_lowercase());
+        // A hash of digits alone stays text rather than being read as a number.
+        let digits = "1".repeat(64);
+        assert_eq!(from_toml("", &[("TERN_ADMIN__TOKEN_SHA256", &digits)]).unwrap().admin.token_sha256, digits);
+        assert!(from_toml("", &[("TERN_ADMIN__TOKEN_SHA256", "")]).unwrap().admin.token_sha256.is_empty());
     }
 
     #[test]

@@ -33,6 +33,9 @@ enum Command {
     /// Run an MMSC and two simulated handsets on loopback, send a picture message from one to
     /// the other with a delivery report, and print every step.
     Demo(demo::Args),
+    /// Make a random bearer token for the admin endpoint and print it with the hash to configure
+    /// (`admin.token_sha256`).
+    AdminToken,
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => decode::run(&args),
         Command::Ue(args) => ue::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::AdminToken => admin::token::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::core::delivery;
 use crate::mm1::{self, Mm1};
 use crate::push::Bearers;
+use crate::push::smpp::LinkStates;
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -36,13 +37,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 /// Runs the relay until `stop` resolves, then shuts it down in order; also what `tern demo`
 /// runs in-process.
 pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let metrics = crate::admin::recorder()?;
+    let metrics = crate::admin::metrics::recorder()?;
     let (store, committer) = Store::open(&cfg.store.data_dir, cfg.store.commit_batch_max)
         .await
         .with_context(|| format!("opening the store in {}", cfg.store.data_dir.display()))?;
     let (receipts, incoming) = tokio::sync::mpsc::unbounded_channel();
     let (stopping, stopped) = watch::channel(false);
-    let delivering = start_delivery(store.clone(), cfg.clone(), receipts, stopped.clone()).await?;
+    let (delivering, links) = start_delivery(store.clone(), cfg.clone(), receipts, stopped.clone()).await?;
+    crate::admin::metrics::register(&links);
     let receipts = tokio::spawn(delivery::receipts(store.clone(), incoming));
     let mut admin_stop = stopped.clone();
     let sweeper = tokio::spawn(delivery::sweeper(store.clone(), cfg.clone(), stopped));
@@ -50,8 +52,12 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
     let admin = tokio::net::TcpListener::bind(cfg.admin.listen)
         .await
         .with_context(|| format!("listening on {} (admin)", cfg.admin.listen))?;
+    let admin_addr = admin.local_addr()?;
+    let access = crate::admin::Access::new(&cfg.admin.token_sha256, admin_addr)?;
+    crate::admin::announce(admin_addr, &access);
+    let admin_routes = crate::admin::router(crate::admin::Admin { metrics, store: store.clone(), links, access });
     let admin = tokio::spawn(
-        axum::serve(admin, crate::admin::router(metrics).into_make_service())
+        axum::serve(admin, admin_routes.into_make_service())
             .with_graceful_shutdown(async move {
                 let _ = admin_stop.changed().await;
             })
@@ -84,8 +90,9 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
 }
 
 /// Starts the bearers and the delivery worker on a thread of their own, with a single-threaded
-/// runtime, and returns once the bearers are up; the receiver resolves when delivery has
-/// stopped (after `stopped` turns true) and the SMPP links have unbound.
+/// runtime, and returns once the bearers are up, with a view of the SMPP links for the admin
+/// endpoint; the receiver resolves when delivery has stopped (after `stopped` turns true) and
+/// the SMPP links have unbound.
 ///
 /// On one thread a push goes from the worker to the SMPP session and back to the recorder
 /// without waking another thread: on a small machine those wake-ups cost more than the work,
@@ -96,8 +103,8 @@ async fn start_delivery(
     cfg: Arc<Config>,
     receipts: tokio::sync::mpsc::UnboundedSender<crate::push::Receipt>,
     stopped: watch::Receiver<bool>,
-) -> anyhow::Result<oneshot::Receiver<()>> {
-    let (started, starting) = oneshot::channel::<anyhow::Result<()>>();
+) -> anyhow::Result<(oneshot::Receiver<()>, LinkStates)> {
+    let (started, starting) = oneshot::channel::<anyhow::Result<LinkStates>>();
     let (finished, done) = oneshot::channel();
     let run = move || {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -115,15 +122,15 @@ async fn start_delivery(
                     return;
                 }
             };
-            let _ = started.send(Ok(()));
+            let _ = started.send(Ok(bearer.link_states()));
             delivery::worker(store, bearer.clone(), cfg, stopped).await;
             bearer.stop().await;
         });
         let _ = finished.send(());
     };
     std::thread::Builder::new().name("tern-delivery".into()).spawn(run).context("starting the delivery thread")?;
-    starting.await.context("the delivery thread ended while starting")??;
-    Ok(done)
+    let links = starting.await.context("the delivery thread ended while starting")??;
+    Ok((done, links))
 }
 
 async fn signal() {

@@ -83,6 +83,17 @@ impl Bearers {
         }
     }
 
+    /// The SMPP links in use and whether each is bound; none when no route uses SMPP.
+    pub fn link_states(&self) -> smpp::LinkStates {
+        self.bearers
+            .iter()
+            .find_map(|(_, bearer)| match bearer {
+                Bearer::Smpp(smpp) => Some(smpp.link_states()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
     /// Sends one WSP push to `msisdn` by the bearer its number range uses; returns the ids the
     /// SMSCs gave its parts (none for bearers without receipts).
     pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<Accepted>, PushError> {

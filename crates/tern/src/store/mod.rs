@@ -306,6 +306,15 @@ impl Store {
         Ok(applied)
     }
 
+    /// Whether the store answers, for the admin endpoint's `/ready`: a read on the read
+    /// connections, and an empty transaction through the committer, which shows that the writer
+    /// is running and can take the database's write lock (it writes nothing, so no sync).
+    pub async fn ready(&self) -> Result<()> {
+        sqlx::query("SELECT id FROM segments LIMIT 1").fetch_optional(&self.read).await?;
+        self.commit(Vec::new()).await?;
+        Ok(())
+    }
+
     /// Resolves once a push may have been queued since the last call (at once if one was).
     pub async fn queued(&self) {
         self.queued.notified().await;

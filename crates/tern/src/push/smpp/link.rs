@@ -101,6 +101,11 @@ impl Link {
         self.client.borrow().clone().filter(|c| !c.is_closed())
     }
 
+    /// A view of the link's session for another thread or runtime: whether it is bound.
+    pub fn watch(&self) -> watch::Receiver<Option<Session>> {
+        self.client.subscribe()
+    }
+
     /// Resolves once the link is bound (at once if it is).
     pub async fn until_bound(&self) {
         let mut client = self.client.subscribe();

@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 pub use error::{SmppError, is_transient};
 use link::Link;
 pub use receipt::Receipt;
+use session::Session;
 
 use crate::config::SmppConfig;
 
@@ -42,6 +43,27 @@ const BIND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Accepted {
     pub link: String,
     pub id: String,
+}
+
+/// Whether each link is bound, by name, readable from any thread: the admin endpoint's
+/// `/ready` asks it while the links run on the delivery thread.
+#[derive(Debug, Clone, Default)]
+pub struct LinkStates(Vec<(String, watch::Receiver<Option<Session>>)>);
+
+impl LinkStates {
+    /// Every link's name, in configured order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The names of the links not bound now.
+    pub fn unbound(&self) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(_, session)| session.borrow().as_ref().is_none_or(Session::is_closed))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
 }
 
 #[derive(Debug)]
@@ -91,6 +113,10 @@ impl Smpp {
             stop,
             tasks: Mutex::new(tasks),
         }
+    }
+
+    pub fn link_states(&self) -> LinkStates {
+        LinkStates(self.links.iter().map(|l| (l.name.clone(), l.watch())).collect())
     }
 
     /// Unbinds every link and waits for their tasks to end (each waits a bounded time for its

@@ -1,0 +1,194 @@
+//! The metrics recorder and the list of every series Tern emits. Each series is described and
+//! registered at start with the label sets known then (every Response-Status, every push
+//! outcome, every SMPP link in use), so that the first scrape shows them all at zero rather than
+//! an empty page, and a series appears before its first event. A test keeps the list in step with
+//! the `counter!`/`gauge!`/`histogram!` calls in the source.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tern_codec::mms::ResponseStatus;
+
+use crate::push::smpp::LinkStates;
+
+/// Installs the process-wide metrics recorder; what it records is rendered by `/metrics`.
+pub fn recorder() -> anyhow::Result<PrometheusHandle> {
+    Ok(PrometheusBuilder::new().install_recorder()?)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// Which label sets a series has at start.
+#[derive(Debug, Clone, Copy)]
+enum Labels {
+    /// `status`: `ok` or a Response-Status name, as MM1 answers m-send.req.
+    Status,
+    /// `outcome`: what became of a push handed to a bearer.
+    Outcome,
+    /// `link`: each SMPP link in use.
+    Link,
+    /// No labels: one series.
+    None,
+}
+
+struct Series {
+    name: &'static str,
+    kind: Kind,
+    labels: Labels,
+    help: &'static str,
+}
+
+const SERIES: [Series; 11] = [
+    Series {
+        name: "tern_mm1_submissions_total",
+        kind: Kind::Counter,
+        labels: Labels::Status,
+        help: "m-send.req answered, by Response-Status",
+    },
+    Series {
+        name: "tern_pushes_total",
+        kind: Kind::Counter,
+        labels: Labels::Outcome,
+        help: "Pushes handed to a bearer: sent, waiting for a bearer, or failed",
+    },
+    Series { name: "tern_smpp_bound", kind: Kind::Gauge, labels: Labels::Link, help: "1 while the SMPP link is bound" },
+    Series {
+        name: "tern_smpp_window_in_use",
+        kind: Kind::Gauge,
+        labels: Labels::Link,
+        help: "submit_sm awaiting their response",
+    },
+    Series { name: "tern_smpp_submitted_total", kind: Kind::Counter, labels: Labels::Link, help: "submit_sm sent" },
+    Series {
+        name: "tern_smpp_acknowledged_total",
+        kind: Kind::Counter,
+        labels: Labels::Link,
+        help: "submit_sm_resp with status 0",
+    },
+    Series {
+        name: "tern_smpp_throttled_total",
+        kind: Kind::Counter,
+        labels: Labels::Link,
+        help: "ESME_RTHROTTLED or ESME_RMSGQFUL answers",
+    },
+    Series {
+        name: "tern_smpp_timed_out_total",
+        kind: Kind::Counter,
+        labels: Labels::Link,
+        help: "submit_sm sent again after no response in time",
+    },
+    Series {
+        name: "tern_smpp_failed_total",
+        kind: Kind::Counter,
+        labels: Labels::Link,
+        help: "submit_sm refused, nacked, timed out after the resends, or lost with their link",
+    },
+    Series {
+        name: "tern_smpp_deliver_sm_total",
+        kind: Kind::Counter,
+        labels: Labels::Link,
+        help: "deliver_sm received (receipts and mobile-originated messages)",
+    },
+    Series {
+        name: "tern_store_damaged_bodies_total",
+        kind: Kind::Counter,
+        labels: Labels::None,
+        help: "Stored bodies that failed their length or checksum check when read, and were not served",
+    },
+];
+
+/// The outcomes `tern_pushes_total` counts (see the delivery worker).
+const PUSH_OUTCOMES: [&str; 3] = ["sent", "waiting", "failed"];
+
+/// Describes every series and registers it, at zero, for each label set known at start. A
+/// series already counting (a link that bound first) keeps its value.
+pub fn register(links: &LinkStates) {
+    let statuses: Vec<&str> = (0x80..=0xFF).filter_map(|octet| ResponseStatus(octet).name()).collect();
+    for series in &SERIES {
+        let label_sets: Vec<Vec<(&str, String)>> = match series.labels {
+            Labels::Status => statuses.iter().map(|v| vec![("status", (*v).to_owned())]).collect(),
+            Labels::Outcome => PUSH_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
+            Labels::Link => links.names().map(|v| vec![("link", v.to_owned())]).collect(),
+            Labels::None => vec![Vec::new()],
+        };
+        match series.kind {
+            Kind::Counter => metrics::describe_counter!(series.name, series.help),
+            Kind::Gauge => metrics::describe_gauge!(series.name, series.help),
+        }
+        for labels in label_sets {
+            // Looking a series up registers it.
+            match series.kind {
+                Kind::Counter => drop(metrics::counter!(series.name, &labels)),
+                Kind::Gauge => drop(metrics::gauge!(series.name, &labels)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every literal series name passed to a metrics macro under `src/`, with its kind.
+    fn emitted() -> Vec<(String, String, Option<Kind>)> {
+        let mut found = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (macro_name, kind) in
+                    [("counter!(\"", Some(Kind::Counter)), ("gauge!(\"", Some(Kind::Gauge)), ("histogram!(\"", None)]
+                {
+                    for (at, _) in text.match_indices(macro_name) {
+                        let rest = &text[at + macro_name.len()..];
+                        let name = &rest[..rest.find('"').unwrap()];
+                        // A histogram (`None`) matches no entry until the list has a kind for it.
+                        found.push((path.display().to_string(), name.to_owned(), kind));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_series_the_source_emits_is_registered_at_start() {
+        let emitted = emitted();
+        assert!(emitted.len() >= SERIES.len(), "the source scan found too little: {emitted:?}");
+        for (file, name, kind) in &emitted {
+            assert!(
+                SERIES.iter().any(|s| s.name == name && Some(s.kind) == *kind),
+                "{file} emits {name} ({kind:?}), which admin::metrics::SERIES does not list: add it, with its \
+                 label sets known at start"
+            );
+        }
+        for series in &SERIES {
+            assert!(emitted.iter().any(|(_, name, _)| name == series.name), "{} is emitted nowhere", series.name);
+        }
+    }
+
+    #[test]
+    fn registered_series_render_at_zero() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || register(&LinkStates::default()));
+        let text = handle.render();
+        assert!(text.contains("tern_mm1_submissions_total{status=\"ok\"} 0"), "{text}");
+        assert!(text.contains("tern_mm1_submissions_total{status=\"error-permanent-lack-of-prepaid\"} 0"), "{text}");
+        for outcome in PUSH_OUTCOMES {
+            assert!(text.contains(&format!("tern_pushes_total{{outcome=\"{outcome}\"}} 0")), "{text}");
+        }
+        assert!(text.contains("# HELP tern_pushes_total "), "{text}");
+        assert!(!text.contains("tern_smpp_"), "no link, no link series: {text}");
+    }
+}
