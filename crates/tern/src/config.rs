@@ -254,6 +254,9 @@ pub struct PapConfig {
     pub delivery_method: String,
     /// Seconds to wait for the gateway's answer.
     pub timeout_secs: u64,
+    /// PEM file of CA certificates trusted for an `https://` URL besides the system's, for a
+    /// gateway whose certificate an operator's own CA signed.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for PapConfig {
@@ -264,6 +267,7 @@ impl Default for PapConfig {
             push_id_domain: "tern.invalid".into(),
             delivery_method: "unconfirmed".into(),
             timeout_secs: 10,
+            ca_file: None,
         }
     }
 }
@@ -945,6 +949,7 @@ mod tests {
             &[
                 ("TERN_PUSH__PAP__URL", "https://ppg.example.net:8443/wappush"),
                 ("TERN_PUSH__PAP__TIMEOUT_SECS", "3"),
+                ("TERN_PUSH__PAP__CA_FILE", "/etc/tern/ppg-ca.pem"),
                 ("TERN_PUSH__SMPP__MODE", "tlv"),
                 ("TERN_PUSH__SMPP__DATA_CODING", "0xF5"),
                 ("TERN_PUSH__SMPP__REGISTERED_DELIVERY", "true"),
@@ -953,6 +958,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.push.pap.url, "https://ppg.example.net:8443/wappush");
         assert_eq!(c.push.pap.timeout_secs, 3);
+        assert_eq!(c.push.pap.ca_file.as_deref(), Some(Path::new("/etc/tern/ppg-ca.pem")));
         assert_eq!(c.push.pap.ppg_domain, PapConfig::default().ppg_domain);
         assert_eq!((c.push.smpp.mode, c.push.smpp.data_coding), (SmppMode::Tlv, 0xF5));
         assert!(c.push.smpp.registered_delivery);
