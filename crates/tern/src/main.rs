@@ -5,6 +5,7 @@ mod config;
 mod core;
 mod decode;
 mod demo;
+mod logging;
 mod mm1;
 mod push;
 mod serve;
