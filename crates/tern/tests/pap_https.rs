@@ -34,31 +34,22 @@ struct Gateway {
 
 impl Gateway {
     fn start(dir: &Path) -> Gateway {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Tern test PPG CA");
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&key, &ca).unwrap();
-        let ca_file = dir.join("ppg-ca.pem");
-        std::fs::write(&ca_file, ca.pem()).unwrap();
-
+        let cert = common::tls::server_cert(dir);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
             .with_single_cert(
-                vec![CertificateDer::from(cert.der().to_vec())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+                vec![CertificateDer::from(cert.cert_der)],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_der)),
             )
             .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("https://127.0.0.1:{}/wappush", listener.local_addr().unwrap().port());
         let (tx, requests) = mpsc::channel();
         std::thread::spawn(move || serve(&listener, &Arc::new(config), &tx));
-        Gateway { url, requests, ca_file }
+        Gateway { url, requests, ca_file: cert.ca_file }
     }
 }
 
