@@ -1,6 +1,7 @@
 //! The relay's configuration: the TOML file's schema and defaults, the `TERN_<SECTION>__<KEY>`
-//! environment overrides, and the checks run before anything starts. `tern.example.toml` at the
-//! workspace root lists every key with its default; a test keeps the two in step.
+//! environment overrides (at any depth: `TERN_PUSH__SMPP__LINKS__0__PASSWORD`), and the checks
+//! run before anything starts. `tern.example.toml` at the workspace root lists every key with its
+//! default; a test keeps the two in step.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -275,6 +276,9 @@ pub struct PapConfig {
     pub delivery_method: String,
     /// Seconds to wait for the gateway's answer.
     pub timeout_secs: u64,
+    /// PEM file of CA certificates trusted for an `https://` URL besides the system's, for a
+    /// gateway whose certificate an operator's own CA signed.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for PapConfig {
@@ -285,6 +289,7 @@ impl Default for PapConfig {
             push_id_domain: "tern.invalid".into(),
             delivery_method: "unconfirmed".into(),
             timeout_secs: 10,
+            ca_file: None,
         }
     }
 }
@@ -425,7 +430,7 @@ pub enum Bearer {
 
 impl Config {
     /// Reads the file at `path` (defaults alone without one), applies the `TERN_<SECTION>__<KEY>`
-    /// environment overrides, and validates the result.
+    /// environment overrides (`__` between the keys of deeper tables), and validates the result.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let text = match path {
             Some(p) => Some(std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.into(), source })?),
@@ -449,7 +454,7 @@ impl Config {
         file: Option<(&Path, &str)>,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut table = match file {
+        let table = match file {
             Some((path, text)) => {
                 // Deserializing the file on its own first reports its mistakes with line and
                 // column, which the merged table has lost.
@@ -463,11 +468,18 @@ impl Config {
             .map_err(|e| ConfigError::Invalid { key: "defaults", message: e.to_string() })?;
         let mut overrides: Vec<_> = vars.into_iter().filter(|(name, _)| is_override(name)).collect();
         // Sorted so that which bad variable gets reported does not depend on the environment's order.
-        overrides.sort();
+        overrides.sort_by(|(a, _), (b, _)| override_order(a).cmp(&override_order(b)));
+        let mut root = Value::Table(table);
+        let mut made = Vec::new();
         for (var, raw) in &overrides {
-            apply_override(&mut table, &defaults, var, raw)?;
+            if let Some(steps) = apply_override(&mut root, &defaults, var, raw)? {
+                made.push((var, steps));
+            }
         }
-        let mut config: Config = table.try_into().map_err(|e| ConfigError::Merged(Box::new(e)))?;
+        for (var, steps) in &made {
+            check_made_entry(&root, var, steps)?;
+        }
+        let mut config: Config = root.try_into().map_err(|e| ConfigError::Merged(Box::new(e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -640,21 +652,164 @@ fn is_override(name: &str) -> bool {
     name.strip_prefix(ENV_PREFIX).is_some_and(|rest| rest.contains("__"))
 }
 
-/// Sets one key from `TERN_<SECTION>__<KEY>`. The default's type says how to read the text: a
-/// string stays text (so `+1555` is not taken for a number), an array is split on commas, and
-/// anything else is read as a TOML value, falling back to a string.
-fn apply_override(table: &mut Table, defaults: &Table, var: &str, raw: &str) -> Result<(), ConfigError> {
+/// The order overrides are applied in: by their keys, an index by its value, so that the
+/// entries of an array of tables are made in turn (`LINKS__2` before `LINKS__10`) and a whole
+/// table comes before its keys.
+fn override_order(name: &str) -> Vec<(Option<u64>, &str)> {
+    name.split("__").map(|segment| (segment.parse().ok().filter(|_| is_digits(segment)), segment)).collect()
+}
+
+/// One step from a table of the configuration towards the key an override sets.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A section, a key of a section, or an entry of a map.
+    Key(String),
+    /// An entry of an array of tables, with that entry type's defaults, which say how its keys
+    /// are read and fill it out when one key is checked alone.
+    Index(usize, Table),
+}
+
+/// The defaults of one entry of the arrays of tables and maps, which are empty by default and
+/// so cannot say how an override of an entry is read. A new array of tables or map in the
+/// schema needs its line here before overrides can reach into it.
+fn entry_template(path: &str) -> Option<Value> {
+    match path {
+        "push.smpp.links" => Value::try_from(SmppLink::default()).ok(),
+        // A route has no defaults: these only say that both keys are text.
+        "push.routes" => Value::try_from(PushRoute { prefix: String::new(), bearer: Bearer::None }).ok(),
+        // Socket addresses, which are text.
+        "push.udp_clients" => Some(Value::String(String::new())),
+        _ => None,
+    }
+}
+
+/// Walks `segments` (the variable's keys, lower case) down the defaults: the steps to the key,
+/// and its default, if it has one. An unset option has none, nor has a key the schema lacks,
+/// which the check of the key alone then refuses.
+fn resolve(defaults: &Table, segments: &[String]) -> Result<(Vec<Step>, Option<Value>), String> {
+    let mut steps = Vec::with_capacity(segments.len());
+    let mut here = Some(Value::Table(defaults.clone()));
+    for (depth, segment) in segments.iter().enumerate() {
+        let path = segments[..depth].join(".");
+        here = match here {
+            Some(Value::Table(table)) => {
+                // A map's entries have no defaults of their own: the template stands for all.
+                let default = table.get(segment).cloned().or_else(|| entry_template(&path));
+                steps.push(Step::Key(segment.clone()));
+                default
+            }
+            Some(Value::Array(_)) => {
+                let Some(Value::Table(template)) = entry_template(&path) else {
+                    return Err(format!("{path} is a list of values: set it whole, comma-separated"));
+                };
+                let index = Some(segment).filter(|s| is_digits(s)).and_then(|s| s.parse().ok()).ok_or_else(|| {
+                    format!("{path} is an array of tables: expected the index of an entry (0, 1, ...), not {segment:?}")
+                })?;
+                steps.push(Step::Index(index, template.clone()));
+                Some(Value::Table(template))
+            }
+            Some(_) => return Err(format!("{path} is a single value, with no keys under it")),
+            None => {
+                steps.push(Step::Key(segment.clone()));
+                None
+            }
+        };
+    }
+    Ok((steps, here))
+}
+
+/// `value` where `steps` lead, alone in otherwise empty tables, so that the schema can check it
+/// by itself. An entry of an array of tables is filled out with its type's defaults unless it is
+/// the value itself.
+fn alone(steps: &[Step], value: Value) -> Value {
+    steps.iter().enumerate().rev().fold(value, |inner, (at, step)| match step {
+        Step::Key(key) => Value::Table(Table::from_iter([(key.clone(), inner)])),
+        Step::Index(_, template) => match inner {
+            Value::Table(keys) if at + 1 < steps.len() => {
+                let mut entry = template.clone();
+                entry.extend(keys);
+                Value::Array(vec![Value::Table(entry)])
+            }
+            whole => Value::Array(vec![whole]),
+        },
+    })
+}
+
+/// The entry of `entries` at `index`, made (empty, so that serde fills in the entry type's
+/// defaults) when the index is one past the end; also whether it was made.
+fn entry_at<'a>(entries: &'a mut Vec<Value>, index: usize, path: &str) -> Result<(&'a mut Value, bool), String> {
+    let made = index == entries.len();
+    if made {
+        entries.push(Value::Table(Table::new()));
+    }
+    let count = entries.len();
+    match entries.get_mut(index) {
+        Some(entry) => Ok((entry, made)),
+        None => Err(format!("{path} has no entry {index}: the next new entry is {count}")),
+    }
+}
+
+/// Puts `value` where `steps` lead in the merged table, making the tables and arrays on the
+/// way; returns how many steps lead to an entry of an array of tables that it made, if it did.
+fn set(root: &mut Value, steps: &[Step], value: Value) -> Result<Option<usize>, String> {
+    let mut made = None;
+    let mut path = Vec::new();
+    let mut here = root;
+    for (at, step) in steps.iter().enumerate() {
+        let last = at + 1 == steps.len();
+        here = match (step, here) {
+            (Step::Key(key), Value::Table(table)) if last => {
+                table.insert(key.clone(), value);
+                return Ok(made);
+            }
+            (Step::Key(key), Value::Table(table)) => {
+                path.push(key.clone());
+                let fresh = match steps.get(at + 1) {
+                    Some(Step::Index(..)) => Value::Array(Vec::new()),
+                    _ => Value::Table(Table::new()),
+                };
+                table.entry(key.clone()).or_insert(fresh)
+            }
+            (Step::Index(index, _), Value::Array(entries)) => {
+                let (entry, new) = entry_at(entries, *index, &path.join("."))?;
+                if new {
+                    made = Some(at + 1);
+                }
+                path.push(index.to_string());
+                if last {
+                    *entry = value;
+                    return Ok(made);
+                }
+                entry
+            }
+            _ => return Err(format!("{} in the file is not a table or an array of tables", path.join("."))),
+        };
+    }
+    Ok(made)
+}
+
+/// The value `steps` lead to in the merged table.
+fn get<'a>(root: &'a Value, steps: &[Step]) -> Option<&'a Value> {
+    steps.iter().try_fold(root, |here, step| match step {
+        Step::Key(key) => here.get(key.as_str()),
+        Step::Index(index, _) => here.get(*index),
+    })
+}
+
+/// Sets one key from `TERN_<KEY>__<KEY>...`, and returns the steps to the entry of an array of
+/// tables it made, if it made one. The default's type says how to read the text: a string stays
+/// text (so `+1555` is not taken for a number), an array is split on commas, and anything else
+/// is read as a TOML value, falling back to a string.
+fn apply_override(root: &mut Value, defaults: &Table, var: &str, raw: &str) -> Result<Option<Vec<Step>>, ConfigError> {
     let env_err = |message: String| ConfigError::Env { var: var.to_owned(), message };
     let rest = var.strip_prefix(ENV_PREFIX).unwrap_or(var);
-    let Some((section, key)) = rest.split_once("__") else {
-        return Err(env_err("expected TERN_<SECTION>__<KEY>".into()));
-    };
-    let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-    if section.is_empty() || key.is_empty() {
-        return Err(env_err("expected TERN_<SECTION>__<KEY>".into()));
+    let segments: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+    if segments.iter().any(String::is_empty) {
+        return Err(env_err("expected TERN_<SECTION>__<KEY>, with __ between the keys of deeper tables".into()));
     }
+    let (steps, default) = resolve(defaults, &segments).map_err(env_err)?;
 
-    let value = match defaults.get(&section).and_then(Value::as_table).and_then(|s| s.get(&key)) {
+    let value = match default {
         Some(Value::String(_)) => Value::String(raw.to_owned()),
         Some(Value::Array(_)) => Value::Array(
             raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect(),
@@ -665,16 +820,24 @@ fn apply_override(table: &mut Table, defaults: &Table, var: &str, raw: &str) -> 
 
     // Checking the key alone against the schema names the variable at fault, which an error
     // from the merged table could not.
-    let mut alone = Table::new();
-    alone.insert(section.clone(), Value::Table(Table::from_iter([(key.clone(), value.clone())])));
-    alone.try_into::<Config>().map_err(|e| env_err(e.to_string().trim_end().replace('\n', " ")))?;
+    alone(&steps, value.clone()).try_into::<Config>().map_err(|e| env_err(one_line(&e)))?;
 
-    let slot = table.entry(section).or_insert_with(|| Value::Table(Table::new()));
-    let Value::Table(section_table) = slot else {
-        return Err(env_err("its section in the file is not a table".into()));
-    };
-    section_table.insert(key, value);
-    Ok(())
+    let made = set(root, &steps, value).map_err(env_err)?;
+    Ok(made.map(|depth| steps[..depth].to_vec()))
+}
+
+/// An entry of an array of tables made by an override must be whole once every override is in:
+/// a route, which has no defaults, needs both its keys.
+fn check_made_entry(root: &Value, var: &str, steps: &[Step]) -> Result<(), ConfigError> {
+    let entry = get(root, steps).cloned().unwrap_or_else(|| Value::Table(Table::new()));
+    alone(steps, entry).try_into::<Config>().map(drop).map_err(|e| ConfigError::Env {
+        var: var.to_owned(),
+        message: format!("the entry it adds is incomplete: {}", one_line(&e)),
+    })
+}
+
+fn one_line(e: &toml::de::Error) -> String {
+    e.to_string().trim_end().replace('\n', " ")
 }
 
 fn is_digits(s: &str) -> bool {
@@ -805,6 +968,112 @@ mod tests {
                 other => panic!("{var}={value}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn env_overrides_reach_keys_of_nested_tables() {
+        let c = from_toml(
+            "[push.pap]\nurl = \"http://ppg.example.net/wappush\"\n",
+            &[
+                ("TERN_PUSH__PAP__URL", "https://ppg.example.net:8443/wappush"),
+                ("TERN_PUSH__PAP__TIMEOUT_SECS", "3"),
+                ("TERN_PUSH__PAP__CA_FILE", "/etc/tern/ppg-ca.pem"),
+                ("TERN_PUSH__SMPP__MODE", "tlv"),
+                ("TERN_PUSH__SMPP__DATA_CODING", "0xF5"),
+                ("TERN_PUSH__SMPP__REGISTERED_DELIVERY", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.push.pap.url, "https://ppg.example.net:8443/wappush");
+        assert_eq!(c.push.pap.timeout_secs, 3);
+        assert_eq!(c.push.pap.ca_file.as_deref(), Some(Path::new("/etc/tern/ppg-ca.pem")));
+        assert_eq!(c.push.pap.ppg_domain, PapConfig::default().ppg_domain);
+        assert_eq!((c.push.smpp.mode, c.push.smpp.data_coding), (SmppMode::Tlv, 0xF5));
+        assert!(c.push.smpp.registered_delivery);
+    }
+
+    #[test]
+    fn env_overrides_reach_into_the_files_smpp_links_and_add_more() {
+        let file = "[push]\nbearer = \"smpp\"\n[[push.smpp.links]]\nhost = \"smsc1\"\nsystem_id = \"tern\"\n";
+        let c = from_toml(
+            file,
+            &[
+                ("TERN_PUSH__SMPP__LINKS__0__PASSWORD", "s3cr3t"),
+                // Text by its default's type, though it reads as a number.
+                ("TERN_PUSH__SMPP__LINKS__0__SYSTEM_ID", "12345"),
+                ("TERN_PUSH__SMPP__LINKS__1__HOST", "smsc2"),
+                ("TERN_PUSH__SMPP__LINKS__1__PORT", "2776"),
+                ("TERN_PUSH__SMPP__LINKS__1__BIND", "transmitter"),
+            ],
+        )
+        .unwrap();
+        let links = &c.push.smpp.links;
+        assert_eq!(links.len(), 2);
+        assert_eq!((links[0].host.as_str(), links[0].password.as_str()), ("smsc1", "s3cr3t"));
+        assert_eq!(links[0].system_id, "12345");
+        let added = SmppLink { host: "smsc2".into(), port: 2776, bind: SmppBind::Transmitter, ..SmppLink::default() };
+        assert_eq!(links[1], added, "a link added from the environment has the defaults for the rest");
+    }
+
+    #[test]
+    fn env_overrides_alone_can_make_links_and_routes_in_order() {
+        // Given in no particular order, as the environment gives them; link 10 comes after 9.
+        let mut env = vec![("TERN_PUSH__BEARER".to_owned(), "smpp".to_owned())];
+        for n in (0..=10).rev() {
+            env.push((format!("TERN_PUSH__SMPP__LINKS__{n}__PORT"), (3000 + n).to_string()));
+        }
+        env.push(("TERN_PUSH__ROUTES__0__PREFIX".into(), "+1666".into()));
+        env.push(("TERN_PUSH__ROUTES__0__BEARER".into(), "udp".into()));
+        let c = Config::from_sources(None, env).unwrap();
+        let ports: Vec<u16> = c.push.smpp.links.iter().map(|l| l.port).collect();
+        assert_eq!(ports, (3000..=3010).collect::<Vec<_>>());
+        assert_eq!(c.push.smpp.links[10], SmppLink { port: 3010, ..SmppLink::default() });
+        assert_eq!(c.push.routes, [PushRoute { prefix: "+1666".into(), bearer: Bearer::Udp }]);
+    }
+
+    #[test]
+    fn env_overrides_add_map_entries() {
+        let c = from_toml(
+            "[push.udp_clients]\n\"+15550001\" = \"127.0.0.1:1\"\n",
+            // A name cannot hold a '+': the numbers are written with a prefix of the numbering plan.
+            &[("TERN_PUSH__UDP_CLIENTS__0015550002", "127.0.0.1:2"), ("TERN_PUSH__UDP_CLIENTS__05550003", "[::1]:3")],
+        )
+        .unwrap();
+        let clients: Vec<String> = c.push.udp_clients.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(clients, ["+15550001=127.0.0.1:1", "+15550002=127.0.0.1:2", "+15550003=[::1]:3"]);
+    }
+
+    #[test]
+    fn deep_env_errors_name_the_variable() {
+        let link = "[[push.smpp.links]]\nhost = \"smsc1\"\n";
+        for (file, var, value) in [
+            ("", "TERN_PUSH__PAP__NOPE", "x"),
+            ("", "TERN_PUSH__PAP__TIMEOUT_SECS", "soon"),
+            ("", "TERN_PUSH__PAP__URL__HOST", "x"),
+            ("", "TERN_PUSH____URL", "x"),
+            ("", "TERN_PUSH__SMPP__MODE", "sar"),
+            ("", "TERN_PUSH__SMPP__LINKS__1__HOST", "a gap: there is no link 0"),
+            (link, "TERN_PUSH__SMPP__LINKS__2__HOST", "a gap: link 1 is missing"),
+            (link, "TERN_PUSH__SMPP__LINKS__FIRST__HOST", "x"),
+            (link, "TERN_PUSH__SMPP__LINKS__0__NOPE", "x"),
+            (link, "TERN_PUSH__SMPP__LINKS__0__PORT", "many"),
+            (link, "TERN_PUSH__SMPP__LINKS__0__BIND", "receiver"),
+            (link, "TERN_PUSH__SMPP__LINKS__0__", "x"),
+            ("", "TERN_SUBSCRIBERS__LOCAL__0", "+1555"),
+            ("", "TERN_PUSH__ROUTES__0__PREFIX", "+1666 (a route needs its bearer too)"),
+            ("", "TERN_PUSH__UDP_CLIENTS__0015550002", "not an address"),
+        ] {
+            match from_toml(file, &[(var, value)]) {
+                Err(ConfigError::Env { var: v, .. }) => assert_eq!(v, var),
+                other => panic!("{var}={value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn deep_env_overrides_are_validated_too() {
+        let err = from_toml("", &[("TERN_PUSH__SMPP__LINKS__0__PASSWORD", "ninechars")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { key: "push.smpp.links.password", .. }), "{err}");
     }
 
     #[test]

@@ -43,10 +43,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TERN_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    crate::logging::init("warn")?;
     let (dir, scratch) = match &args.keep {
         Some(dir) => (dir.clone(), false),
         None => (std::env::temp_dir().join(format!("tern-demo-{}", std::process::id())), true),

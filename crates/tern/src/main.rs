@@ -5,6 +5,7 @@ mod config;
 mod core;
 mod decode;
 mod demo;
+mod logging;
 mod mm1;
 mod push;
 mod serve;
@@ -39,6 +40,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // reqwest's rustls is built without a crypto provider of its own (its default, aws-lc-rs,
+    // needs a heavier build), so every HTTP client (the PAP bearer's, `tern ue`'s) uses ring,
+    // installed here once before any is built. It fails only if one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(&args),

@@ -1,7 +1,7 @@
 //! The PAP bearer through a real Push Proxy Gateway: Kannel's bearerbox and wapbox (the PPG),
-//! bound as an ESME to the SMSC peer. A notification Tern hands to the PPG by PAP reaches the
-//! SMSC as WAP push SMS, which reassembles to the same m-notification.ind, whose Content-Location
-//! retrieves the message.
+//! bound as an ESME to the SMSC peer. A notification Tern hands to the PPG by PAP, over http or
+//! over https (Kannel's OpenSSL), reaches the SMSC as WAP push SMS, which reassembles to the same
+//! m-notification.ind, whose Content-Location retrieves the message.
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,20 +21,37 @@ use tern_codec::wsp::{ContentType, EncodedString, Part};
 const SENDER: &str = "+15550100001";
 const RECIPIENT: &str = "+15550100002";
 
+/// Kannel's bearerbox binds the WAP ports (UDP 9200 and up) on `wdp-interface-name` whatever else
+/// it is told, so the tests run one Kannel at a time.
+static ONE_KANNEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Kannel's bearerbox and wapbox with a PPG, bound to the SMSC on `smsc_port`.
 struct Kannel {
     children: Vec<Child>,
-    ppg_port: u16,
+    /// The PPG's URL: https when it was started with a certificate.
+    ppg_url: String,
 }
 
 impl Kannel {
-    fn start(smsc_port: u16, dir: &std::path::Path) -> Kannel {
+    /// Starts Kannel; with `tls`, the PPG takes PAP over https only, with that certificate.
+    fn start(smsc_port: u16, dir: &std::path::Path, tls: Option<&common::tls::ServerCert>) -> Kannel {
         for program in ["bearerbox", "wapbox"] {
             let found = ["/usr/sbin", "/usr/bin"].iter().any(|d| std::path::Path::new(d).join(program).is_file());
             assert!(found, "PEER MISSING: Kannel's {program}; install it with `apt-get install -y kannel`");
         }
         // Kannel needs an smsbox group to start its SMSCs, though no smsbox runs here.
-        let [admin, wapbox, smsbox, sendsms, ppg] = [(); 5].map(|_| common::free_port());
+        let [admin, wapbox, smsbox, sendsms, ppg, ppg_ssl] = [(); 6].map(|_| common::free_port());
+        let (ssl, ppg_url) = match tls {
+            Some(cert) => (
+                format!(
+                    "ppg-ssl-port = {ppg_ssl}\nssl-server-cert-file = \"{}\"\nssl-server-key-file = \"{}\"\n",
+                    cert.cert_file.display(),
+                    cert.key_file.display()
+                ),
+                format!("https://127.0.0.1:{ppg_ssl}/wappush"),
+            ),
+            None => (String::new(), format!("http://127.0.0.1:{ppg}/wappush")),
+        };
         let config = format!(
             "group = core\nadmin-port = {admin}\nadmin-password = bar\nadmin-interface = 127.0.0.1\n\
              admin-allow-ip = \"127.0.0.1\"\nwapbox-port = {wapbox}\nsmsbox-port = {smsbox}\n\
@@ -44,7 +61,7 @@ impl Kannel {
              transceiver-mode = true\nsmsc-username = mmsc\nsmsc-password = secret\nsystem-type = \"\"\n\n\
              group = wapbox\nbearerbox-host = 127.0.0.1\nlog-file = \"{log}/wapbox.log\"\nlog-level = 1\n\n\
              group = ppg\nppg-url = /wappush\nppg-port = {ppg}\nppg-allow-ip = \"127.0.0.1\"\ntrusted-pi = true\n\
-             concurrent-pushes = 10\nusers = 10\ndefault-smsc = peer\nglobal-sender = 1234\nservice-name = ppg\n\n\
+             concurrent-pushes = 10\nusers = 10\ndefault-smsc = peer\nglobal-sender = 1234\nservice-name = ppg\n{ssl}\n\
              group = smsbox\nbearerbox-host = 127.0.0.1\nsendsms-port = {sendsms}\n",
             log = dir.display()
         );
@@ -54,10 +71,10 @@ impl Kannel {
             Command::new(program).arg(&file).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
         };
         let bearerbox = spawn("bearerbox");
-        let mut kannel = Kannel { children: vec![bearerbox], ppg_port: ppg };
+        let mut kannel = Kannel { children: vec![bearerbox], ppg_url };
         wait_for_port(wapbox, "bearerbox");
         kannel.children.push(spawn("wapbox"));
-        wait_for_port(ppg, "the PPG (wapbox)");
+        wait_for_port(if tls.is_some() { ppg_ssl } else { ppg }, "the PPG (wapbox)");
         kannel
     }
 }
@@ -95,16 +112,32 @@ fn send_req() -> Vec<u8> {
 
 #[test]
 fn a_pap_push_through_kannel_reaches_the_smsc_as_the_same_notification() {
+    push_through_kannel("pap-kannel", false);
+}
+
+#[test]
+fn a_pap_push_over_https_through_kannel_reaches_the_smsc() {
+    push_through_kannel("pap-kannel-https", true);
+}
+
+/// Sends a message to a subscriber behind Kannel's PPG, over https with a certificate from a CA
+/// of the test's own (trusted through `push.pap.ca_file`) if `https`, and follows its
+/// notification from the SMSC back to the relay.
+fn push_through_kannel(name: &str, https: bool) {
+    // Held until this Kannel has stopped (dropped after it).
+    let _one_kannel = ONE_KANNEL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let smsc = Smsc::start(common::free_port());
-    let dir = common::root().join("target/relay-tests/pap-kannel");
+    let dir = common::root().join("target/relay-tests").join(format!("{name}-peer"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let kannel = Kannel::start(smsc.port, &dir);
-    let config = format!(
-        "[push]\nbearer = \"pap\"\n[push.pap]\nurl = \"http://127.0.0.1:{}/wappush\"\nppg_domain = \"ppg.test\"\n",
-        kannel.ppg_port
-    );
-    let relay = Relay::start_with_config("pap", &config, &[]);
+    let cert = https.then(|| common::tls::server_cert(&dir));
+    let kannel = Kannel::start(smsc.port, &dir, cert.as_ref());
+    let mut config =
+        format!("[push]\nbearer = \"pap\"\n[push.pap]\nurl = \"{}\"\nppg_domain = \"ppg.test\"\n", kannel.ppg_url);
+    if let Some(cert) = &cert {
+        config.push_str(&format!("ca_file = \"{}\"\n", cert.ca_file.display()));
+    }
+    let relay = Relay::start_with_config(name, &config, &[]);
 
     let answer = relay.post(&send_req(), Some(SENDER));
     let Pdu::SendConf(conf) = Message::decode(&answer.body).unwrap().pdu else { panic!("an m-send.conf") };

@@ -1,7 +1,8 @@
 //! The PAP bearer: hands each push to a Push Proxy Gateway (WAP-247 PAP 2.0) over HTTP, so the
 //! relay can work behind an operator's existing WAP gateway. One multipart/related POST per
 //! push: the PAP control entity (push-id, `WAPPUSH=+number/TYPE=PLMN@ppg` address) and the MMS
-//! PDU; the gateway's `response-result` code says whether it took the push.
+//! PDU; the gateway's `response-result` code says whether it took the push. The gateway may be
+//! reached over https (rustls, the system's CA store plus `push.pap.ca_file`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,11 +21,21 @@ pub struct Pap {
 }
 
 impl Pap {
+    /// An `https://` gateway must show a certificate that the system's CA store, or a CA in
+    /// `ca_file`, vouches for.
     pub fn new(cfg: &PapConfig) -> Result<Pap, PushError> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(cfg.timeout_secs.max(1)))
-            .build()
-            .map_err(|e| PushError::Gateway(e.to_string()))?;
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(cfg.timeout_secs.max(1)));
+        if let Some(file) = &cfg.ca_file {
+            let ca_err =
+                |message: String| PushError::Gateway(format!("push.pap.ca_file {}: {message}", file.display()));
+            let pem = std::fs::read(file).map_err(|e| ca_err(format!("cannot read it: {e}")))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_err(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ca_err("no PEM certificate in it".into()));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let client = builder.build().map_err(|e| PushError::Gateway(e.to_string()))?;
         let boundary = format!("tern-pap-{}", crate::core::ids::transaction_id());
         Ok(Pap { client, cfg: cfg.clone(), next_id: AtomicU64::new(1), boundary })
     }
@@ -48,7 +59,7 @@ impl Pap {
             .body(body)
             .send()
             .await
-            .map_err(|e| PushError::Gateway(e.to_string()))?;
+            .map_err(|e| PushError::Gateway(with_causes(&e)))?;
         let status = response.status();
         let text = response.text().await.map_err(|e| PushError::Gateway(e.to_string()))?;
         match result_code(&text) {
@@ -84,6 +95,19 @@ impl Pap {
         body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
         body
     }
+}
+
+/// reqwest's own message says only that the request failed; its causes say why (a certificate
+/// not trusted, a connection refused), which is what an operator needs to see.
+fn with_causes(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// The `code` of the answer's `response-result` (or `badmessage-response`) element.

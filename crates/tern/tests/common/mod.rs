@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod tls;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -56,9 +58,9 @@ impl Relay {
         Relay::launch(data.to_owned(), None, &all)
     }
 
-    /// Like [`Relay::start`], with a configuration file too, for what the two-level
-    /// `TERN_<SECTION>__<KEY>` overrides cannot say (such as `[[push.smpp.links]]`). The file is
-    /// written into the data directory as `tern.toml`; `env` still wins over it.
+    /// Like [`Relay::start`], with a configuration file too, for what reads better as a file
+    /// (such as `[[push.smpp.links]]`). The file is written into the data directory as
+    /// `tern.toml`; `env` still wins over it.
     pub fn start_with_config(name: &str, config: &str, env: &[(&str, &str)]) -> Relay {
         Relay::launch(scratch(name), Some(config), env)
     }
