@@ -70,7 +70,8 @@ pub struct Mm1Config {
     /// How long a client has to send a request's headers, counted from the connection's opening
     /// or from the end of the previous answer: the idle keep-alive timeout too.
     pub header_timeout_secs: u64,
-    /// Longest pause within a request body before the request is cut.
+    /// Longest pause within a request body, or in the client's taking of an answer, before the
+    /// connection is cut.
     pub body_timeout_secs: u64,
     /// Most open MM1 connections; lowered at start to what the open-file limit allows.
     pub max_connections: usize,

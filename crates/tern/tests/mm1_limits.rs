@@ -19,6 +19,10 @@ const SENDER: &str = "+15550100001";
 const RECIPIENT: &str = "+15550100002";
 
 fn send_req(tid: &str) -> Vec<u8> {
+    send_req_of(tid, b"still here")
+}
+
+fn send_req_of(tid: &str, text: &[u8]) -> Vec<u8> {
     let req = SendReq {
         transaction_id: Some(tid.into()),
         mms_version: Some(Version::V1_2),
@@ -27,7 +31,7 @@ fn send_req(tid: &str) -> Vec<u8> {
         subject: Some(EncodedString::auto("through the flood")),
         ..SendReq::default()
     };
-    let text = Part::new(ContentType::new("text/plain"), &b"still here"[..]);
+    let text = Part::new(ContentType::new("text/plain"), text);
     Message::with_body(req, Body::multipart(ContentType::new("application/vnd.wap.multipart.mixed"), vec![text]))
         .encode()
 }
@@ -232,6 +236,36 @@ fn idle_connections_and_slow_headers_are_closed() {
     assert!(closed_within(&mut slow, Duration::from_secs(5)), "a slow head keeps its connection");
     assert!(closed_within(&mut kept, Duration::from_secs(5)), "an idle keep-alive connection stays open");
     assert!(started.elapsed() < Duration::from_secs(4), "closed after {:?}", started.elapsed());
+}
+
+#[test]
+fn a_client_that_stops_taking_its_answers_is_cut_off() {
+    let relay = Relay::start("limits-unread", &[("TERN_MM1__BODY_TIMEOUT_SECS", "1")]);
+    let answer = relay.post(&send_req_of("large", &vec![b'a'; 900_000]), Some(SENDER));
+    assert_eq!(send_conf(&answer.body).response_status, Some(ResponseStatus::OK));
+    let url = loop {
+        if let Pdu::NotificationInd(n) = relay.next_push().1.pdu {
+            break n.content_location.unwrap();
+        }
+    };
+    // The message 20 times over one connection whose client reads nothing: far more than the
+    // socket buffers take, so the relay's writes wait.
+    let path = url.strip_prefix(&relay.base).unwrap();
+    let mut stuck = TcpStream::connect(addr(&relay)).unwrap();
+    for _ in 0..20 {
+        write!(stuck, "GET {path} HTTP/1.1\r\nHost: x\r\nX-MSISDN: {RECIPIENT}\r\n\r\n").unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&relay, "tern_mm1_connections") < 1.0 {
+        assert!(Instant::now() < deadline, "the connection never opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while metric(&relay, "tern_mm1_connections") > 0.0 {
+        assert!(Instant::now() < deadline, "a connection whose client stopped reading is still open");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(stuck);
 }
 
 #[test]

@@ -1,13 +1,16 @@
 //! The MM1 HTTP front: the accept loop and each connection's HTTP/1.1 (hyper), with what keeps a
 //! flood of clients from exhausting the relay's descriptors: the open-file limit raised at start
 //! and the connection cap drawn from it, idle connections closed first at the cap, a minimal 503
-//! when no slot comes free, and hyper's header-read timeout, which also ends idle keep-alive
-//! connections. What a request gets is `mm1::router`'s business; each request carries the
-//! peer's address as `ConnectInfo<SocketAddr>`. On `stop` it stops accepting, closes idle
-//! connections and waits for the requests in flight.
+//! when no slot comes free, hyper's header-read timeout, which also ends idle keep-alive
+//! connections, and a timeout on writes a client does not take. What a request gets is
+//! `mm1::router`'s business; each request carries the peer's address as
+//! `ConnectInfo<SocketAddr>`. On `stop` it stops accepting, closes idle connections and waits
+//! for the requests in flight.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,9 +20,10 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustix::io::Errno;
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::config::Mm1Config;
 
@@ -85,6 +89,7 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usi
         .header_read_timeout(Duration::from_secs(cfg.header_timeout_secs))
         .max_buf_size(MAX_BUFFER);
     let wait = Duration::from_millis(cfg.busy_wait_ms);
+    let stall = Duration::from_secs(cfg.body_timeout_secs);
     let open = metrics::gauge!("tern_mm1_connections");
     let mut last_warning: Option<Instant> = None;
     tokio::pin!(stop);
@@ -132,7 +137,7 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usi
                 }
             })
         };
-        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let connection = http.serve_connection(TokioIo::new(Socket::new(stream, stall)), service);
         let mut signals = signals.clone();
         // A shed asked for before this connection was accepted is not for it.
         signals.borrow_and_update();
@@ -168,6 +173,77 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usi
     signal.send_modify(|s| s.stopping = true);
     // Every connection holds a slot until it ends.
     let _ = slots.acquire_many(u32::try_from(cap).unwrap_or(u32::MAX)).await;
+}
+
+/// A connection's socket whose writes fail once they have waited longer than the stall timeout
+/// for the client to take more: hyper has no write timeout, and a client that stops reading its
+/// answers would otherwise hold its connection (and an answer's budget) for good.
+struct Socket {
+    io: TcpStream,
+    stall: Duration,
+    /// Made at the first write that has to wait; armed while writes wait.
+    timer: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl Socket {
+    fn new(io: TcpStream, stall: Duration) -> Self {
+        Socket { io, stall, timer: None, armed: false }
+    }
+
+    /// Passes on a write's outcome, turning a wait longer than the stall timeout into an error.
+    fn timed<T>(&mut self, cx: &mut Context<'_>, outcome: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if outcome.is_ready() {
+            self.armed = false;
+            return outcome;
+        }
+        let deadline = Instant::now() + self.stall;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.armed {
+            timer.as_mut().reset(deadline);
+            self.armed = true;
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let outcome = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.timed(cx, outcome)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let outcome = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.timed(cx, outcome)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
 }
 
 /// Counts a request in flight on its connection for as long as it lives.
