@@ -114,12 +114,17 @@ pub async fn read(body: Body, cfg: &Mm1Config, budget: &Budget) -> Result<Receiv
             drain(&mut frames, read, limit, timer, whole, pause).await;
             return Err(BodyError::TooLarge);
         }
-        if declared.is_none() {
-            let more = budget.take(data.len() as u64).await.ok_or(BodyError::Busy)?;
+        let needed = bytes.len() + data.len();
+        if needed > bytes.capacity() {
+            // Only a chunked body gets here. Its buffer grows by doubling, up to the limit, and
+            // takes budget for what it allocates rather than for what it holds so far.
+            let grown = needed.max(bytes.capacity() * 2).min(usize::try_from(limit).unwrap_or(usize::MAX));
+            let more = budget.take((grown - bytes.capacity()) as u64).await.ok_or(BodyError::Busy)?;
             match &mut held {
                 Some(held) => held.merge(more),
                 None => held = Some(more),
             }
+            bytes.reserve_exact(grown - bytes.len());
         }
         bytes.extend_from_slice(&data);
     }
@@ -224,6 +229,17 @@ mod tests {
         assert!(read(Body::from(vec![3; 6]), &cfg, &budget).await.is_ok());
         drop(first);
         assert!(read(Body::from(vec![2; 10]), &cfg, &budget).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_holds_what_its_buffer_allocates() {
+        let cfg = cfg();
+        let budget = Budget::new(&cfg);
+        let chunks = futures_util::stream::iter([Ok::<_, Infallible>(vec![0u8; 3]), Ok(vec![0; 3]), Ok(vec![0; 3])]);
+        let body = read(Body::from_stream(chunks), &cfg, &budget).await.unwrap();
+        assert_eq!((body.bytes.len(), body.bytes.capacity()), (9, 10));
+        assert!(budget.take(7).await.is_none());
+        assert!(budget.take(6).await.is_some());
     }
 
     #[tokio::test]
