@@ -269,6 +269,43 @@ fn a_client_that_stops_taking_its_answers_is_cut_off() {
 }
 
 #[test]
+fn at_the_cap_idle_connections_go_first_then_new_ones_get_503() {
+    let relay = Relay::start(
+        "limits-cap",
+        &[
+            ("TERN_MM1__MAX_CONNECTIONS", "10"),
+            ("TERN_MM1__BUSY_WAIT_MS", "300"),
+            ("TERN_MM1__BODY_TIMEOUT_SECS", "30"),
+        ],
+    );
+    // Ten idle connections fill the cap; a handset still gets through, as they are closed.
+    let idle = idle(&relay, 10);
+    std::thread::sleep(Duration::from_millis(200));
+    let answer = relay.post(&send_req("past-the-cap"), Some(SENDER));
+    assert_eq!(send_conf(&answer.body).response_status, Some(ResponseStatus::OK));
+    // Each closed connection counts itself as its task ends.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while metric(&relay, "tern_mm1_connections_shed_total") < 10.0 {
+        assert!(Instant::now() < deadline, "the idle connections were not closed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Ten requests in flight fill it: the next connection waits and gets a bare 503, and the one
+    // after it gets its 503 without waiting.
+    let busy = stalled(&relay, 10, 1000, 10);
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let (status, _) = status_and_body(&exchange(&relay, b"GET /m/x HTTP/1.1\r\nHost: x\r\n\r\n", false));
+    assert_eq!(status, 503);
+    assert!(started.elapsed() >= Duration::from_millis(250), "answered after {:?}", started.elapsed());
+    let started = Instant::now();
+    let (status, _) = status_and_body(&exchange(&relay, b"GET /m/x HTTP/1.1\r\nHost: x\r\n\r\n", false));
+    assert_eq!(status, 503);
+    assert!(started.elapsed() < Duration::from_millis(250), "answered after {:?}", started.elapsed());
+    assert_eq!(metric(&relay, "tern_mm1_connections_refused_total"), 2.0);
+    drop((idle, busy));
+}
+
+#[test]
 fn idle_sockets_beyond_the_open_file_limit_leave_mm1_and_admin_answering() {
     // Before the cap, 1,500 idle sockets under a limit of 1,024 open files stopped MM1 and the
     // admin endpoint ("accept error: Too many open files").

@@ -92,6 +92,7 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usi
     let stall = Duration::from_secs(cfg.body_timeout_secs);
     let open = metrics::gauge!("tern_mm1_connections");
     let mut last_warning: Option<Instant> = None;
+    let mut refused_at: Option<Instant> = None;
     tokio::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
@@ -106,6 +107,12 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usi
         };
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
+            // A wait that has just ended without a slot says the next one would too: refusing at
+            // once keeps the connections queued behind it from waiting their turns one by one.
+            Err(_) if refused_at.is_some_and(|at| at.elapsed() < wait) => {
+                refuse(&stream);
+                continue;
+            }
             Err(_) => {
                 // At the cap idle connections go first, as a server reuses its idle connections;
                 // then the new one waits a little for a slot.
@@ -117,6 +124,7 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usi
                 match slot {
                     Some(slot) => slot,
                     None => {
+                        refused_at = Some(Instant::now());
                         refuse(&stream);
                         continue;
                     }
