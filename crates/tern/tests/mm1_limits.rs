@@ -153,6 +153,15 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
+/// Waits up to 10 s for `done`, polling.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "waited 10 s for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Raw bytes to MM1 and the raw answer, read until the relay closes or 10 s pass.
 fn exchange(relay: &Relay, request: &[u8], then_shutdown: bool) -> Vec<u8> {
     let mut s = TcpStream::connect(addr(relay)).unwrap();
@@ -274,33 +283,34 @@ fn at_the_cap_idle_connections_go_first_then_new_ones_get_503() {
         "limits-cap",
         &[
             ("TERN_MM1__MAX_CONNECTIONS", "10"),
-            ("TERN_MM1__BUSY_WAIT_MS", "300"),
+            ("TERN_MM1__BUSY_WAIT_MS", "1000"),
             ("TERN_MM1__BODY_TIMEOUT_SECS", "30"),
         ],
     );
+    let gauge = || metric(&relay, "tern_mm1_connections");
+    // The probe that saw the relay listening is gone first, so that the cap is the test's alone.
+    wait_until("the probe connection to close", || gauge() == 0.0);
     // Ten idle connections fill the cap; a handset still gets through, as they are closed.
     let idle = idle(&relay, 10);
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until("the idle connections to open", || gauge() == 10.0);
     let answer = relay.post(&send_req("past-the-cap"), Some(SENDER));
     assert_eq!(send_conf(&answer.body).response_status, Some(ResponseStatus::OK));
-    // Each closed connection counts itself as its task ends.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while metric(&relay, "tern_mm1_connections_shed_total") < 10.0 {
-        assert!(Instant::now() < deadline, "the idle connections were not closed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the idle connections to close", || gauge() == 0.0);
+    assert!(metric(&relay, "tern_mm1_connections_shed_total") >= 1.0);
     // Ten requests in flight fill it: the next connection waits and gets a bare 503, and the one
     // after it gets its 503 without waiting.
     let busy = stalled(&relay, 10, 1000, 10);
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until("the busy connections to open", || gauge() == 10.0);
+    // Time for every head to be read, so that none of them counts as idle.
+    std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     let (status, _) = status_and_body(&exchange(&relay, b"GET /m/x HTTP/1.1\r\nHost: x\r\n\r\n", false));
     assert_eq!(status, 503);
-    assert!(started.elapsed() >= Duration::from_millis(250), "answered after {:?}", started.elapsed());
+    assert!(started.elapsed() >= Duration::from_millis(900), "answered after {:?}", started.elapsed());
     let started = Instant::now();
     let (status, _) = status_and_body(&exchange(&relay, b"GET /m/x HTTP/1.1\r\nHost: x\r\n\r\n", false));
     assert_eq!(status, 503);
-    assert!(started.elapsed() < Duration::from_millis(250), "answered after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_millis(500), "answered after {:?}", started.elapsed());
     assert_eq!(metric(&relay, "tern_mm1_connections_refused_total"), 2.0);
     drop((idle, busy));
 }
