@@ -90,7 +90,8 @@ pub async fn read(body: Body, cfg: &Mm1Config, budget: &Budget) -> Result<Receiv
         drain(&mut frames, 0, limit, timer, whole, pause).await;
         return Err(BodyError::TooLarge);
     }
-    // With a Content-Length the whole share is taken at once; a chunked body takes it as it comes.
+    // With a Content-Length the whole share is taken at once; a chunked body takes it as its
+    // buffer grows.
     let mut held = match declared {
         Some(0) | None => None,
         Some(n) => Some(budget.take(n).await.ok_or(BodyError::Busy)?),
@@ -108,13 +109,12 @@ pub async fn read(body: Body, cfg: &Mm1Config, budget: &Budget) -> Result<Receiv
             Some(Ok(data)) => data,
         };
         timer.as_mut().reset(whole.min(Instant::now() + pause));
-        let read = (bytes.len() + data.len()) as u64;
-        if read > limit {
+        let needed = bytes.len() + data.len();
+        if needed as u64 > limit {
             drop((held, bytes));
-            drain(&mut frames, read, limit, timer, whole, pause).await;
+            drain(&mut frames, needed as u64, limit, timer, whole, pause).await;
             return Err(BodyError::TooLarge);
         }
-        let needed = bytes.len() + data.len();
         if needed > bytes.capacity() {
             // Only a chunked body gets here. Its buffer grows by doubling, up to the limit, and
             // takes budget for what it allocates rather than for what it holds so far.
