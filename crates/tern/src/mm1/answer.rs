@@ -1,5 +1,6 @@
 //! The PDUs MM1 answers with, and the mapping from what went wrong to the spec's status codes.
-//! Every answer to a POST that expects a PDU is a PDU, never an HTML or empty page.
+//! Every answer to a POST that expects a PDU is a PDU, never an HTML or empty page, unless the
+//! request's body was never read (a bare 408 or 503: there is no request to answer).
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -43,7 +43,8 @@ pub async fn get(
     if d.expired || d.expires_at <= now || gone {
         return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "the message has expired or was refused");
     }
-    // The stored body and the answer built from it are both in memory for a moment.
+    // The stored body and the answer built from it (its fields, the body and a few octets of
+    // header) are both in memory for a moment.
     let need = d.body.length.saturating_mul(2).saturating_add(d.retrieve.len() as u64 + 64);
     let Some(mut held) = mm1.budget.take(need).await else {
         return error(RetrieveStatus::TRANSIENT_FAILURE, "the relay is busy; try again");
