@@ -88,7 +88,21 @@ pub struct Mm1Config {
     pub public_base_url: String,
     /// Largest PDU accepted, in bytes.
     pub max_message_size: u64,
+    /// How long a request's body may take to arrive, from the end of its headers.
     pub request_timeout_secs: u64,
+    /// How long a client has to send a request's headers, counted from the connection's opening
+    /// or from the end of the previous answer: the idle keep-alive timeout too.
+    pub header_timeout_secs: u64,
+    /// Longest pause within a request body, or in the client's taking of an answer, before the
+    /// connection is cut.
+    pub body_timeout_secs: u64,
+    /// Most open MM1 connections; lowered at start to what the open-file limit allows.
+    pub max_connections: usize,
+    /// Bytes of request bodies and retrieved messages held in memory at once, over all requests.
+    pub body_budget_bytes: u64,
+    /// How long a request waits for body budget, and a new connection for a free slot, before it
+    /// is answered 503.
+    pub busy_wait_ms: u64,
 }
 
 impl Default for Mm1Config {
@@ -99,6 +113,11 @@ impl Default for Mm1Config {
             public_base_url: "http://127.0.0.1:8002".into(),
             max_message_size: 1_048_576,
             request_timeout_secs: 30,
+            header_timeout_secs: 10,
+            body_timeout_secs: 10,
+            max_connections: 4096,
+            body_budget_bytes: 64 << 20,
+            busy_wait_ms: 2000,
         }
     }
 }
@@ -502,6 +521,26 @@ impl Config {
         }
         if self.mm1.max_message_size == 0 {
             return invalid("mm1.max_message_size", "must be at least 1");
+        }
+        // Budget is taken in one piece per message, and a piece is counted in 32 bits.
+        if self.mm1.max_message_size > u64::from(u32::MAX) {
+            return invalid("mm1.max_message_size", "must be at most 4294967295");
+        }
+        if self.mm1.body_budget_bytes < self.mm1.max_message_size {
+            return invalid("mm1.body_budget_bytes", "must be at least mm1.max_message_size");
+        }
+        for (key, value) in [
+            ("mm1.request_timeout_secs", self.mm1.request_timeout_secs),
+            ("mm1.header_timeout_secs", self.mm1.header_timeout_secs),
+            ("mm1.body_timeout_secs", self.mm1.body_timeout_secs),
+        ] {
+            // A zero timeout would cut every request; "never" is what these settings exist to prevent.
+            if value == 0 {
+                return invalid(key, "must be at least 1");
+            }
+        }
+        if self.mm1.max_connections == 0 {
+            return invalid("mm1.max_connections", "must be at least 1");
         }
         if self.store.commit_batch_max == 0 {
             return invalid("store.commit_batch_max", "must be at least 1");
@@ -925,6 +964,8 @@ mod tests {
                 ("TERN_MM1__LISTEN", "0.0.0.0:8002"),
                 ("TERN_MM1__PATH", "/mm1"),
                 ("TERN_MM1__MAX_MESSAGE_SIZE", "300000"),
+                ("TERN_MM1__MAX_CONNECTIONS", "100"),
+                ("TERN_MM1__BODY_BUDGET_BYTES", "1000000"),
                 ("TERN_STORE__DATA_DIR", "/var/lib/tern"),
                 ("TERN_SUBSCRIBERS__LOCAL", "+1555, +1666"),
                 ("TERN_SUBSCRIBERS__COUNTRY_CODE", "44"),
@@ -938,6 +979,7 @@ mod tests {
         assert_eq!(c.mm1.listen.to_string(), "0.0.0.0:8002");
         assert_eq!(c.mm1.path.as_deref(), Some("/mm1"));
         assert_eq!(c.mm1.max_message_size, 300_000);
+        assert_eq!((c.mm1.max_connections, c.mm1.body_budget_bytes), (100, 1_000_000));
         assert_eq!(c.store.data_dir, Path::new("/var/lib/tern"));
         assert_eq!(c.subscribers.local, ["+1555", "+1666"]);
         assert_eq!(c.subscribers.country_code, "44");
@@ -1089,6 +1131,11 @@ mod tests {
             ("[mm1]\npublic_base_url = \"ftp://x\"", "mm1.public_base_url"),
             ("[mm1]\npublic_base_url = \"http://x//\"", "mm1.public_base_url"),
             ("[mm1]\npath = \"mm1\"", "mm1.path"),
+            ("[mm1]\nbody_budget_bytes = 1000", "mm1.body_budget_bytes"),
+            ("[mm1]\nmax_message_size = 5000000000\nbody_budget_bytes = 5000000000", "mm1.max_message_size"),
+            ("[mm1]\nheader_timeout_secs = 0", "mm1.header_timeout_secs"),
+            ("[mm1]\nbody_timeout_secs = 0", "mm1.body_timeout_secs"),
+            ("[mm1]\nmax_connections = 0", "mm1.max_connections"),
             ("[subscribers]\nlocal = [\"1555\"]", "subscribers.local"),
             ("[subscribers]\nlocal = [\"+\"]", "subscribers.local"),
             ("[subscribers]\nlocal = [\"+15a\"]", "subscribers.local"),

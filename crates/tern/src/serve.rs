@@ -3,7 +3,6 @@
 //! stops accepting, lets in-flight requests finish, then lets the committer write everything
 //! queued before it exits.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -12,7 +11,8 @@ use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
 use crate::core::delivery;
-use crate::mm1::{self, Mm1};
+use crate::mm1::body::Budget;
+use crate::mm1::{self, Mm1, listener};
 use crate::push::Bearers;
 use crate::push::smpp::LinkStates;
 use crate::store::Store;
@@ -35,6 +35,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 /// runs in-process.
 pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let metrics = crate::admin::metrics::recorder()?;
+    // Before anything opens files, so that the store and the bearers get the raised limit too.
+    let cap = listener::connection_cap(cfg.mm1.max_connections);
     let (store, committer) = Store::open(&cfg.store.data_dir, cfg.store.commit_batch_max)
         .await
         .with_context(|| format!("opening the store in {}", cfg.store.data_dir.display()))?;
@@ -61,17 +63,12 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
             .into_future(),
     );
 
-    let listener = tokio::net::TcpListener::bind(cfg.mm1.listen)
+    let socket = tokio::net::TcpListener::bind(cfg.mm1.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.mm1.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, data = %cfg.store.data_dir.display(), "MM1 ready");
-    let app = mm1::router(Mm1 { store: store.clone(), cfg: cfg.clone() }).layer(
-        tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            std::time::Duration::from_secs(cfg.mm1.request_timeout_secs),
-        ),
-    );
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(stop).await?;
+    tracing::info!(listen = %socket.local_addr()?, data = %cfg.store.data_dir.display(), "MM1 ready");
+    let app = mm1::router(Mm1 { store: store.clone(), cfg: cfg.clone(), budget: Budget::new(&cfg.mm1) });
+    listener::serve(socket, app, &cfg.mm1, cap, stop).await;
 
     tracing::info!("stopping");
     let _ = stopping.send(true);

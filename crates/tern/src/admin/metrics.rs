@@ -40,7 +40,7 @@ struct Series {
     help: &'static str,
 }
 
-const SERIES: [Series; 11] = [
+const SERIES: [Series; 14] = [
     Series {
         name: "tern_mm1_submissions_total",
         kind: Kind::Counter,
@@ -91,6 +91,19 @@ const SERIES: [Series; 11] = [
         labels: Labels::Link,
         help: "deliver_sm received (receipts and mobile-originated messages)",
     },
+    Series { name: "tern_mm1_connections", kind: Kind::Gauge, labels: Labels::None, help: "MM1 connections open" },
+    Series {
+        name: "tern_mm1_connections_shed_total",
+        kind: Kind::Counter,
+        labels: Labels::None,
+        help: "Idle MM1 connections closed to make room at the connection cap",
+    },
+    Series {
+        name: "tern_mm1_connections_refused_total",
+        kind: Kind::Counter,
+        labels: Labels::None,
+        help: "MM1 connections answered 503 because no slot came free at the cap",
+    },
     Series {
         name: "tern_store_damaged_bodies_total",
         kind: Kind::Counter,
@@ -99,13 +112,18 @@ const SERIES: [Series; 11] = [
     },
 ];
 
+/// The `status` of a submission whose body could not be read (see `mm1::answer`).
+const UNREAD_BODIES: [&str; 4] = ["body-malformed", "body-aborted", "body-timeout", "busy"];
+
 /// The outcomes `tern_pushes_total` counts (see the delivery worker).
 const PUSH_OUTCOMES: [&str; 3] = ["sent", "waiting", "failed"];
 
 /// Describes every series and registers it, at zero, for each label set known at start. A
 /// series already counting (a link that bound first) keeps its value.
 pub fn register(links: &LinkStates) {
-    let statuses: Vec<&str> = (0x80..=0xFF).filter_map(|octet| ResponseStatus(octet).name()).collect();
+    // Besides the Response-Status names, what a request whose body could not be read ended as.
+    let statuses: Vec<&str> =
+        (0x80..=0xFF).filter_map(|octet| ResponseStatus(octet).name()).chain(UNREAD_BODIES).collect();
     for series in &SERIES {
         let label_sets: Vec<Vec<(&str, String)>> = match series.labels {
             Labels::Status => statuses.iter().map(|v| vec![("status", (*v).to_owned())]).collect(),

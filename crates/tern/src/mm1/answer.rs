@@ -1,6 +1,8 @@
 //! The PDUs MM1 answers with, and the mapping from what went wrong to the spec's status codes.
-//! Every answer to a POST that expects a PDU is a PDU, never an HTML or empty page.
+//! Every answer to a POST that expects a PDU is a PDU, never an HTML or empty page, unless the
+//! request's body was never read (a bare 408 or 503: there is no request to answer).
 
+use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tern_codec::mms::{ForwardConf, Message, ResponseStatus, SendConf, Version};
@@ -10,7 +12,12 @@ pub const MMS_CONTENT_TYPE: &str = "application/vnd.wap.mms-message";
 
 /// An MMS PDU as an HTTP 200 answer.
 pub fn pdu(bytes: Vec<u8>) -> Response {
-    let mut response = (StatusCode::OK, bytes).into_response();
+    pdu_body(Body::from(bytes))
+}
+
+/// An MMS PDU, as a body of any kind, as an HTTP 200 answer.
+pub fn pdu_body(body: Body) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(MMS_CONTENT_TYPE));
     response
 }
@@ -50,6 +57,34 @@ fn confirmation(outcome: Result<String, Refusal>) -> (Option<ResponseStatus>, Op
 pub fn send_conf(tid: Option<String>, version: Option<Version>, outcome: Result<String, Refusal>) -> Response {
     let status = outcome.as_ref().map_or_else(|r| r.status.to_string(), |_| "ok".to_owned());
     metrics::counter!("tern_mm1_submissions_total", "status" => status).increment(1);
+    pdu(encode_send_conf(tid, version, outcome))
+}
+
+/// The m-send.conf refusing a POST whose body could not be read whole, counted as `what`
+/// happened rather than by its Response-Status, which several such cases share. The connection
+/// is closed after it: what is left of the body is not read.
+pub fn body_refused(tid: Option<String>, refusal: Refusal, what: &'static str) -> Response {
+    metrics::counter!("tern_mm1_submissions_total", "status" => what).increment(1);
+    closing(pdu(encode_send_conf(tid, None, Err(refusal))))
+}
+
+/// A bare HTTP status for a POST whose body was not read (no budget for it, or too slow), counted
+/// as `what`; the connection is closed after it.
+pub fn unread(status: StatusCode, what: &'static str) -> Response {
+    metrics::counter!("tern_mm1_submissions_total", "status" => what).increment(1);
+    let mut response = closing(status.into_response());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn encode_send_conf(tid: Option<String>, version: Option<Version>, outcome: Result<String, Refusal>) -> Vec<u8> {
     let (response_status, response_text, message_id) = confirmation(outcome);
     let mms_version = Some(answer_version(version));
     let conf = SendConf {
@@ -60,7 +95,7 @@ pub fn send_conf(tid: Option<String>, version: Option<Version>, outcome: Result<
         message_id,
         ..SendConf::default()
     };
-    pdu(Message::new(conf).encode())
+    Message::new(conf).encode()
 }
 
 /// The m-forward.conf for a request with Transaction-ID `tid`.

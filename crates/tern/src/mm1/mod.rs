@@ -3,8 +3,10 @@
 //! This module translates between HTTP/PDUs and the core; the status codes are chosen here.
 
 mod answer;
+pub mod body;
 pub mod identity;
 mod indications;
+pub mod listener;
 mod retrieve;
 mod submit;
 
@@ -12,7 +14,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,7 @@ use axum::routing::get;
 use tern_codec::mms::{Message, Pdu, ResponseStatus};
 
 use self::answer::Refusal;
+use self::body::{BodyError, Budget};
 use self::identity::Identity;
 use crate::config::Config;
 use crate::store::Store;
@@ -29,6 +31,7 @@ use crate::store::Store;
 pub struct Mm1 {
     pub store: Store,
     pub cfg: Arc<Config>,
+    pub budget: Budget,
 }
 
 pub fn router(mm1: Mm1) -> Router {
@@ -62,27 +65,17 @@ async fn post(State(mm1): State<Mm1>, ConnectInfo(peer): ConnectInfo<SocketAddr>
         parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
             v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(answer::MMS_CONTENT_TYPE))
         });
-    let limit = usize::try_from(mm1.cfg.mm1.max_message_size).unwrap_or(usize::MAX);
-    // An oversize body is still read (up to a bound) so that the handset gets the answer instead
-    // of a connection reset while it is still sending.
-    let drain = limit.saturating_mul(2).max(limit.saturating_add(1 << 20));
-    let bytes = match axum::body::to_bytes(Body::new(body), drain).await {
-        Ok(bytes) if bytes.len() <= limit => bytes,
-        Ok(_) | Err(_) => {
-            let text = format!("the message is larger than {limit} octets");
-            return answer::send_conf(
-                None,
-                None,
-                Err(Refusal::new(ResponseStatus::PERMANENT_CONTENT_NOT_ACCEPTED, text)),
-            );
-        }
+    let received = match body::read(body, &mm1.cfg.mm1, &mm1.budget).await {
+        Ok(received) => received,
+        Err(e) => return body_refused(peer, e, mm1.cfg.mm1.max_message_size),
     };
-    let tid = answer::salvage_transaction_id(&bytes);
+    let bytes = &received.bytes;
+    let tid = answer::salvage_transaction_id(bytes);
     if !is_mms {
         let text = format!("the request's Content-Type must be {}", answer::MMS_CONTENT_TYPE);
         return answer::send_conf(tid, None, Err(Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, text)));
     }
-    let message = match Message::decode(&bytes) {
+    let message = match Message::decode(bytes) {
         Ok(message) => message,
         Err(e) => {
             tracing::info!(%peer, error = %e, "malformed PDU");
@@ -118,5 +111,33 @@ async fn post(State(mm1): State<Mm1>, ConnectInfo(peer): ConnectInfo<SocketAddr>
             let text = format!("{} is not a request this relay takes", other.message_type());
             answer::send_conf(tid, version, Err(Refusal::new(ResponseStatus::UNSUPPORTED_MESSAGE, text)))
         }
+    }
+}
+
+/// The answer to a POST whose body could not be read, counted as what happened to it.
+fn body_refused(peer: SocketAddr, e: BodyError, limit: u64) -> Response {
+    // What arrived may still name the transaction, so that the client can match the answer.
+    let corrupt = |partial: &[u8], text: &str, what| {
+        let refusal = Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, text);
+        answer::body_refused(answer::salvage_transaction_id(partial), refusal, what)
+    };
+    match e {
+        BodyError::TooLarge => {
+            let text = format!("the message is larger than {limit} octets");
+            answer::send_conf(None, None, Err(Refusal::new(ResponseStatus::PERMANENT_CONTENT_NOT_ACCEPTED, text)))
+        }
+        BodyError::Malformed(partial) => {
+            tracing::info!(%peer, "malformed chunked body");
+            corrupt(&partial, "the request body's chunked encoding is malformed", "body-malformed")
+        }
+        BodyError::Aborted(partial) => {
+            tracing::info!(%peer, "request body cut short");
+            corrupt(&partial, "the request body ended early", "body-aborted")
+        }
+        BodyError::TimedOut => {
+            tracing::info!(%peer, "request body too slow");
+            answer::unread(StatusCode::REQUEST_TIMEOUT, "body-timeout")
+        }
+        BodyError::Busy => answer::unread(StatusCode::SERVICE_UNAVAILABLE, "busy"),
     }
 }

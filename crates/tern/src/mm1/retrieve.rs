@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -13,6 +14,7 @@ use tern_codec::mms::RetrieveStatus;
 
 use super::Mm1;
 use super::answer;
+use super::body::Held;
 use super::identity::Identity;
 use crate::core::{compose, events, ids};
 use crate::store::{RecipientState, StoreError};
@@ -51,6 +53,12 @@ pub async fn get(
     if compose::retrieval_closed(&d, now, &mm1.cfg.retrieval) {
         return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "the message was retrieved already");
     }
+    // The stored body and the answer built from it (its fields, the body and a few octets of
+    // header) are both in memory for a moment.
+    let need = d.body.length.saturating_mul(2).saturating_add(d.retrieve.len() as u64 + 64);
+    let Some(mut held) = mm1.budget.take(need).await else {
+        return error(RetrieveStatus::TRANSIENT_FAILURE, "the relay is busy; try again");
+    };
     let body = match mm1.store.body(d.body).await {
         Ok(body) => body,
         Err(StoreError::Damaged(problem)) => {
@@ -64,8 +72,11 @@ pub async fn get(
         }
     };
     let pdu = compose::retrieve_conf(d.transaction_id.as_deref().unwrap_or_default(), &d.retrieve, &body);
+    drop(body);
+    // The answer keeps the budget for its own size until it is sent.
+    drop(held.split(held.num_permits().saturating_sub(pdu.len())));
     if let Err(e) = mm1.store.apply(vec![events::retrieved(&d, true, now, &mm1.cfg.subscribers)]).await {
         tracing::error!(error = %e, "cannot record a retrieval");
     }
-    answer::pdu(pdu)
+    answer::pdu_body(Body::new(Held::new(pdu, held)))
 }

@@ -12,6 +12,7 @@ pub const MMS_CONTENT_TYPE: &str = "application/vnd.wap.mms-message";
 pub const MAX_ANSWER: usize = 16 << 20;
 const TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -62,6 +63,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
+            // Under the relay's idle keep-alive timeout (mm1.header_timeout_secs, 10 s by
+            // default), so that a pooled connection is not reused just as the relay closes it.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Tern-UE/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -33,6 +33,8 @@ pub struct Relay {
     pub udp: UdpSocket,
     env: Vec<(String, String)>,
     config: Option<PathBuf>,
+    /// A command that runs `tern serve` (such as `prlimit --nofile=...`), if any.
+    wrapper: Vec<String>,
 }
 
 pub struct Answer {
@@ -65,7 +67,24 @@ impl Relay {
         Relay::launch(scratch(name), Some(config), env)
     }
 
+    /// Like [`Relay::start`], run by `wrapper` (a program that runs its arguments in the same
+    /// process, such as `prlimit --nofile=1024:1024`).
+    pub fn start_under(name: &str, wrapper: &[&str], env: &[(&str, &str)]) -> Relay {
+        let mut all = vec![("TERN_PUSH__BEARER", "udp")];
+        all.extend_from_slice(env);
+        let mut relay = Relay::prepare(scratch(name), None, &all);
+        relay.wrapper = wrapper.iter().map(|w| (*w).to_owned()).collect();
+        relay.spawn();
+        relay
+    }
+
     fn launch(data: PathBuf, config: Option<&str>, env: &[(&str, &str)]) -> Relay {
+        let mut relay = Relay::prepare(data, config, env);
+        relay.spawn();
+        relay
+    }
+
+    fn prepare(data: PathBuf, config: Option<&str>, env: &[(&str, &str)]) -> Relay {
         let config = config.map(|text| {
             let file = data.join("tern.toml");
             std::fs::write(&file, text).unwrap();
@@ -86,13 +105,18 @@ impl Relay {
             ("TERN_LOG".into(), "warn".into()),
         ];
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut relay = Relay { child: None, base, admin, data, udp, env: all, config };
-        relay.spawn();
-        relay
+        Relay { child: None, base, admin, data, udp, env: all, config, wrapper: Vec::new() }
     }
 
     fn spawn(&mut self) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tern"));
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(env!("CARGO_BIN_EXE_tern"));
+                cmd
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_tern")),
+        };
         cmd.arg("serve");
         if let Some(file) = &self.config {
             cmd.arg("--config").arg(file);
@@ -105,6 +129,11 @@ impl Relay {
             assert!(Instant::now() < deadline, "tern serve did not start listening on {addr}");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The relay's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the relay is running").id()
     }
 
     /// Stops the relay the way an operator does (SIGTERM) and waits for it.

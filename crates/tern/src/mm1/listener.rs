@@ -1,0 +1,312 @@
+//! The MM1 HTTP front: the accept loop and each connection's HTTP/1.1 (hyper), with what keeps a
+//! flood of clients from exhausting the relay's descriptors: the open-file limit raised at start
+//! and the connection cap drawn from it, idle connections closed first at the cap, a minimal 503
+//! when no slot comes free, hyper's header-read timeout, which also ends idle keep-alive
+//! connections, and a timeout on writes a client does not take. What a request gets is
+//! `mm1::router`'s business; each request carries the peer's address as
+//! `ConnectInfo<SocketAddr>`. On `stop` it stops accepting, closes idle connections and waits
+//! for the requests in flight.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustix::io::Errno;
+use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::{Instant, Sleep};
+
+use crate::config::Mm1Config;
+
+/// Descriptors kept from MM1 for the store's files, the bearers' links, the admin endpoint and
+/// the moment a refused connection is open.
+const RESERVED_FILES: u64 = 256;
+
+/// hyper's buffer size limit, which also bounds a request's head: ample for a handset's headers,
+/// and small enough that thousands of connections reading bodies at once hold little memory.
+const MAX_BUFFER: usize = 16 * 1024;
+
+/// What the accept loop tells the connections.
+#[derive(Debug, Clone, Copy, Default)]
+struct Signal {
+    /// Bumped at the cap: connections with no request in flight close.
+    shed: u64,
+    /// Every connection closes once its request in flight (if any) is answered.
+    stopping: bool,
+}
+
+/// Raises the soft open-file limit to the hard one, then returns `configured` lowered to what the
+/// limit leaves for MM1 connections.
+pub fn connection_cap(configured: usize) -> usize {
+    let before = getrlimit(Resource::Nofile);
+    let soft = before.current.unwrap_or(u64::MAX);
+    // An unlimited hard limit still stops at the kernel's nr_open, 2^20 by default.
+    let hard = before.maximum.unwrap_or(1 << 20);
+    let open_files = if soft < hard {
+        match setrlimit(Resource::Nofile, Rlimit { current: Some(hard), maximum: before.maximum }) {
+            Ok(()) => hard,
+            Err(e) => {
+                tracing::warn!(soft, hard, error = %e, "cannot raise the open-file limit");
+                soft
+            }
+        }
+    } else {
+        soft
+    };
+    let cap = cap_for(configured, open_files);
+    tracing::info!(
+        soft = open_files,
+        was = soft,
+        hard,
+        connections = cap,
+        "MM1 connection cap from the open-file limit"
+    );
+    cap
+}
+
+fn cap_for(configured: usize, open_files: u64) -> usize {
+    let available = open_files.saturating_sub(RESERVED_FILES).max(open_files / 2).max(1);
+    configured.min(usize::try_from(available).unwrap_or(usize::MAX)).min(u32::MAX as usize)
+}
+
+/// Serves MM1 on `listener` until `stop` resolves, then lets the requests in flight finish.
+pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usize, stop: impl Future<Output = ()>) {
+    let slots = Arc::new(Semaphore::new(cap));
+    let (signal, signals) = watch::channel(Signal::default());
+    let mut http = http1::Builder::new();
+    // hyper starts this timer whenever it waits for a request head, on a new connection and
+    // again after each answer, so it bounds idle keep-alive connections as well as slow headers.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(cfg.header_timeout_secs))
+        .max_buf_size(MAX_BUFFER);
+    let wait = Duration::from_millis(cfg.busy_wait_ms);
+    let stall = Duration::from_secs(cfg.body_timeout_secs);
+    let open = metrics::gauge!("tern_mm1_connections");
+    let mut last_warning: Option<Instant> = None;
+    let mut refused_at: Option<Instant> = None;
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_failed(&e, &signal, &mut last_warning).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            // A wait that has just ended without a slot says the next one would too: refusing at
+            // once keeps the connections queued behind it from waiting their turns one by one.
+            Err(_) if refused_at.is_some_and(|at| at.elapsed() < wait) => {
+                refuse(&stream);
+                continue;
+            }
+            Err(_) => {
+                // At the cap idle connections go first, as a server reuses its idle connections;
+                // then the new one waits a little for a slot.
+                signal.send_modify(|s| s.shed += 1);
+                let slot = tokio::select! {
+                    slot = tokio::time::timeout(wait, slots.clone().acquire_owned()) => slot.ok().and_then(Result::ok),
+                    () = &mut stop => break,
+                };
+                match slot {
+                    Some(slot) => slot,
+                    None => {
+                        refused_at = Some(Instant::now());
+                        refuse(&stream);
+                        continue;
+                    }
+                }
+            }
+        };
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let service = {
+            let (app, in_flight) = (app.clone(), in_flight.clone());
+            hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let busy = InFlight::new(in_flight.clone());
+                let call = tower::ServiceExt::oneshot(app.clone(), request);
+                async move {
+                    let response = call.await;
+                    drop(busy);
+                    response
+                }
+            })
+        };
+        let connection = http.serve_connection(TokioIo::new(Socket::new(stream, stall)), service);
+        let mut signals = signals.clone();
+        // A shed asked for before this connection was accepted is not for it.
+        signals.borrow_and_update();
+        let open = open.clone();
+        open.increment(1.0);
+        tokio::spawn(async move {
+            tokio::pin!(connection);
+            let ended = loop {
+                tokio::select! {
+                    ended = connection.as_mut() => break ended,
+                    changed = signals.changed() => {
+                        let stopping = changed.is_err() || signals.borrow_and_update().stopping;
+                        if stopping || in_flight.load(Ordering::Acquire) == 0 {
+                            if !stopping {
+                                metrics::counter!("tern_mm1_connections_shed_total").increment(1);
+                            }
+                            // Never cuts a request: hyper closes at once only when idle, and
+                            // otherwise after the answer.
+                            connection.as_mut().graceful_shutdown();
+                            break connection.as_mut().await;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, "MM1 connection ended");
+            }
+            open.decrement(1.0);
+            drop(slot);
+        });
+    }
+    drop(listener);
+    signal.send_modify(|s| s.stopping = true);
+    // Every connection holds a slot until it ends.
+    let _ = slots.acquire_many(u32::try_from(cap).unwrap_or(u32::MAX)).await;
+}
+
+/// A connection's socket whose writes fail once they have waited longer than the stall timeout
+/// for the client to take more: hyper has no write timeout, and a client that stops reading its
+/// answers would otherwise hold its connection (and an answer's budget) for good.
+struct Socket {
+    io: TcpStream,
+    stall: Duration,
+    /// Made at the first write that has to wait; armed while writes wait.
+    timer: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl Socket {
+    fn new(io: TcpStream, stall: Duration) -> Self {
+        Socket { io, stall, timer: None, armed: false }
+    }
+
+    /// Passes on a write's outcome, turning a wait longer than the stall timeout into an error.
+    fn timed<T>(&mut self, cx: &mut Context<'_>, outcome: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if outcome.is_ready() {
+            self.armed = false;
+            return outcome;
+        }
+        let deadline = Instant::now() + self.stall;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.armed {
+            timer.as_mut().reset(deadline);
+            self.armed = true;
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let outcome = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.timed(cx, outcome)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let outcome = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.timed(cx, outcome)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// Counts a request in flight on its connection for as long as it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// No slot came free: a minimal 503, written only if the socket takes it at once, then close.
+fn refuse(stream: &TcpStream) {
+    metrics::counter!("tern_mm1_connections_refused_total").increment(1);
+    let _ = stream.try_write(
+        b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 5\r\n\r\n",
+    );
+}
+
+/// An accept error. Out of descriptors or memory, idle connections are closed and the loop
+/// pauses, rather than spinning on the error; a connection that failed before it was accepted
+/// is skipped.
+async fn accept_failed(e: &std::io::Error, signal: &watch::Sender<Signal>, last_warning: &mut Option<Instant>) {
+    use std::io::ErrorKind;
+    if matches!(e.kind(), ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused) {
+        return;
+    }
+    if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+        tracing::warn!(error = %e, "MM1 accept error");
+        *last_warning = Some(Instant::now());
+    }
+    if matches!(Errno::from_io_error(e), Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) {
+        signal.send_modify(|s| s.shed += 1);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_leaves_descriptors_for_the_rest() {
+        assert_eq!(cap_for(4096, 1024), 768);
+        assert_eq!(cap_for(100, 1024), 100);
+        assert_eq!(cap_for(4096, 1 << 20), 4096);
+        // A small limit is shared rather than all taken by the reserve.
+        assert_eq!(cap_for(4096, 300), 150);
+        assert_eq!(cap_for(4096, 0), 1);
+    }
+}
