@@ -11,7 +11,7 @@ use anyhow::Context;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
-use crate::core::delivery;
+use crate::delivery;
 use crate::mm1::{self, Mm1};
 use crate::push::Bearers;
 use crate::push::smpp::LinkStates;

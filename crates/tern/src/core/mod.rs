@@ -3,6 +3,5 @@
 
 pub mod address;
 pub mod compose;
-pub mod delivery;
 pub mod events;
 pub mod ids;
