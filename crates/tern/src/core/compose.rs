@@ -10,8 +10,9 @@ use tern_codec::wsp::EncodedString;
 
 use super::address::{self, AddressError, Normalized, Route};
 use super::ids;
+use super::model::{Delivery, NewMessage, NewRecipient};
+use super::state::RecipientState;
 use crate::config::{Config, DeliveryConfig, RetrievalConfig};
-use crate::store::{Delivery, NewMessage, NewRecipient, RecipientState};
 
 /// The version of the PDUs the relay starts: what handsets of every generation accept.
 pub const VERSION: Version = Version::V1_2;

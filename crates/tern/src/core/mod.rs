@@ -5,3 +5,5 @@ pub mod address;
 pub mod compose;
 pub mod events;
 pub mod ids;
+pub mod model;
+pub mod state;

@@ -2,8 +2,9 @@
 //! store one by one.
 
 use crate::core::ids;
+use crate::core::model::Change;
 use crate::push::Receipt;
-use crate::store::{Change, Store};
+use crate::store::Store;
 
 /// Records SMSC delivery receipts as they come: the push's part is marked with the final state,
 /// and the recipient's status text says what the SMSC saw.

@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::core::model::Change;
 use crate::core::{events, ids};
-use crate::store::{Change, Store};
+use crate::store::Store;
 
 pub async fn sweeper(store: Store, cfg: Arc<Config>, mut shutdown: watch::Receiver<bool>) {
     let every = Duration::from_secs(cfg.delivery.sweep_interval_secs.max(1));

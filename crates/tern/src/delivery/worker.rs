@@ -20,9 +20,10 @@ use tokio::task::JoinSet;
 
 use super::backoff;
 use crate::config::Config;
+use crate::core::model::{Change, DuePush, PushResult, SmscId};
 use crate::core::{compose, events, ids};
 use crate::push::{Accepted, Bearers, PushError, Retry};
-use crate::store::{Change, DuePush, PushResult, SmscId, Store};
+use crate::store::Store;
 
 /// How long a leased push stays out of the due queue while it is sent; a push whose outcome was
 /// never recorded is due again after it (or at once when the store is opened again).
