@@ -9,8 +9,8 @@ use tern_codec::mms::{ReadStatus, Status};
 use super::address::{self, Normalized, Route};
 use super::compose;
 use super::model::{Change, Delivery};
+use super::settings::SubscribersConfig;
 use super::state::{RecipientEvent as E, Transition};
-use crate::config::SubscribersConfig;
 
 /// The sender, when it is a local subscriber that reports can be pushed to.
 fn local_sender(d: &Delivery, subs: &SubscribersConfig) -> Option<Normalized> {

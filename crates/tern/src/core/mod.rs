@@ -6,4 +6,5 @@ pub mod compose;
 pub mod events;
 pub mod ids;
 pub mod model;
+pub mod settings;
 pub mod state;
