@@ -11,6 +11,9 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
+// The tables the core decides by are its own types; the schema takes them as they are.
+pub use crate::core::settings::{DeliveryConfig, RetrievalConfig, SubscribersConfig};
+
 /// Environment variables with this prefix and a `__` in their name override one key each.
 const ENV_PREFIX: &str = "TERN_";
 
@@ -41,19 +44,14 @@ pub struct Config {
     pub admin: AdminConfig,
 }
 
-/// How long a recipient's retrieval URL is honoured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetrievalConfig {
-    /// Seconds the URL still serves the message after the recipient confirmed it has it
-    /// (m-notifyresp.ind Retrieved, m-acknowledge.ind): long enough for a handset that fetches
-    /// again after a glitch, short enough that a leaked URL soon stops working.
-    pub after_ack_secs: u64,
-}
-
-impl Default for RetrievalConfig {
-    fn default() -> Self {
-        RetrievalConfig { after_ack_secs: 300 }
+impl Config {
+    /// What the core's acceptance of a submission takes from the configuration.
+    pub fn acceptance(&self) -> crate::core::compose::Acceptance<'_> {
+        crate::core::compose::Acceptance {
+            subscribers: &self.subscribers,
+            delivery: &self.delivery,
+            compact: self.push.compact,
+        }
     }
 }
 
@@ -139,37 +137,6 @@ impl Default for StoreConfig {
     }
 }
 
-/// The numbering plan of the subscribers, used to bring addresses to E.164.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SubscribersConfig {
-    /// Digits, without '+'.
-    pub country_code: String,
-    /// Dialled before a national number ("0" in `05551234567`); empty if there is none.
-    pub national_prefix: String,
-    /// Dialled before an international number ("00" in `0015551234567`); empty if none.
-    pub international_prefix: String,
-    /// E.164 prefixes, '+' included, of the numbers this relay serves.
-    pub local: Vec<String>,
-    /// Numeric short codes (prefixes, no '+') given to this relay's own handsets, as in a lab.
-    pub local_short_codes: Vec<String>,
-    /// Most recipients (To, Cc and Bcc together) one submission may name.
-    pub max_recipients: usize,
-}
-
-impl Default for SubscribersConfig {
-    fn default() -> Self {
-        Self {
-            country_code: "1".into(),
-            national_prefix: "0".into(),
-            international_prefix: "00".into(),
-            local: vec!["+1555".into()],
-            local_short_codes: Vec::new(),
-            max_recipients: 100,
-        }
-    }
-}
-
 /// Header enrichment: which proxy-added headers name the submitting subscriber.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -214,35 +181,6 @@ pub enum FromMismatch {
     Reject,
     /// Replace the From with the identity the proxy vouched for.
     Overwrite,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DeliveryConfig {
-    /// Notification attempts per recipient before giving up.
-    pub max_attempts: u32,
-    /// The wait before the first retry; it doubles at each retry up to `max_backoff_secs`.
-    pub initial_backoff_secs: u64,
-    pub max_backoff_secs: u64,
-    /// Expiry of a message that asks for none.
-    pub default_expiry_secs: u64,
-    /// Longest expiry a message may ask for; longer requests are cut to it.
-    pub max_expiry_secs: u64,
-    /// How often expired messages and due retries are looked for.
-    pub sweep_interval_secs: u64,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        Self {
-            max_attempts: 6,
-            initial_backoff_secs: 30,
-            max_backoff_secs: 3600,
-            default_expiry_secs: 7 * 24 * 3600,
-            max_expiry_secs: 14 * 24 * 3600,
-            sweep_interval_secs: 60,
-        }
-    }
 }
 
 /// How notifications and reports reach handsets. Until a bearer is configured, pushes wait in

@@ -1,20 +1,10 @@
-//! `tern`: the Tern MMSC and its tools, one subcommand each.
-
-mod admin;
-mod config;
-mod core;
-mod decode;
-mod demo;
-mod logging;
-mod mm1;
-mod push;
-mod serve;
-mod store;
-mod ue;
+//! `tern`: the Tern MMSC and its tools, one subcommand each. The work is done by the `tern`
+//! library; this is only its command line.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tern::{admin, decode, demo, serve, ue};
 
 #[derive(Debug, Parser)]
 #[command(name = "tern", version, about = "Tern: an MMS Relay/Server (MMSC)")]

@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
-use crate::core::delivery;
+use crate::delivery;
 use crate::mm1::body::Budget;
 use crate::mm1::{self, Mm1, listener};
 use crate::push::Bearers;

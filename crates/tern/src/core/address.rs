@@ -5,7 +5,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::config::SubscribersConfig;
+use super::settings::SubscribersConfig;
 
 /// E.164 allows at most 15 digits; fewer than 6 is no real number.
 const E164_DIGITS: std::ops::RangeInclusive<usize> = 6..=15;

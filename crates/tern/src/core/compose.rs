@@ -10,8 +10,9 @@ use tern_codec::wsp::EncodedString;
 
 use super::address::{self, AddressError, Normalized, Route};
 use super::ids;
-use crate::config::{Config, DeliveryConfig, RetrievalConfig};
-use crate::store::{Delivery, NewMessage, NewRecipient, RecipientState};
+use super::model::{Delivery, NewMessage, NewRecipient};
+use super::settings::{DeliveryConfig, RetrievalConfig, SubscribersConfig};
+use super::state::RecipientState;
 
 /// The version of the PDUs the relay starts: what handsets of every generation accept.
 pub const VERSION: Version = Version::V1_2;
@@ -21,6 +22,15 @@ pub const VERSION: Version = Version::V1_2;
 pub fn retrieval_closed(d: &Delivery, now: i64, cfg: &RetrievalConfig) -> bool {
     let keep = i64::try_from(cfg.after_ack_secs).unwrap_or(i64::MAX);
     d.acked_at.is_some_and(|at| now.saturating_sub(at) > keep)
+}
+
+/// What acceptance takes from the configuration: the numbering plan, the expiry limits, and
+/// whether notifications are compact (`push.compact`).
+#[derive(Debug, Clone, Copy)]
+pub struct Acceptance<'a> {
+    pub subscribers: &'a SubscribersConfig,
+    pub delivery: &'a DeliveryConfig,
+    pub compact: bool,
 }
 
 /// Why a submission cannot be accepted as it is.
@@ -42,9 +52,9 @@ pub fn message(
     sender: &Normalized,
     forwarded_from: Option<&Normalized>,
     now: i64,
-    cfg: &Config,
+    cfg: Acceptance<'_>,
 ) -> Result<NewMessage, SubmitError> {
-    let (subs, delivery, compact) = (&cfg.subscribers, &cfg.delivery, cfg.push.compact);
+    let (subs, delivery, compact) = (cfg.subscribers, cfg.delivery, cfg.compact);
     let listed = req.to.len() + req.cc.len() + req.bcc.len();
     if listed == 0 {
         return Err(SubmitError::NoRecipients);
@@ -238,8 +248,8 @@ mod tests {
     use super::*;
     use tern_codec::mms::{Pdu, RetrieveConf};
 
-    fn subs() -> crate::config::SubscribersConfig {
-        crate::config::SubscribersConfig::default()
+    fn subs() -> SubscribersConfig {
+        SubscribersConfig::default()
     }
 
     /// Octets of the WSP push carrying the notification of a typical message: (full, compact).
@@ -255,9 +265,9 @@ mod tests {
         let body = vec![0x84, 0xA3, 0x00];
         let url = format!("{base}/m/{}", ids::token());
         let size = |compact| {
-            let mut cfg = Config::default();
-            cfg.push.compact = compact;
-            let m = message(&req, body.clone(), &sender, None, 0, &cfg).unwrap();
+            let (subscribers, delivery) = (subs(), DeliveryConfig::default());
+            let cfg = Acceptance { subscribers: &subscribers, delivery: &delivery, compact };
+            let m = message(&req, body.clone(), &sender, None, 0, cfg).unwrap();
             let pdu = notification(&m.notification, &ids::transaction_id(), &url, 604_800, 0);
             tern_codec::push::Push::mms(0, pdu).encode().len()
         };
@@ -299,7 +309,9 @@ mod tests {
         let sender = address::normalize("+15550000001", &subs()).unwrap();
         let mut encoded = Vec::new();
         body.encode(&mut encoded);
-        let m = message(&req, encoded, &sender, None, 1000, &Config::default()).unwrap();
+        let (subscribers, delivery) = (subs(), DeliveryConfig::default());
+        let cfg = Acceptance { subscribers: &subscribers, delivery: &delivery, compact: false };
+        let m = message(&req, encoded, &sender, None, 1000, cfg).unwrap();
         let states: Vec<_> = m.recipients.iter().map(|r| (r.address.as_str(), r.state, r.token.is_some())).collect();
         assert_eq!(
             states,

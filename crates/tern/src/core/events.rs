@@ -1,18 +1,16 @@
 //! How handset events move a recipient through the delivery lifecycle, and which reports they
 //! send back: accepted -> notified -> retrieved -> acknowledged, or deferred, rejected,
-//! unrecognised, expired. Each event is one conditional transition, so a repeated or late event
-//! (a second GET, an acknowledgement after expiry) changes nothing and reports nothing twice.
+//! unrecognised, expired. Each event is one conditional transition of the table in
+//! [`super::state`], so a repeated or late event (a second GET, an acknowledgement after expiry)
+//! changes nothing and reports nothing twice.
 
 use tern_codec::mms::{ReadStatus, Status};
 
 use super::address::{self, Normalized, Route};
 use super::compose;
-use crate::config::SubscribersConfig;
-use crate::store::{Change, Delivery, RecipientState as S};
-
-const WAITING: &[S] = &[S::Accepted, S::Notified, S::Deferred];
-const NOT_YET_NOTIFIED: &[S] = &[S::Accepted];
-const RETRIEVED: &[S] = &[S::Retrieved];
+use super::model::{Change, Delivery};
+use super::settings::SubscribersConfig;
+use super::state::{RecipientEvent as E, Transition};
 
 /// The sender, when it is a local subscriber that reports can be pushed to.
 fn local_sender(d: &Delivery, subs: &SubscribersConfig) -> Option<Normalized> {
@@ -36,13 +34,13 @@ fn report(
 
 fn transition(
     d: &Delivery,
-    from: &'static [S],
-    to: S,
+    event: E,
     status: Option<Status>,
     allowed: bool,
     now: i64,
     subs: &SubscribersConfig,
 ) -> Change {
+    let Transition { from, to } = event.transition();
     Change::Transition {
         recipient: d.recipient,
         from,
@@ -56,7 +54,7 @@ fn transition(
 
 /// The recipient fetched the message (a GET counts even with no m-notifyresp.ind after it).
 pub fn retrieved(d: &Delivery, allowed: bool, now: i64, subs: &SubscribersConfig) -> Change {
-    transition(d, WAITING, S::Retrieved, Some(Status::RETRIEVED), allowed, now, subs)
+    transition(d, E::Retrieved, Some(Status::RETRIEVED), allowed, now, subs)
 }
 
 /// The recipient confirmed it has the message, which starts the time its retrieval URL is
@@ -69,30 +67,27 @@ fn confirmed(d: &Delivery, now: i64) -> Change {
 pub fn notify_response(d: &Delivery, status: Status, allowed: bool, now: i64, subs: &SubscribersConfig) -> Vec<Change> {
     let change = match status {
         Status::RETRIEVED => return vec![retrieved(d, allowed, now, subs), confirmed(d, now)],
-        Status::DEFERRED => transition(d, &[S::Accepted, S::Notified], S::Deferred, Some(status), allowed, now, subs),
-        Status::REJECTED => transition(d, WAITING, S::Rejected, Some(status), allowed, now, subs),
-        _ => transition(d, WAITING, S::Unrecognised, Some(Status::UNRECOGNISED), allowed, now, subs),
+        Status::DEFERRED => transition(d, E::Deferred, Some(status), allowed, now, subs),
+        Status::REJECTED => transition(d, E::Rejected, Some(status), allowed, now, subs),
+        _ => transition(d, E::Unrecognised, Some(Status::UNRECOGNISED), allowed, now, subs),
     };
     vec![change]
 }
 
 /// An m-acknowledge.ind: retrieved (reported if the GET was not yet), then acknowledged.
 pub fn acknowledged(d: &Delivery, allowed: bool, now: i64, subs: &SubscribersConfig) -> Vec<Change> {
-    vec![
-        retrieved(d, allowed, now, subs),
-        transition(d, RETRIEVED, S::Acknowledged, None, allowed, now, subs),
-        confirmed(d, now),
-    ]
+    vec![retrieved(d, allowed, now, subs), transition(d, E::Acknowledged, None, allowed, now, subs), confirmed(d, now)]
 }
 
 /// The first notifications to these recipients went out.
 pub fn notified(recipients: Vec<i64>, now: i64) -> Change {
-    Change::TransitionMany { recipients, from: NOT_YET_NOTIFIED, to: S::Notified, now }
+    let Transition { from, to } = E::Notified.transition();
+    Change::TransitionMany { recipients, from, to, now }
 }
 
 /// The message expired before this recipient fetched it.
 pub fn expired(d: &Delivery, now: i64, subs: &SubscribersConfig) -> Change {
-    transition(d, WAITING, S::Expired, Some(Status::EXPIRED), true, now, subs)
+    transition(d, E::Expired, Some(Status::EXPIRED), true, now, subs)
 }
 
 /// An m-read-rec.ind from the recipient: taken once, with an m-read-orig.ind for the sender

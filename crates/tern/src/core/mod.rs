@@ -1,8 +1,12 @@
 //! The relay's core: what a message is, where it goes, and what happens to it between
-//! submission and delivery, independent of the interface it came in on.
+//! submission and delivery, independent of the interface it came in on. It does no I/O and uses
+//! no other module of the crate: the store persists what it builds, the delivery loops and the
+//! interfaces call into it.
 
 pub mod address;
 pub mod compose;
-pub mod delivery;
 pub mod events;
 pub mod ids;
+pub mod model;
+pub mod settings;
+pub mod state;

@@ -96,7 +96,7 @@ async fn store(
 ) -> Result<String, Refusal> {
     let cfg = &mm1.cfg;
     let now = ids::now();
-    let message = compose::message(req, body, sender, forwarded_from, now, cfg).map_err(|e| match e {
+    let message = compose::message(req, body, sender, forwarded_from, now, cfg.acceptance()).map_err(|e| match e {
         SubmitError::TooManyRecipients(_) => Refusal::new(ResponseStatus::PERMANENT_SERVICE_DENIED, e.to_string()),
         SubmitError::NoRecipients | SubmitError::BadRecipient(_) => {
             Refusal::new(ResponseStatus::PERMANENT_SENDING_ADDRESS_UNRESOLVED, e.to_string())

@@ -1,6 +1,7 @@
-//! Push bearers: how a WSP push (a notification, or a report) reaches a handset. The core hands
-//! a push for an MSISDN to the configured bearer and records what happened; with no bearer the
-//! push waits in the queue and says why, so nothing is ever reported as sent that was not.
+//! Push bearers: how a WSP push (a notification, or a report) reaches a handset. The delivery
+//! worker (`crate::delivery`) hands a push for an MSISDN to the configured bearer and records what
+//! happened; with no bearer the push waits in the queue and says why, so nothing is ever reported
+//! as sent that was not.
 
 mod pap;
 pub mod smpp;

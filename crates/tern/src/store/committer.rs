@@ -11,76 +11,10 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::payloads::{Location, PayloadLog};
-use super::{DuePush, NewMessage, NotificationParts, RecipientState, Result, StoreError};
-
-/// One durable change. Conditional changes report whether they applied.
-#[derive(Debug, Clone)]
-pub enum Change {
-    /// Store a message and its recipients; local recipients waiting for a notification get a
-    /// pending push.
-    Accept(Box<NewMessage>),
-    /// Move a recipient to `to` if its state is one of `from`. When it moves, its pending
-    /// notifications can be cancelled and a report (`msisdn`, `pdu`) queued, atomically.
-    Transition {
-        recipient: i64,
-        from: &'static [RecipientState],
-        to: RecipientState,
-        status_text: Option<String>,
-        now: i64,
-        cancel_pushes: bool,
-        report: Option<(String, Vec<u8>)>,
-    },
-    /// The recipient's read report, taken once: the first one is recorded and its report for
-    /// the sender (`msisdn`, `pdu`) queued; a repeated one applies nothing.
-    ReadReport { recipient: i64, now: i64, report: Option<(String, Vec<u8>)> },
-    /// The recipient confirmed its retrieval; the first confirmation's time is kept.
-    Confirmed { recipient: i64, now: i64 },
-    /// Move many recipients to `to` if their state is one of `from` (as a notification batch
-    /// goes out), with no status text, cancellation or report.
-    TransitionMany { recipients: Vec<i64>, from: &'static [RecipientState], to: RecipientState, now: i64 },
-    /// Take up to `limit` pushes due at `now` (pending, or leased with the lease run out) and
-    /// mark them leased until `until` while a worker sends them: due again when the lease runs
-    /// out, or at once when the store is opened again after a crash. The pushes taken come back
-    /// in [`Applied::leased`]. Finding and leasing them in the writer's transaction keeps the due
-    /// queue off the read connections.
-    LeaseDue { now: i64, until: i64, limit: i64 },
-    /// Sends finished: each push rescheduled or closed.
-    PushResults(Vec<PushResult>),
-    /// The message expired: free its body and stop its pushes.
-    Expire { message: i64 },
-    /// SMSCs took pushes' parts under these message ids (for their delivery receipts).
-    SmscIds(Vec<SmscId>),
-    /// An SMSC delivery receipt: the final state of one part.
-    Receipt { link: String, smsc_id: String, state: String, now: i64 },
-    /// Drop the row of a dead segment whose file was removed.
-    ForgetSegment { segment: i64 },
-}
-
-/// How one send ended: reschedule at `next`, or close the push in `state` (`done`, `failed`).
-#[derive(Debug, Clone)]
-pub struct PushResult {
-    pub push: i64,
-    pub attempts: u32,
-    pub next: Option<i64>,
-    pub state: &'static str,
-    pub error: Option<String>,
-}
-
-impl PushResult {
-    /// Whether `other` is recorded the same way (all but the push).
-    fn same_outcome(&self, other: &PushResult) -> bool {
-        (self.attempts, self.next, self.state, &self.error) == (other.attempts, other.next, other.state, &other.error)
-    }
-}
-
-/// The message id an SMSC (`link`) gave one part of a push.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SmscId {
-    pub push: i64,
-    pub link: String,
-    pub id: String,
-}
+use super::payloads::PayloadLog;
+use super::{Result, StoreError};
+use crate::core::model::{Change, DuePush, Location, NewMessage, NotificationParts, PushResult};
+use crate::core::state::RecipientState;
 
 /// What a request's changes did: for each change but a lease, whether it applied; and the
 /// pushes its leases took.
@@ -341,7 +275,7 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
             // apart from JSON.
             let mut groups: Vec<(&PushResult, Vec<i64>)> = Vec::new();
             for result in results {
-                match groups.iter_mut().find(|(first, _)| first.same_outcome(result)) {
+                match groups.iter_mut().find(|(first, _)| same_outcome(first, result)) {
                     Some((_, ids)) => ids.push(result.push),
                     None => groups.push((result, vec![result.push])),
                 }
@@ -427,6 +361,11 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
                 > 0)
         }
     }
+}
+
+/// Whether two sends are recorded the same way (all but the push).
+fn same_outcome(a: &PushResult, b: &PushResult) -> bool {
+    (a.attempts, a.next, a.state, &a.error) == (b.attempts, b.next, b.state, &b.error)
 }
 
 async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location) -> Result<()> {

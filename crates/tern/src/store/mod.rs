@@ -8,15 +8,17 @@ mod committer;
 mod payloads;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row, SqlitePool};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-pub use committer::{Change, PushResult, SmscId};
-pub use payloads::Location;
+// What the core builds and the store persists, re-exported for the store's callers.
+pub use crate::core::model::{
+    Change, Delivery, DuePush, Location, NewMessage, NewRecipient, NotificationParts, PushResult, SmscId,
+};
+pub use crate::core::state::RecipientState;
 
 /// Storage failed; the MM1 edge answers with a transient error.
 #[derive(Debug, thiserror::Error)]
@@ -37,134 +39,11 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Where a recipient stands in the delivery lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecipientState {
-    /// Stored; the notification is not out yet.
-    Accepted,
-    /// A notification went out; the message waits to be fetched.
-    Notified,
-    /// The recipient fetched the message.
-    Retrieved,
-    /// The recipient acknowledged the retrieval.
-    Acknowledged,
-    /// The recipient asked to fetch it later.
-    Deferred,
-    Rejected,
-    /// The recipient's handset did not recognise the notification.
-    Unrecognised,
-    Expired,
-    /// A recipient behind another interface (MM3/MM4/MM7) for which no route is configured.
-    NoRoute,
-}
-
-impl RecipientState {
-    pub const ALL: [RecipientState; 9] = [
-        RecipientState::Accepted,
-        RecipientState::Notified,
-        RecipientState::Retrieved,
-        RecipientState::Acknowledged,
-        RecipientState::Deferred,
-        RecipientState::Rejected,
-        RecipientState::Unrecognised,
-        RecipientState::Expired,
-        RecipientState::NoRoute,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecipientState::Accepted => "accepted",
-            RecipientState::Notified => "notified",
-            RecipientState::Retrieved => "retrieved",
-            RecipientState::Acknowledged => "acknowledged",
-            RecipientState::Deferred => "deferred",
-            RecipientState::Rejected => "rejected",
-            RecipientState::Unrecognised => "unrecognised",
-            RecipientState::Expired => "expired",
-            RecipientState::NoRoute => "no-route",
-        }
+/// A stored recipient state that this Tern does not know reads as a database decoding error.
+impl From<crate::core::state::UnknownState> for StoreError {
+    fn from(e: crate::core::state::UnknownState) -> StoreError {
+        StoreError::Db(sqlx::Error::Decode(e.to_string().into()))
     }
-}
-
-impl FromStr for RecipientState {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self> {
-        RecipientState::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| StoreError::Db(sqlx::Error::Decode(format!("unknown recipient state {s}").into())))
-    }
-}
-
-/// A message to store, with everything needed to notify and serve it later.
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    pub message_id: String,
-    pub sender: String,
-    pub date: i64,
-    pub expires_at: i64,
-    pub deliver_after: i64,
-    pub delivery_report: bool,
-    pub read_report: bool,
-    /// Encoded m-notification.ind fields shared by every recipient.
-    pub notification: Vec<u8>,
-    /// Encoded m-retrieve.conf fields that follow the Transaction-ID.
-    pub retrieve: Vec<u8>,
-    /// The Content-Type field and the body, as they end the m-retrieve.conf.
-    pub body: Vec<u8>,
-    pub recipients: Vec<NewRecipient>,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewRecipient {
-    pub address: String,
-    pub route: String,
-    pub token: Option<String>,
-    pub transaction_id: Option<String>,
-    pub state: RecipientState,
-    pub status_text: Option<String>,
-}
-
-/// A recipient with the message it belongs to, as the MM1 handlers need them.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub recipient: i64,
-    pub address: String,
-    pub state: RecipientState,
-    pub transaction_id: Option<String>,
-    pub message_id: String,
-    pub sender: String,
-    pub expires_at: i64,
-    pub expired: bool,
-    pub delivery_report: bool,
-    pub read_report: bool,
-    /// When the recipient's read report was taken, if it was.
-    pub read_at: Option<i64>,
-    /// When the recipient confirmed its retrieval (m-notifyresp.ind Retrieved or
-    /// m-acknowledge.ind), if it did.
-    pub acked_at: Option<i64>,
-    pub retrieve: Vec<u8>,
-    pub body: Location,
-}
-
-/// A push that is due, with what is needed to build a notification.
-#[derive(Debug, Clone)]
-pub struct DuePush {
-    pub id: i64,
-    pub msisdn: String,
-    pub attempts: u32,
-    /// A stored PDU (a report); `None` for a notification, built from the fields below.
-    pub pdu: Option<Vec<u8>>,
-    pub notification: Option<NotificationParts>,
-}
-
-#[derive(Debug, Clone)]
-pub struct NotificationParts {
-    pub recipient: i64,
-    pub template: Vec<u8>,
-    pub transaction_id: String,
-    pub token: String,
-    pub expires_at: i64,
 }
 
 #[derive(Debug, Clone)]

@@ -11,19 +11,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use crate::core::model::Location;
+
 /// A segment is sealed and a new one started beyond this size.
 pub const SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
-
-/// Where one body is stored, and its checksum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Location {
-    pub segment: i64,
-    pub offset: u64,
-    pub length: u64,
-    /// CRC-32 of the body; `None` for bodies stored before checksums were kept, which are checked
-    /// by length only.
-    pub crc: Option<u32>,
-}
 
 /// The checksum a body is stored and read back with.
 pub fn checksum(bytes: &[u8]) -> u32 {

@@ -170,6 +170,7 @@ struct Notified {
 }
 
 /// What a handset is told at start, whatever feeds it pushes.
+#[derive(Debug)]
 pub struct Setup {
     pub out: Output,
     pub msisdn_header: String,
@@ -184,6 +185,7 @@ pub struct Setup {
 }
 
 /// A handset's MMS user agent: decides, fetches, saves and answers, one push at a time.
+#[derive(Debug)]
 pub struct Handset {
     out: Output,
     client: Client,

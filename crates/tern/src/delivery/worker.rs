@@ -1,7 +1,6 @@
-//! The delivery worker and the sweeper. The worker takes due pushes from the queue, leases
-//! them, frames each as a WSP push and hands it to the bearer, then records the outcome: a
-//! notification is sent again with exponential backoff until the handset answers or the
-//! attempts run out. The sweeper expires recipients and messages, and frees their bodies.
+//! The delivery worker. It takes due pushes from the queue, leases them, frames each as a WSP
+//! push and hands it to the bearer, then records the outcome: a notification is sent again with
+//! exponential backoff ([`super::backoff`]) until the handset answers or the attempts run out.
 //!
 //! Delivery is a pipeline rather than a sequence of passes: leasing the next pushes, sending and
 //! recording overlap. The pushes of a lease are sent side by side and each outcome is recorded as
@@ -19,10 +18,12 @@ use tern_codec::push::Push;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::{compose, events, ids};
+use super::backoff;
 use crate::config::Config;
-use crate::push::{Accepted, Bearers, PushError, Receipt, Retry};
-use crate::store::{Change, DuePush, PushResult, SmscId, Store};
+use crate::core::model::{Change, DuePush, PushResult, SmscId};
+use crate::core::{compose, events, ids};
+use crate::push::{Accepted, Bearers, PushError, Retry};
+use crate::store::Store;
 
 /// How long a leased push stays out of the due queue while it is sent; a push whose outcome was
 /// never recorded is due again after it (or at once when the store is opened again).
@@ -37,13 +38,6 @@ const BATCHES_IN_FLIGHT: usize = 4;
 /// How long shutdown waits for pushes in flight to be answered and recorded; those still out
 /// after it are sent again when the relay starts next.
 const DRAIN: Duration = Duration::from_secs(10);
-
-/// Seconds to wait before attempt `attempts + 1`: doubling from the initial backoff, capped.
-pub fn backoff(cfg: &Config, attempts: u32) -> i64 {
-    let initial = cfg.delivery.initial_backoff_secs.max(1);
-    let factor = 1u64.checked_shl(attempts.saturating_sub(1)).unwrap_or(u64::MAX);
-    i64::try_from(initial.saturating_mul(factor).min(cfg.delivery.max_backoff_secs)).unwrap_or(i64::MAX)
-}
 
 /// A push that went to the bearer and how it went; its permit is released once it is recorded.
 struct Outcome {
@@ -248,67 +242,5 @@ fn pdu(push: &DuePush, cfg: &Config, now: i64) -> Vec<u8> {
             compose::notification(&n.template, &n.transaction_id, &url, n.expires_at, now)
         }
         (None, None) => Vec::new(),
-    }
-}
-
-/// Records SMSC delivery receipts as they come: the push's part is marked with the final state,
-/// and the recipient's status text says what the SMSC saw.
-pub async fn receipts(store: Store, mut receipts: tokio::sync::mpsc::UnboundedReceiver<Receipt>) {
-    while let Some(r) = receipts.recv().await {
-        let change = Change::Receipt { link: r.link, smsc_id: r.smsc_id, state: r.state, now: ids::now() };
-        if let Err(e) = store.apply(vec![change]).await {
-            tracing::error!(error = %e, "cannot record a delivery receipt");
-        }
-    }
-}
-
-pub async fn sweeper(store: Store, cfg: Arc<Config>, mut shutdown: watch::Receiver<bool>) {
-    let every = Duration::from_secs(cfg.delivery.sweep_interval_secs.max(1));
-    while !*shutdown.borrow() {
-        if let Err(e) = sweep(&store, &cfg).await {
-            tracing::error!(error = %e, "sweep failed");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-}
-
-/// Expires waiting recipients (reporting it), then frees expired messages and dead segments.
-pub async fn sweep(store: &Store, cfg: &Config) -> crate::store::Result<()> {
-    const BATCH: i64 = 500;
-    let now = ids::now();
-    loop {
-        let expiring = store.expiring(now, BATCH).await?;
-        if expiring.is_empty() {
-            break;
-        }
-        store.apply(expiring.iter().map(|d| events::expired(d, now, &cfg.subscribers)).collect()).await?;
-    }
-    loop {
-        let messages = store.expired_messages(now, BATCH).await?;
-        if messages.is_empty() {
-            break;
-        }
-        store.apply(messages.into_iter().map(|message| Change::Expire { message }).collect()).await?;
-    }
-    for segment in store.dead_segments().await? {
-        store.remove_segment_file(segment)?;
-        store.apply(vec![Change::ForgetSegment { segment }]).await?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        let cfg = Config::default();
-        let waits: Vec<i64> = (1..=9).map(|a| backoff(&cfg, a)).collect();
-        assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
-        assert_eq!(backoff(&cfg, u32::MAX), 3600);
     }
 }

@@ -1,0 +1,17 @@
+//! The Tern MMSC as a library: the relay (configuration, core, store, the MM1 interface, the
+//! delivery loops, the push bearers and the admin endpoint) and the tools built on it (`decode`,
+//! the `ue` handset simulator, `demo`). The `tern` binary is a thin command line over it
+//! (`main.rs`); tests and later crates can run the relay in-process through [`serve::serve`].
+
+pub mod admin;
+pub mod config;
+pub mod core;
+pub mod decode;
+pub mod delivery;
+pub mod demo;
+pub mod logging;
+pub mod mm1;
+pub mod push;
+pub mod serve;
+pub mod store;
+pub mod ue;
