@@ -95,6 +95,31 @@ fn tshark_reads(pdu: &[u8], parts: &[String]) {
 }
 
 #[test]
+fn the_body_is_stored_and_served_as_received() {
+    // A part whose Content-Type is written as text, where an encoder would use its well-known
+    // number: the handset gets the octets the sender sent, not a re-encoding of them.
+    let relay = Relay::start("as-received", &[]);
+    let mut pdu = Message::new(SendReq {
+        transaction_id: Some("raw".into()),
+        mms_version: Some(Version::V1_2),
+        from: Some(Sender::InsertAddress),
+        to: vec![Address::phone(RECIPIENT)],
+        ..SendReq::default()
+    })
+    .encode();
+    let part_headers = b"text/plain\0";
+    let mut tail = vec![0x84, 0xA3, 0x01, part_headers.len() as u8, 0x02];
+    tail.extend_from_slice(part_headers);
+    tail.extend_from_slice(b"hi");
+    pdu.extend_from_slice(&tail);
+    assert_eq!(send_conf(&relay.post(&pdu, Some(SENDER))).response_status, Some(ResponseStatus::OK));
+    let n = notification(&relay);
+    let (bytes, _, body) = retrieve(&relay, n.content_location.as_deref().unwrap(), Some(RECIPIENT));
+    assert!(bytes.ends_with(&tail), "served {:02x?}", &bytes[bytes.len().saturating_sub(tail.len())..]);
+    assert_eq!(body.unwrap().parts()[0].data.as_ref(), b"hi");
+}
+
+#[test]
 fn handset_send_reqs_are_notified_and_retrieved_byte_for_byte() {
     // The handsets address lab numbers: 1337 and 55225 (short codes) and a Swedish mobile.
     let relay = Relay::start(

@@ -6,6 +6,7 @@
 //! spec's order rule: Message-Type, Transaction-ID, MMS-Version first, Content-Type last.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use super::header::{Header, code};
 use super::pdu::Pdu;
@@ -84,6 +85,13 @@ impl<'a> Message<'a> {
 
     /// Decodes a PDU. Part bodies borrow from `bytes`.
     pub fn decode(bytes: &'a [u8]) -> Result<Message<'a>> {
+        Message::decode_with_body_span(bytes).map(|(message, _)| message)
+    }
+
+    /// Decodes a PDU like [`Message::decode`], and says where its Content-Type field and body
+    /// lie in `bytes` (what [`Body::encode`] would write, but as received, without whatever
+    /// follows the last part): what a relay stores as it came and puts behind other fields.
+    pub fn decode_with_body_span(bytes: &'a [u8]) -> Result<(Message<'a>, Option<Range<usize>>)> {
         let Some(message_type) = find_message_type(bytes) else {
             return Err(Error { offset: 0, field: "X-Mms-Message-Type", kind: ErrorKind::Invalid("no message type") });
         };
@@ -93,6 +101,7 @@ impl<'a> Message<'a> {
         let mut headers = Vec::with_capacity(16);
         let mut seen_type = false;
         let mut body = None;
+        let mut span = None;
         while let Some(b) = r.peek() {
             if headers.len() >= MAX_HEADERS {
                 return Err(r.error("headers", ErrorKind::TooMany(MAX_HEADERS)));
@@ -103,8 +112,10 @@ impl<'a> Message<'a> {
                     seen_type = true;
                 }
                 ValueForm::ShortInteger(code::CONTENT_TYPE) => {
+                    let start = r.offset();
                     r.u8("Content-Type")?;
                     body = Some(decode_body(&mut r)?);
+                    span = Some(start..r.offset());
                     break;
                 }
                 ValueForm::ShortInteger(code) => {
@@ -125,7 +136,7 @@ impl<'a> Message<'a> {
             field: "X-Mms-Message-Type",
             kind: ErrorKind::Unexpected(message_type.0),
         })?;
-        Ok(Message { pdu, body })
+        Ok((Message { pdu, body }, span))
     }
 
     /// Encodes the PDU in the spec's field order.
@@ -184,4 +195,46 @@ fn decode_body<'a>(r: &mut Reader<'a>) -> Result<Body<'a>> {
         BodyData::Single(Cow::Borrowed(r.rest()))
     };
     Ok(Body { content_type, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mms::{Address, SendReq, Version};
+
+    fn send_req() -> Vec<u8> {
+        let req = SendReq {
+            transaction_id: Some("t1".into()),
+            mms_version: Some(Version::V1_2),
+            to: vec![Address::phone("+15550100002")],
+            ..SendReq::default()
+        };
+        let parts = vec![
+            Part::new(ContentType::new("text/plain"), &b"hello"[..]),
+            Part::new(ContentType::new("image/png"), &[0x89, b'P', b'N', b'G'][..]),
+        ];
+        Message::with_body(req, Body::multipart(ContentType::new("application/vnd.wap.multipart.mixed"), parts))
+            .encode()
+    }
+
+    #[test]
+    fn the_body_span_is_the_content_type_field_and_the_body_as_received() {
+        let mut bytes = send_req();
+        let (message, span) = Message::decode_with_body_span(&bytes).unwrap();
+        let span = span.unwrap();
+        let mut encoded = Vec::new();
+        message.body.as_ref().unwrap().encode(&mut encoded);
+        assert_eq!(&bytes[span.clone()], encoded.as_slice());
+        assert_eq!(span.end, bytes.len());
+        // What follows the last part is not the body's.
+        bytes.extend_from_slice(b"junk");
+        let (_, again) = Message::decode_with_body_span(&bytes).unwrap();
+        assert_eq!(again, Some(span));
+    }
+
+    #[test]
+    fn a_pdu_without_a_body_has_no_span() {
+        let bytes = Message::new(SendReq { transaction_id: Some("t2".into()), ..SendReq::default() }).encode();
+        assert_eq!(Message::decode_with_body_span(&bytes).unwrap().1, None);
+    }
 }

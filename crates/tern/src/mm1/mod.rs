@@ -75,8 +75,8 @@ async fn post(State(mm1): State<Mm1>, ConnectInfo(peer): ConnectInfo<SocketAddr>
         let text = format!("the request's Content-Type must be {}", answer::MMS_CONTENT_TYPE);
         return answer::send_conf(tid, None, Err(Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, text)));
     }
-    let message = match Message::decode(bytes) {
-        Ok(message) => message,
+    let (message, body_span) = match Message::decode_with_body_span(bytes) {
+        Ok(decoded) => decoded,
         Err(e) => {
             tracing::info!(%peer, error = %e, "malformed PDU");
             let refusal = Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, e.to_string());
@@ -102,7 +102,7 @@ async fn post(State(mm1): State<Mm1>, ConnectInfo(peer): ConnectInfo<SocketAddr>
         Identity::Trusted { .. } | Identity::Absent => {}
     }
     match message.pdu {
-        Pdu::SendReq(req) => submit::send(&mm1, who, req, message.body).await,
+        Pdu::SendReq(req) => submit::send(&mm1, who, req, body_span.map(|span| &bytes[span])).await,
         Pdu::ForwardReq(req) => submit::forward(&mm1, who, req).await,
         Pdu::NotifyRespInd(ind) => indications::notify_response(&mm1, who, ind).await,
         Pdu::AcknowledgeInd(ind) => indications::acknowledge(&mm1, who, ind).await,

@@ -2,7 +2,7 @@
 //! answer, which says Ok only once the message is durably stored.
 
 use axum::response::Response;
-use tern_codec::mms::{Body, ForwardReq, Message, Pdu, ResponseStatus, SendReq, Sender};
+use tern_codec::mms::{ForwardReq, Message, Pdu, ResponseStatus, SendReq, Sender};
 
 use super::Mm1;
 use super::answer::{self, Refusal};
@@ -13,22 +13,22 @@ use crate::core::compose::{self, SubmitError};
 use crate::core::ids;
 use crate::store::{Change, StoreError};
 
-pub async fn send(mm1: &Mm1, who: Identity, req: SendReq, body: Option<Body<'_>>) -> Response {
+/// An m-send.req; `body` is its Content-Type field and body as received, which are stored as
+/// they came (the decoder has checked them), not decoded and encoded again.
+pub async fn send(mm1: &Mm1, who: Identity, req: SendReq, body: Option<&[u8]>) -> Response {
     let tid = req.transaction_id.clone();
     let version = req.mms_version;
     let outcome = accept_send(mm1, who, &req, body).await;
     answer::send_conf(tid, version, outcome)
 }
 
-async fn accept_send(mm1: &Mm1, who: Identity, req: &SendReq, body: Option<Body<'_>>) -> Result<String, Refusal> {
+async fn accept_send(mm1: &Mm1, who: Identity, req: &SendReq, body: Option<&[u8]>) -> Result<String, Refusal> {
     if req.transaction_id.is_none() {
         return Err(Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, "no X-Mms-Transaction-ID"));
     }
     let sender = sender(mm1, who, req.from.as_ref())?;
     let body = body.ok_or_else(|| Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, "no message body"))?;
-    let mut encoded = Vec::with_capacity(body.parts().iter().map(|p| p.data.len() + 64).sum::<usize>() + 64);
-    body.encode(&mut encoded);
-    store(mm1, req, encoded, &sender, None).await
+    store(mm1, req, body.to_vec(), &sender, None).await
 }
 
 pub async fn forward(mm1: &Mm1, who: Identity, req: ForwardReq) -> Response {
