@@ -1,5 +1,5 @@
-//! The delivery worker. It takes due pushes from the queue, leases them, frames each as a WSP
-//! push and hands it to the bearer, then records the outcome: a notification is sent again with
+//! The delivery worker. It takes due pushes from the queue, leases them, builds each one's MMS
+//! PDU and hands it to the bearer (which frames it for its transport), then records the outcome: a notification is sent again with
 //! exponential backoff ([`super::backoff`]) until the handset answers or the attempts run out.
 //!
 //! Delivery is a pipeline rather than a sequence of passes: leasing the next pushes, sending and
@@ -8,13 +8,11 @@
 //! answer holds up only its own push, and the queue keeps the bearer's window full.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tern_codec::push::Push;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -55,7 +53,6 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let (sent, outcomes) = mpsc::unbounded_channel();
     let mut recorder = tokio::spawn(record_all(store.clone(), cfg.clone(), outcomes, in_flight.clone()));
-    let tid = AtomicU8::new(0);
     let mut sends = JoinSet::new();
     while !*shutdown.borrow() {
         // Wait for room for a whole batch, so that leases (a commit each) stay large while the
@@ -87,8 +84,8 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
         for push in leased {
             // A lease takes at most `batch` pushes, one permit each.
             let Some(permit) = permits.split(1) else { break };
-            let framed = Push::mms(tid.fetch_add(1, Ordering::Relaxed), pdu(&push, &cfg, now)).encode();
-            outgoing.push((push, framed, permit));
+            let pdu = pdu(&push, &cfg, now);
+            outgoing.push((push, pdu, permit));
         }
         sends.spawn(send_all(bearer.clone(), outgoing, sent.clone()));
     }
@@ -113,8 +110,8 @@ async fn send_all(
     let bearer = &bearer;
     let mut sending: FuturesUnordered<_> = outgoing
         .into_iter()
-        .map(|(push, framed, permit)| async move {
-            let result = bearer.send(&push.msisdn, &framed).await;
+        .map(|(push, pdu, permit)| async move {
+            let result = bearer.send(&push.msisdn, &pdu).await;
             Outcome { push, result, _permit: permit }
         })
         .collect();

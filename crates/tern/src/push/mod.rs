@@ -1,14 +1,18 @@
-//! Push bearers: how a WSP push (a notification, or a report) reaches a handset. The delivery
-//! worker (`crate::delivery`) hands a push for an MSISDN to the configured bearer and records what
-//! happened; with no bearer the push waits in the queue and says why, so nothing is ever reported
-//! as sent that was not.
+//! Push bearers: how an MMS PDU for a handset (a notification, or a report) reaches it. The
+//! delivery worker (`crate::delivery`) hands the PDU for an MSISDN to the configured bearer and
+//! records what happened; each bearer frames the PDU as its transport needs (a connectionless WSP
+//! push over UDP or SMS; the bare PDU to a push gateway, which frames it) and says which of its
+//! errors are worth a retry. With no bearer the push waits in the queue and says why, so nothing
+//! is ever reported as sent that was not.
 
 mod pap;
 pub mod smpp;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
 
+use tern_codec::push::Push;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -26,6 +30,10 @@ pub enum PushError {
     Smpp(#[from] smpp::SmppError),
     #[error("push proxy gateway: {0}")]
     Gateway(String),
+    /// The push proxy gateway refused the push as the client's error (PAP 2xxx: a bad address,
+    /// say): sending it again would be refused again.
+    #[error("push proxy gateway refused it: {0}")]
+    GatewayRefused(String),
 }
 
 /// What the delivery worker should do after a failed push.
@@ -46,6 +54,7 @@ impl PushError {
             PushError::NoBearer | PushError::Smpp(smpp::SmppError::NotBound) => Retry::Later,
             PushError::Smpp(e) if e.status().is_some_and(|status| !smpp::is_transient(status)) => Retry::Never,
             PushError::Smpp(smpp::SmppError::Destination(_) | smpp::SmppError::Segment(_)) => Retry::Never,
+            PushError::GatewayRefused(_) => Retry::Never,
             _ => Retry::Backoff,
         }
     }
@@ -95,13 +104,13 @@ impl Bearers {
             .unwrap_or_default()
     }
 
-    /// Sends one WSP push to `msisdn` by the bearer its number range uses; returns the ids the
+    /// Sends one MMS PDU to `msisdn` by the bearer its number range uses; returns the ids the
     /// SMSCs gave its parts (none for bearers without receipts).
-    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<Accepted>, PushError> {
+    pub async fn send(&self, msisdn: &str, pdu: &[u8]) -> Result<Vec<Accepted>, PushError> {
         let kind =
             self.routes.iter().find(|(prefix, _)| msisdn.starts_with(prefix.as_str())).map_or(self.default, |r| r.1);
         match self.bearers.iter().find(|(k, _)| *k == kind) {
-            Some((_, bearer)) => bearer.send(msisdn, push).await,
+            Some((_, bearer)) => bearer.send(msisdn, pdu).await,
             None => Err(PushError::NoBearer),
         }
     }
@@ -132,18 +141,29 @@ impl Bearer {
         })
     }
 
-    /// Sends one WSP push (already framed) to `msisdn`.
-    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<Accepted>, PushError> {
+    /// Sends one MMS PDU to `msisdn`, framed as this bearer carries it.
+    pub async fn send(&self, msisdn: &str, pdu: &[u8]) -> Result<Vec<Accepted>, PushError> {
         match self {
             Bearer::None => Err(PushError::NoBearer),
             Bearer::Udp(udp) => {
-                udp.send(msisdn, push).await?;
+                udp.send(msisdn, pdu).await?;
                 Ok(Vec::new())
             }
-            Bearer::Smpp(smpp) => Ok(smpp.send(msisdn, push).await?),
+            Bearer::Smpp(smpp) => Ok(smpp.send(msisdn, pdu).await?),
             // Boxed: an HTTP request's state is large, and every push's future would carry it.
-            Bearer::Pap(pap) => Box::pin(pap.send(msisdn, push)).await.map(|()| Vec::new()),
+            Bearer::Pap(pap) => Box::pin(pap.send(msisdn, pdu)).await.map(|()| Vec::new()),
         }
+    }
+}
+
+/// Frames MMS PDUs as connectionless WSP pushes to the MMS user agent (WAP-230, as WDP carries
+/// them over UDP or SMS), numbering them with the push's one-octet Transaction-ID.
+#[derive(Debug, Default)]
+pub struct WspPush(AtomicU8);
+
+impl WspPush {
+    pub fn frame(&self, pdu: &[u8]) -> Vec<u8> {
+        Push::mms(self.0.fetch_add(1, Ordering::Relaxed), pdu).encode()
     }
 }
 
@@ -155,6 +175,7 @@ pub struct Udp {
     v6: Option<UdpSocket>,
     target: SocketAddr,
     clients: BTreeMap<String, SocketAddr>,
+    wsp: WspPush,
 }
 
 impl Udp {
@@ -170,10 +191,13 @@ impl Udp {
         } else {
             None
         };
-        Ok(Udp { v4, v6, target: cfg.udp_target, clients: cfg.udp_clients.clone() })
+        Ok(Udp { v4, v6, target: cfg.udp_target, clients: cfg.udp_clients.clone(), wsp: WspPush::default() })
     }
 
-    async fn send(&self, msisdn: &str, push: &[u8]) -> std::io::Result<()> {
+    /// Sends `pdu` as a WSP push in one datagram.
+    async fn send(&self, msisdn: &str, pdu: &[u8]) -> std::io::Result<()> {
+        let push = self.wsp.frame(pdu);
+        let push = push.as_slice();
         let target = self.clients.get(msisdn).copied().unwrap_or(self.target);
         let socket = if target.is_ipv4() { &self.v4 } else { &self.v6 };
         // Sockets are bound for every family the configuration names; this guards the invariant.

@@ -7,8 +7,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tern_codec::push::Push;
-
 use super::PushError;
 use crate::config::PapConfig;
 
@@ -40,17 +38,15 @@ impl Pap {
         Ok(Pap { client, cfg: cfg.clone(), next_id: AtomicU64::new(1), boundary })
     }
 
-    /// Pushes the MMS PDU carried by the WSP push `push` to `msisdn` through the gateway, which
-    /// does its own WSP framing.
-    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<(), PushError> {
-        let pdu = Push::decode(push).map_err(|e| PushError::Gateway(format!("not a WSP push: {e}")))?;
+    /// Pushes the MMS PDU `pdu` to `msisdn` through the gateway, which does its own WSP framing.
+    pub async fn send(&self, msisdn: &str, pdu: &[u8]) -> Result<(), PushError> {
         let push_id = format!(
             "{}-{}@{}",
             std::process::id(),
             self.next_id.fetch_add(1, Ordering::Relaxed),
             self.cfg.push_id_domain
         );
-        let body = self.body(&push_id, msisdn, &pdu.body);
+        let body = self.body(&push_id, msisdn, pdu);
         let content_type = format!("multipart/related; boundary={}; type=\"application/xml\"", self.boundary);
         let response = self
             .client
@@ -62,11 +58,7 @@ impl Pap {
             .map_err(|e| PushError::Gateway(with_causes(&e)))?;
         let status = response.status();
         let text = response.text().await.map_err(|e| PushError::Gateway(e.to_string()))?;
-        match result_code(&text) {
-            Some(code) if (1000..2000).contains(&code) => Ok(()),
-            Some(code) => Err(PushError::Gateway(format!("PPG answered code {code}: {}", description(&text)))),
-            None => Err(PushError::Gateway(format!("PPG answered HTTP {status} without a PAP result"))),
-        }
+        outcome(result_code(&text), &text, status)
     }
 
     fn body(&self, push_id: &str, msisdn: &str, pdu: &[u8]) -> Vec<u8> {
@@ -108,6 +100,21 @@ fn with_causes(e: &reqwest::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+/// What a gateway's answer means: 1xxx it took the push; 2xxx the push itself is wrong (a bad
+/// address, say), so the same push would be refused again, except 2007 (a push-id already in
+/// use), which the next attempt's new push-id clears; 3xxx (server), 4xxx (service) and 5xxx
+/// (mobile client) failures may clear.
+fn outcome(code: Option<u32>, text: &str, status: reqwest::StatusCode) -> Result<(), PushError> {
+    match code {
+        Some(code) if (1000..2000).contains(&code) => Ok(()),
+        Some(code) if (2000..3000).contains(&code) && code != 2007 => {
+            Err(PushError::GatewayRefused(format!("code {code}: {}", description(text))))
+        }
+        Some(code) => Err(PushError::Gateway(format!("PPG answered code {code}: {}", description(text)))),
+        None => Err(PushError::Gateway(format!("PPG answered HTTP {status} without a PAP result"))),
+    }
 }
 
 /// The `code` of the answer's `response-result` (or `badmessage-response`) element.
@@ -152,5 +159,18 @@ mod tests {
         assert_eq!((result_code(bad), description(bad).as_str()), (Some(2002), "Address error"));
         assert_eq!(result_code("<html>busy</html>"), None);
         assert_eq!(result_code("<pap><badmessage-response code=\"2000\" desc=\"bad\"/></pap>"), Some(2000));
+    }
+
+    #[test]
+    fn client_errors_are_not_retried_and_the_rest_are() {
+        use crate::push::Retry;
+        let retry = |code: Option<u32>| outcome(code, "", reqwest::StatusCode::OK).err().map(|e| e.retry());
+        assert_eq!(retry(Some(1001)), None, "accepted");
+        assert_eq!(retry(Some(2002)), Some(Retry::Never), "address error");
+        assert_eq!(retry(Some(2000)), Some(Retry::Never), "bad request");
+        assert_eq!(retry(Some(2007)), Some(Retry::Backoff), "push-id in use: the next attempt has a new one");
+        assert_eq!(retry(Some(3000)), Some(Retry::Backoff), "server error");
+        assert_eq!(retry(Some(4001)), Some(Retry::Backoff), "service unavailable");
+        assert_eq!(retry(None), Some(Retry::Backoff), "no PAP answer at all");
     }
 }

@@ -76,6 +76,8 @@ pub struct Smpp {
     turn: AtomicUsize,
     /// The next concatenation reference.
     reference: AtomicU16,
+    /// Frames each PDU as the WSP push the short messages carry.
+    wsp: super::WspPush,
     /// Tells the link tasks to unbind and end: by [`Smpp::stop`], or by being dropped with the
     /// bearer.
     stop: watch::Sender<()>,
@@ -110,6 +112,7 @@ impl Smpp {
             links,
             turn: AtomicUsize::new(0),
             reference: AtomicU16::new(seed),
+            wsp: super::WspPush::default(),
             stop,
             tasks: Mutex::new(tasks),
         }
@@ -129,11 +132,13 @@ impl Smpp {
         }
     }
 
-    /// Sends one WSP push to `msisdn` (E.164, '+' optional); returns the SMSC's message ids of
-    /// its parts, which delivery receipts refer to, when receipts are asked for.
-    pub async fn send(&self, msisdn: &str, push: &[u8]) -> Result<Vec<Accepted>, SmppError> {
+    /// Sends the MMS PDU `mms` to `msisdn` (E.164, '+' optional) as a WSP push in binary SMS;
+    /// returns the SMSC's message ids of its parts, which delivery receipts refer to, when
+    /// receipts are asked for.
+    pub async fn send(&self, msisdn: &str, mms: &[u8]) -> Result<Vec<Accepted>, SmppError> {
         let destination = pdu::destination(msisdn)?;
-        let parts = pdu::parts(self.cfg.mode, push, self.next_reference())?;
+        let push = self.wsp.frame(mms);
+        let parts = pdu::parts(self.cfg.mode, &push, self.next_reference())?;
         if self.links.iter().all(|l| l.bound().is_none()) {
             self.until_bound().await;
         }
