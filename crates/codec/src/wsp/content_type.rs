@@ -111,9 +111,11 @@ pub fn media_name(code: u64) -> String {
         .map_or_else(|| format!("application/x-wsp-media-{code:#x}"), |s| (*s).to_owned())
 }
 
-/// The well-known number of a media type, compared case-insensitively.
+/// The well-known number of a media type spelt as the table spells it, which is the spelling
+/// [`media_name`] gives back. Another spelling (media types are case-insensitive) gets no number,
+/// so that it is written as text and reads back as it was sent.
 pub fn media_code(name: &str) -> Option<u8> {
-    MEDIA.iter().position(|m| m.eq_ignore_ascii_case(name)).and_then(|i| u8::try_from(i).ok())
+    MEDIA.iter().position(|m| *m == name).and_then(|i| u8::try_from(i).ok())
 }
 
 /// Names of the well-known parameters (WAP-230 Table 38), by token. The integer Type (0x03)
@@ -398,6 +400,24 @@ mod tests {
         assert_eq!(ct.params.charset, Some(Charset::UTF_8));
         assert_eq!(ct.params.name.as_deref(), Some("hello.txt"));
         assert_eq!(ct.params.other, vec![("Foo".to_owned(), "bar".to_owned())]);
+    }
+
+    /// Found by the decode_push fuzz target: a textual media type that matches a well-known
+    /// one in all but case was written as the number, which reads back in the table's spelling.
+    #[test]
+    fn a_well_known_type_in_another_case_reads_back_as_sent() {
+        for sent in ["aPplication/vnd.wap.mms-message", "IMAGE/JPEG", "text/x-vmessage"] {
+            let mut bytes = sent.as_bytes().to_vec();
+            bytes.push(0);
+            let ct = decode(&bytes);
+            assert_eq!(ct.media_type, sent);
+            let mut out = Vec::new();
+            ct.encode(&mut out);
+            assert_eq!(decode(&out), ct, "{sent}");
+        }
+        let mut out = Vec::new();
+        ContentType::new("text/x-vMessage").encode(&mut out);
+        assert_eq!(out, [0x80 | 0x55]);
     }
 
     #[test]
