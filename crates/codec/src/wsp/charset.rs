@@ -128,7 +128,10 @@ impl Charset {
             }
             Codec::Whatwg(enc) => {
                 let (bytes, used, unmappable) = enc.encode(text);
-                (!unmappable && used == enc).then(|| bytes.into_owned())
+                // Some encoders map a character to a near one rather than report it (ISO-2022-JP
+                // writes half-width katakana as full-width), so the bytes must read back as the text.
+                let exact = !unmappable && used == enc && enc.decode_without_bom_handling(&bytes).0 == text;
+                exact.then(|| bytes.into_owned())
             }
         }
     }
@@ -194,6 +197,17 @@ mod tests {
         assert_eq!(Charset(3).encode("é"), None);
         assert_eq!(Charset(4).encode("€"), None);
         assert_eq!(Charset(9999).encode("x"), None);
+    }
+
+    /// Found by the decode_mms fuzz target: ISO-2022-JP reads half-width katakana (the JIS X
+    /// 0201 escape) but writes them as full-width ones, so a Subject in it changed on a round trip.
+    #[test]
+    fn a_charset_that_would_change_the_text_is_not_used() {
+        let iso_2022_jp = Charset(39);
+        let half_width = iso_2022_jp.decode(b"\x1b(I/*\x1b(B");
+        assert_eq!(half_width, "\u{FF6F}\u{FF6A}");
+        assert_eq!(iso_2022_jp.encode(&half_width), None);
+        assert_eq!(iso_2022_jp.decode(&iso_2022_jp.encode("\u{30C3}").unwrap()), "\u{30C3}");
     }
 
     #[test]

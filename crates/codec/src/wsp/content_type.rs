@@ -111,9 +111,11 @@ pub fn media_name(code: u64) -> String {
         .map_or_else(|| format!("application/x-wsp-media-{code:#x}"), |s| (*s).to_owned())
 }
 
-/// The well-known number of a media type, compared case-insensitively.
+/// The well-known number of a media type spelt as the table spells it, which is the spelling
+/// [`media_name`] gives back. Another spelling (media types are case-insensitive) gets no number,
+/// so that it is written as text and reads back as it was sent.
 pub fn media_code(name: &str) -> Option<u8> {
-    MEDIA.iter().position(|m| m.eq_ignore_ascii_case(name)).and_then(|i| u8::try_from(i).ok())
+    MEDIA.iter().position(|m| *m == name).and_then(|i| u8::try_from(i).ok())
 }
 
 /// Names of the well-known parameters (WAP-230 Table 38), by token. The integer Type (0x03)
@@ -226,11 +228,21 @@ impl Params {
             writer::short_integer(out, 0x01);
             writer::integer(out, u64::from(cs.0));
         }
-        let typed = [(0x09, &self.related_type), (0x0A, &self.start), (0x05, &self.name), (0x06, &self.filename)];
-        for (token, value) in typed {
+        if let Some(v) = &self.related_type {
+            writer::short_integer(out, 0x09);
+            writer::text_string(out, v.as_bytes());
+        }
+        // These are read as a Quoted-string when they start with `"`, so such a value is written
+        // as one: the quote that opens it is the form's, the one after it the value's.
+        let loose = [(0x0A, &self.start), (0x05, &self.name), (0x06, &self.filename)];
+        for (token, value) in loose {
             if let Some(v) = value {
                 writer::short_integer(out, token);
-                writer::text_string(out, v.as_bytes());
+                if v.starts_with('"') {
+                    writer::quoted_string(out, v.as_bytes());
+                } else {
+                    writer::text_string(out, v.as_bytes());
+                }
             }
         }
         for (name, value) in &self.other {
@@ -398,6 +410,40 @@ mod tests {
         assert_eq!(ct.params.charset, Some(Charset::UTF_8));
         assert_eq!(ct.params.name.as_deref(), Some("hello.txt"));
         assert_eq!(ct.params.other, vec![("Foo".to_owned(), "bar".to_owned())]);
+    }
+
+    /// Found by the decode_push fuzz target: a textual media type that matches a well-known
+    /// one in all but case was written as the number, which reads back in the table's spelling.
+    #[test]
+    fn a_well_known_type_in_another_case_reads_back_as_sent() {
+        for sent in ["aPplication/vnd.wap.mms-message", "IMAGE/JPEG", "text/x-vmessage"] {
+            let mut bytes = sent.as_bytes().to_vec();
+            bytes.push(0);
+            let ct = decode(&bytes);
+            assert_eq!(ct.media_type, sent);
+            let mut out = Vec::new();
+            ct.encode(&mut out);
+            assert_eq!(decode(&out), ct, "{sent}");
+        }
+        let mut out = Vec::new();
+        ContentType::new("text/x-vMessage").encode(&mut out);
+        assert_eq!(out, [0x80 | 0x55]);
+    }
+
+    /// Found by the decode_push fuzz target: Name, Filename and Start values are read as a
+    /// Quoted-string when they start with `"`, so a value that itself starts with `"` was written
+    /// as a Text-string that lost its first character on the way back.
+    #[test]
+    fn typed_parameter_values_that_start_with_a_quote_read_back() {
+        let ct = decode(&[0x0C, 0x00, 0x85, 0x22, 0x22, 0x00, 0x70, 0x2F, 0x2F, 0x2F, 0x00, 0x00, 0x00]);
+        assert_eq!(ct.params.name.as_deref(), Some("\""));
+        let mut ct = ContentType::new("application/vnd.wap.multipart.related");
+        ct.params.name = Some("\"".into());
+        ct.params.filename = Some("\"a.txt\"".into());
+        ct.params.start = Some("\"<smil>".into());
+        let mut out = Vec::new();
+        ct.encode(&mut out);
+        assert_eq!(decode(&out), ct);
     }
 
     #[test]
