@@ -63,7 +63,6 @@ pub async fn get(
         Ok(body) => body,
         Err(StoreError::Damaged(problem)) => {
             tracing::error!(message_id = %d.message_id, %problem, "stored body failed its check; not served");
-            metrics::counter!("tern_store_damaged_bodies_total").increment(1);
             return error(RetrieveStatus::PERMANENT_FAILURE, "the stored message is damaged");
         }
         Err(e) => {

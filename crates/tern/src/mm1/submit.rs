@@ -59,7 +59,6 @@ async fn accept_forward(mm1: &Mm1, who: Identity, req: &ForwardReq) -> Result<St
         Ok(body) => body,
         Err(StoreError::Damaged(problem)) => {
             tracing::error!(message_id = %stored.message_id, %problem, "stored body failed its check; not forwarded");
-            metrics::counter!("tern_store_damaged_bodies_total").increment(1);
             return Err(Refusal::new(ResponseStatus::PERMANENT_FAILURE, "the stored message is damaged"));
         }
         Err(e) => return Err(transient(e)),

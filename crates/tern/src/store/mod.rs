@@ -253,7 +253,8 @@ impl Store {
     }
 
     /// Reads a stored body, checked against its length and checksum: bytes that are not the
-    /// body that was stored come back as [`StoreError::Damaged`], never as a body.
+    /// body that was stored come back as [`StoreError::Damaged`], never as a body, and are
+    /// counted in `tern_store_damaged_bodies_total` whoever asked for them.
     pub async fn body(&self, at: Location) -> Result<Vec<u8>> {
         let dir = self.payloads.clone();
         tokio::task::spawn_blocking(move || payloads::read(&dir, at))
@@ -261,7 +262,10 @@ impl Store {
             .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
             .map_err(|e| match e {
                 payloads::ReadError::Io(e) => StoreError::Io(e),
-                damaged @ payloads::ReadError::Damaged { .. } => StoreError::Damaged(damaged.to_string()),
+                damaged @ payloads::ReadError::Damaged { .. } => {
+                    metrics::counter!("tern_store_damaged_bodies_total").increment(1);
+                    StoreError::Damaged(damaged.to_string())
+                }
             })
     }
 }
