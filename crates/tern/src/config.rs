@@ -46,12 +46,8 @@ pub struct Config {
 
 impl Config {
     /// What the core's acceptance of a submission takes from the configuration.
-    pub fn acceptance(&self) -> crate::core::compose::Acceptance<'_> {
-        crate::core::compose::Acceptance {
-            subscribers: &self.subscribers,
-            delivery: &self.delivery,
-            compact: self.push.compact,
-        }
+    pub fn acceptance(&self) -> crate::core::accept::Acceptance<'_> {
+        crate::core::accept::Acceptance { subscribers: &self.subscribers, delivery: &self.delivery }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod core;
 pub mod decode;
 pub mod delivery;
 pub mod demo;
+pub mod intake;
 pub mod logging;
 pub mod mm1;
 pub mod push;

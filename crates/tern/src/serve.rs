@@ -67,7 +67,8 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
         .await
         .with_context(|| format!("listening on {}", cfg.mm1.listen))?;
     tracing::info!(listen = %socket.local_addr()?, data = %cfg.store.data_dir.display(), "MM1 ready");
-    let app = mm1::router(Mm1 { store: store.clone(), cfg: cfg.clone(), budget: Budget::new(&cfg.mm1) });
+    let intake = crate::intake::Intake::new(store.clone(), cfg.clone());
+    let app = mm1::router(Mm1 { store: store.clone(), intake, cfg: cfg.clone(), budget: Budget::new(&cfg.mm1) });
     listener::serve(socket, app, &cfg.mm1, cap, stop).await;
 
     tracing::info!("stopping");

@@ -305,7 +305,7 @@ fn a_data_directory_of_the_previous_release_is_upgraded_in_place() {
     let data = common::scratch("schema-3");
     copy_tree(&common::root().join("crates/tern/tests/fixtures/schema-3"), &data);
     let relay = Relay::start_in(&data, &[]);
-    assert_eq!(relay.query("PRAGMA user_version"), [["4"]]);
+    assert_eq!(relay.query("PRAGMA user_version"), [["5"]]);
     let n = notification(&relay);
     let (conf, _) = fetch(&relay, n.content_location.as_deref().unwrap(), Some("+15550100002"));
     assert_eq!(conf.retrieve_status, None);
@@ -321,4 +321,35 @@ fn a_data_directory_of_the_previous_release_is_upgraded_in_place() {
     // New messages on the upgraded store carry checksums.
     accepted(&relay, &send_req(&[RECIPIENT], "new", b"after the upgrade", |_| {}));
     assert_eq!(relay.query("SELECT count(*) FROM messages WHERE body_crc IS NOT NULL"), [["1"]]);
+}
+
+#[test]
+fn a_data_directory_of_the_release_before_envelopes_is_upgraded_in_place() {
+    // Made by the release with schema 4 (MM1 fields stored, no envelope): one message from the
+    // sample m-send.req, notified and waiting to be fetched.
+    let data = common::scratch("schema-4");
+    copy_tree(&common::root().join("crates/tern/tests/fixtures/schema-4"), &data);
+    let relay = Relay::start_in(&data, &[]);
+    assert_eq!(relay.query("PRAGMA user_version"), [["5"]]);
+    assert_eq!(
+        relay.query("SELECT json_extract(envelope, '$.originator'), json_extract(envelope, '$.recipients[0].field') FROM messages"),
+        [["+15550100001", "to"]]
+    );
+    let token = &relay.query("SELECT token FROM recipients")[0][0];
+    let url = format!("{}/m/{token}", relay.base);
+    let (conf, _) = fetch(&relay, &url, Some("+15550100002"));
+    assert_eq!(conf.retrieve_status, None);
+    let sample = std::fs::read(common::root().join("samples/m-send-req.mms")).unwrap();
+    let sent = Message::decode(&sample).unwrap();
+    let Pdu::SendReq(req) = &sent.pdu else { panic!("the sample is an m-send.req") };
+    assert_eq!(conf.subject, req.subject, "the subject survives the upgrade");
+    assert_eq!(conf.to.iter().map(|a| a.text()).collect::<Vec<_>>(), ["+15550100002/TYPE=PLMN"]);
+    let answer = relay.get(&url, Some("+15550100002"));
+    let fetched = Message::decode(&answer.body).unwrap();
+    let (sent, fetched) = (sent.body.unwrap(), fetched.body.unwrap());
+    assert_eq!(fetched.parts().len(), sent.parts().len());
+    for (a, b) in fetched.parts().iter().zip(sent.parts()) {
+        assert_eq!(a.data, b.data, "parts stored by the previous release are served as they were");
+    }
+    assert_eq!(relay.query("SELECT state FROM recipients"), [["retrieved"]]);
 }

@@ -3,10 +3,13 @@
 //! no other module of the crate: the store persists what it builds, the delivery loops and the
 //! interfaces call into it.
 
+pub mod accept;
 pub mod address;
-pub mod compose;
+pub mod envelope;
 pub mod events;
 pub mod ids;
 pub mod model;
+pub mod policy;
+pub mod report;
 pub mod settings;
 pub mod state;

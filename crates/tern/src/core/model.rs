@@ -1,101 +1,162 @@
 //! What the core builds and the store persists: a message to store with its recipients
 //! ([`NewMessage`]), a recipient as it is read back with its message ([`Delivery`]), the pushes
-//! that are due ([`DuePush`]), and the durable changes the core decides on ([`Change`]), which
-//! the store applies atomically. Plain data: no I/O here.
+//! and outbound jobs that are due ([`DuePush`], [`DueOutbound`]), and the durable changes the
+//! core decides on ([`Change`]), which the store applies atomically. Plain data: no I/O here,
+//! and nothing of how the store keeps it (a body is an opaque [`BlobRef`]).
 
-use super::state::RecipientState;
+use serde::{Deserialize, Serialize};
 
-/// A message to store, with everything needed to notify and serve it later.
+use super::envelope::{BodyFormat, Envelope};
+use super::report::{Report, ReportRoute};
+use super::state::{OutboundState, RecipientState};
+
+/// A message to store: its envelope, and its body exactly as received.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub message_id: String,
-    pub sender: String,
-    pub date: i64,
-    pub expires_at: i64,
-    pub deliver_after: i64,
-    pub delivery_report: bool,
-    pub read_report: bool,
-    /// Encoded m-notification.ind fields shared by every recipient.
-    pub notification: Vec<u8>,
-    /// Encoded m-retrieve.conf fields that follow the Transaction-ID.
-    pub retrieve: Vec<u8>,
-    /// The Content-Type field and the body, as they end the m-retrieve.conf.
+    pub envelope: Envelope,
+    pub format: BodyFormat,
     pub body: Vec<u8>,
+    /// Per recipient of the envelope, in its order: what delivery needs.
     pub recipients: Vec<NewRecipient>,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewRecipient {
     pub address: String,
-    pub route: String,
+    /// The destination's stored name ([`super::envelope::Destination::name`]): `local`,
+    /// `mm4:<peer>`, `mm3`, `reject`, `no-route`.
+    pub destination: String,
+    /// Retrieval token and Transaction-ID, for local recipients.
     pub token: Option<String>,
     pub transaction_id: Option<String>,
     pub state: RecipientState,
     pub status_text: Option<String>,
 }
 
-/// A recipient with the message it belongs to, as the MM1 handlers need them.
+/// Where the store keeps one body: a reference only the store can read, handed back to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobRef(pub String);
+
+/// A recipient with the message it belongs to.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub recipient: i64,
     pub address: String,
     pub state: RecipientState,
     pub transaction_id: Option<String>,
-    pub message_id: String,
-    pub sender: String,
-    pub expires_at: i64,
+    pub envelope: Envelope,
+    pub format: BodyFormat,
+    pub body: BlobRef,
+    /// Octets of the stored body.
+    pub size: u64,
     pub expired: bool,
-    pub delivery_report: bool,
-    pub read_report: bool,
     /// When the recipient's read report was taken, if it was.
     pub read_at: Option<i64>,
     /// When the recipient confirmed its retrieval (m-notifyresp.ind Retrieved or
     /// m-acknowledge.ind), if it did.
     pub acked_at: Option<i64>,
-    pub retrieve: Vec<u8>,
-    pub body: Location,
 }
 
-/// A push that is due, with what is needed to build a notification.
+/// A push that is due: a notification (built from its message's envelope), a report (written
+/// as an MM1 PDU when it goes), or a PDU stored by an older release.
 #[derive(Debug, Clone)]
 pub struct DuePush {
     pub id: i64,
     pub msisdn: String,
     pub attempts: u32,
-    /// A stored PDU (a report); `None` for a notification, built from the fields below.
-    pub pdu: Option<Vec<u8>>,
-    pub notification: Option<NotificationParts>,
+    pub what: PushContent,
+}
+
+#[derive(Debug, Clone)]
+pub enum PushContent {
+    Notification(Box<NotificationParts>),
+    Report(Report),
+    Pdu(Vec<u8>),
 }
 
 #[derive(Debug, Clone)]
 pub struct NotificationParts {
     pub recipient: i64,
-    pub template: Vec<u8>,
+    pub envelope: Envelope,
+    pub size: u64,
     pub transaction_id: String,
     pub token: String,
-    pub expires_at: i64,
 }
 
-/// Where the store keeps one body, and its checksum: a reference that only the store reads,
-/// handed back to it to read the body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Location {
-    pub segment: i64,
-    pub offset: u64,
-    pub length: u64,
-    /// CRC-32 of the body; `None` for bodies stored before checksums were kept, which are checked
-    /// by length only.
-    pub crc: Option<u32>,
+/// What an outbound job carries: a message to forward to its recipients behind one
+/// destination, a report, or an answer to a peer's request.
+#[derive(Debug, Clone)]
+pub enum OutboundJob {
+    Forward { message: i64, envelope: Box<Envelope>, format: BodyFormat, body: BlobRef, recipients: Vec<(i64, String)> },
+    Report(Report),
+    Answer(PeerAnswer),
+}
+
+/// An answer owed to a peer that asked for one (MM4_forward.RES and the report .RES).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerAnswer {
+    pub answers: AnswerKind,
+    pub transaction_id: String,
+    pub message_id: String,
+    /// Whom the answer is addressed to (the requester's originator address).
+    pub to: String,
+    pub status: AnswerStatus,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnswerKind {
+    Forward,
+    DeliveryReport,
+    ReadReport,
+}
+
+/// A request's outcome as a peer hears it, in neutral terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnswerStatus {
+    Ok,
+    Unspecified,
+    ServiceDenied,
+    FormatCorrupt,
+    AddressUnresolved,
+    NotFound,
+    NetworkProblem,
+    ContentNotAccepted,
+    Unsupported,
+}
+
+/// A job of an outbound queue that is due, leased while it is sent.
+#[derive(Debug, Clone)]
+pub struct DueOutbound {
+    pub id: i64,
+    /// `mm4:<peer>` or `mm3`.
+    pub destination: String,
+    pub attempts: u32,
+    pub expires_at: i64,
+    pub job: OutboundJob,
+}
+
+/// How one outbound send ended: rescheduled at `next`, or closed in `state`.
+#[derive(Debug, Clone)]
+pub struct OutboundResult {
+    pub id: i64,
+    pub attempts: u32,
+    pub next: Option<i64>,
+    pub state: OutboundState,
+    pub error: Option<String>,
 }
 
 /// One durable change. Conditional changes report whether they applied.
 #[derive(Debug, Clone)]
 pub enum Change {
-    /// Store a message and its recipients; local recipients waiting for a notification get a
-    /// pending push.
+    /// Store a message and its recipients: local recipients waiting for a notification get a
+    /// pending push, recipients behind another interface one outbound job per destination. A
+    /// message whose Message-ID is stored already applies nothing (a peer sending it again).
     Accept(Box<NewMessage>),
     /// Move a recipient to `to` if its state is one of `from`. When it moves, its pending
-    /// notifications can be cancelled and a report (`msisdn`, `pdu`) queued, atomically.
+    /// notifications can be cancelled and a report queued, atomically.
     Transition {
         recipient: i64,
         from: &'static [RecipientState],
@@ -103,32 +164,38 @@ pub enum Change {
         status_text: Option<String>,
         now: i64,
         cancel_pushes: bool,
-        report: Option<(String, Vec<u8>)>,
+        report: Option<ReportRoute>,
     },
     /// The recipient's read report, taken once: the first one is recorded and its report for
-    /// the sender (`msisdn`, `pdu`) queued; a repeated one applies nothing.
-    ReadReport { recipient: i64, now: i64, report: Option<(String, Vec<u8>)> },
+    /// the sender queued; a repeated one applies nothing.
+    ReadReport { recipient: i64, now: i64, report: Option<ReportRoute> },
     /// The recipient confirmed its retrieval; the first confirmation's time is kept.
     Confirmed { recipient: i64, now: i64 },
     /// Move many recipients to `to` if their state is one of `from` (as a notification batch
     /// goes out), with no status text, cancellation or report.
     TransitionMany { recipients: Vec<i64>, from: &'static [RecipientState], to: RecipientState, now: i64 },
+    /// Queue a report or an answer for a destination's outbound queue (one that comes from
+    /// no recipient transition, such as a peer's report about a message of ours).
+    Enqueue { destination: String, job: OutboundJob, now: i64, expires_at: i64 },
+    /// Queue a report for a local handset.
+    PushReport { msisdn: String, report: Report, now: i64 },
     /// Take up to `limit` pushes due at `now` (pending, or leased with the lease run out) and
     /// mark them leased until `until` while a worker sends them: due again when the lease runs
     /// out, or at once when the store is opened again after a crash. The pushes taken come back
-    /// to the caller of the lease (the store's `lease_due`). Finding and leasing them in the
-    /// writer's transaction keeps the due queue off the read connections.
+    /// to the caller of the lease (the store's `lease_due`).
     LeaseDue { now: i64, until: i64, limit: i64 },
     /// Sends finished: each push rescheduled or closed.
     PushResults(Vec<PushResult>),
-    /// The message expired: free its body and stop its pushes.
+    /// Take up to `limit` outbound jobs due at `now`, leased until `until`, as pushes are.
+    LeaseOutbound { now: i64, until: i64, limit: i64 },
+    /// Outbound sends finished.
+    OutboundResults(Vec<OutboundResult>),
+    /// The message expired: free its body and stop its pushes and forwards.
     Expire { message: i64 },
     /// SMSCs took pushes' parts under these message ids (for their delivery receipts).
     SmscIds(Vec<SmscId>),
     /// An SMSC delivery receipt: the final state of one part.
     Receipt { link: String, smsc_id: String, state: String, now: i64 },
-    /// Drop the row of a dead segment whose file was removed.
-    ForgetSegment { segment: i64 },
 }
 
 /// How one send ended: reschedule at `next`, or close the push in `state` (`done`, `failed`).

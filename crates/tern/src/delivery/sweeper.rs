@@ -15,7 +15,7 @@ use crate::store::Store;
 pub async fn sweeper(store: Store, cfg: Arc<Config>, mut shutdown: watch::Receiver<bool>) {
     let every = Duration::from_secs(cfg.delivery.sweep_interval_secs.max(1));
     while !*shutdown.borrow() {
-        if let Err(e) = sweep(&store, &cfg).await {
+        if let Err(e) = sweep(&store).await {
             tracing::error!(error = %e, "sweep failed");
         }
         tokio::select! {
@@ -26,7 +26,7 @@ pub async fn sweeper(store: Store, cfg: Arc<Config>, mut shutdown: watch::Receiv
 }
 
 /// Expires waiting recipients (reporting it), then frees expired messages and dead segments.
-pub async fn sweep(store: &Store, cfg: &Config) -> crate::store::Result<()> {
+pub async fn sweep(store: &Store) -> crate::store::Result<()> {
     const BATCH: i64 = 500;
     let now = ids::now();
     loop {
@@ -34,7 +34,7 @@ pub async fn sweep(store: &Store, cfg: &Config) -> crate::store::Result<()> {
         if expiring.is_empty() {
             break;
         }
-        store.apply(expiring.iter().map(|d| events::expired(d, now, &cfg.subscribers)).collect()).await?;
+        store.apply(expiring.iter().map(|d| events::expired(d, now)).collect()).await?;
     }
     loop {
         let messages = store.expired_messages(now, BATCH).await?;
@@ -43,9 +43,6 @@ pub async fn sweep(store: &Store, cfg: &Config) -> crate::store::Result<()> {
         }
         store.apply(messages.into_iter().map(|message| Change::Expire { message }).collect()).await?;
     }
-    for segment in store.dead_segments().await? {
-        store.remove_segment_file(segment)?;
-        store.apply(vec![Change::ForgetSegment { segment }]).await?;
-    }
+    store.collect_garbage().await?;
     Ok(())
 }

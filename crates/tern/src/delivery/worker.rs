@@ -18,8 +18,9 @@ use tokio::task::JoinSet;
 
 use super::backoff;
 use crate::config::Config;
-use crate::core::model::{Change, DuePush, PushResult, SmscId};
-use crate::core::{compose, events, ids};
+use crate::core::model::{Change, DuePush, PushContent, PushResult, SmscId};
+use crate::core::{events, ids};
+use crate::mm1::pdus;
 use crate::push::{Accepted, Bearers, PushError, Retry};
 use crate::store::Store;
 
@@ -180,7 +181,7 @@ impl Record {
         metrics::counter!("tern_pushes_total", "outcome" => outcome).increment(1);
         let attempts = push.attempts.saturating_add(1);
         let again = attempts < cfg.delivery.max_attempts;
-        let result = match (result, &push.notification) {
+        let result = match (result, &push.what) {
             (Err(e), _) if e.retry() == Retry::Later => PushResult {
                 push: push.id,
                 attempts: push.attempts,
@@ -200,7 +201,7 @@ impl Record {
                     error: Some(e.to_string()),
                 }
             }
-            (Ok(accepted), Some(n)) => {
+            (Ok(accepted), PushContent::Notification(n)) => {
                 self.notified.push(n.recipient);
                 self.smsc_ids.extend(accepted.into_iter().map(|a| SmscId { push: push.id, link: a.link, id: a.id }));
                 // The handset may never answer: notify again later, a bounded number of times.
@@ -212,7 +213,7 @@ impl Record {
                     error: None,
                 }
             }
-            (Ok(_), None) => PushResult { push: push.id, attempts, next: None, state: "done", error: None },
+            (Ok(_), _) => PushResult { push: push.id, attempts, next: None, state: "done", error: None },
         };
         self.results.push(result);
     }
@@ -231,13 +232,13 @@ impl Record {
 }
 
 fn pdu(push: &DuePush, cfg: &Config, now: i64) -> Vec<u8> {
-    match (&push.pdu, &push.notification) {
-        (Some(pdu), _) => pdu.clone(),
-        (None, Some(n)) => {
+    match &push.what {
+        PushContent::Pdu(pdu) => pdu.clone(),
+        PushContent::Report(report) => pdus::report(report),
+        PushContent::Notification(n) => {
             let base = cfg.push.notification_base_url.as_deref().unwrap_or(&cfg.mm1.public_base_url);
             let url = format!("{base}/m/{}", n.token);
-            compose::notification(&n.template, &n.transaction_id, &url, n.expires_at, now)
+            pdus::notification(&n.envelope, n.size, &n.transaction_id, &url, now, cfg.push.compact)
         }
-        (None, None) => Vec::new(),
     }
 }

@@ -115,7 +115,7 @@ pub fn forward_conf(tid: Option<String>, version: Option<Version>, outcome: Resu
 
 /// Answer in the client's own version, up to 1.3.
 fn answer_version(asked: Option<Version>) -> Version {
-    asked.filter(|v| *v >= Version::V1_0 && *v <= Version::V1_3).unwrap_or(crate::core::compose::VERSION)
+    asked.filter(|v| *v >= Version::V1_0 && *v <= Version::V1_3).unwrap_or(super::pdus::VERSION)
 }
 
 /// The Transaction-ID of a PDU that does not decode, when it is where the spec puts it, so that

@@ -5,12 +5,13 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tern_codec::mms::{AcknowledgeInd, NotifyRespInd, ReadRecInd, ReadStatus};
+use tern_codec::mms::{AcknowledgeInd, NotifyRespInd, ReadRecInd, ReadStatus, Status};
 
 use super::Mm1;
 use super::answer;
 use super::identity::Identity;
-use crate::core::{events, ids};
+use crate::core::events::{self, NotifyAnswer};
+use crate::core::{ids, report};
 use crate::store::{Change, Delivery};
 
 /// Whether the requester may speak for this recipient: a trusted identity must be the
@@ -51,7 +52,13 @@ pub async fn notify_response(mm1: &Mm1, who: Identity, ind: NotifyRespInd) -> Re
     };
     let Some(status) = ind.status else { return StatusCode::BAD_REQUEST.into_response() };
     let allowed = ind.report_allowed != Some(false);
-    apply(mm1, events::notify_response(&d, status, allowed, ids::now(), &mm1.cfg.subscribers)).await
+    let answer = match status {
+        Status::RETRIEVED => NotifyAnswer::Retrieved,
+        Status::DEFERRED => NotifyAnswer::Deferred,
+        Status::REJECTED => NotifyAnswer::Rejected,
+        _ => NotifyAnswer::Unrecognised,
+    };
+    apply(mm1, events::notify_response(&d, answer, allowed, ids::now())).await
 }
 
 pub async fn acknowledge(mm1: &Mm1, who: Identity, ind: AcknowledgeInd) -> Response {
@@ -60,7 +67,7 @@ pub async fn acknowledge(mm1: &Mm1, who: Identity, ind: AcknowledgeInd) -> Respo
         Err(answer) => return answer,
     };
     let allowed = ind.report_allowed != Some(false);
-    apply(mm1, events::acknowledged(&d, allowed, ids::now(), &mm1.cfg.subscribers)).await
+    apply(mm1, events::acknowledged(&d, allowed, ids::now())).await
 }
 
 /// A read report names its message by Message-ID, which every co-recipient knows, so the reader
@@ -82,9 +89,12 @@ pub async fn read_report(mm1: &Mm1, who: Identity, ind: ReadRecInd) -> Response 
     };
     // The sender asked for none, or it was reported already: taken and dropped, since a
     // handset retries on errors.
-    if !d.read_report || d.read_at.is_some() {
+    if !d.envelope.read_report || d.read_at.is_some() {
         return answer::taken();
     }
-    let status = ind.read_status.unwrap_or(ReadStatus::READ);
-    apply(mm1, vec![events::read(&d, status, ids::now(), &mm1.cfg.subscribers)]).await
+    let status = match ind.read_status {
+        Some(ReadStatus::DELETED_WITHOUT_BEING_READ) => report::ReadStatus::DeletedUnread,
+        _ => report::ReadStatus::Read,
+    };
+    apply(mm1, vec![events::read(&d, status, ids::now())]).await
 }

@@ -7,6 +7,7 @@ pub mod body;
 pub mod identity;
 mod indications;
 pub mod listener;
+pub mod pdus;
 mod retrieve;
 mod submit;
 
@@ -30,6 +31,7 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub struct Mm1 {
     pub store: Store,
+    pub intake: crate::intake::Intake,
     pub cfg: Arc<Config>,
     pub budget: Budget,
 }

@@ -16,8 +16,13 @@ use super::Mm1;
 use super::answer;
 use super::body::Held;
 use super::identity::Identity;
-use crate::core::{compose, events, ids};
+use super::pdus;
+use crate::core::envelope::BodyFormat;
+use crate::core::{events, ids};
 use crate::store::{RecipientState, StoreError};
+
+/// Room for the retrieve-conf's own fields beside the body, in the memory budget.
+const FIELDS_ROOM: u64 = 4096;
 
 pub async fn get(
     State(mm1): State<Mm1>,
@@ -26,7 +31,7 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Response {
     let now = ids::now();
-    let error = |status, text: &str| answer::pdu(compose::retrieve_error(status, text, now));
+    let error = |status, text: &str| answer::pdu(pdus::retrieve_error(status, text, now));
     let d = match mm1.store.by_token(&token).await {
         Ok(Some(d)) => d,
         Ok(None) => return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "no such message"),
@@ -47,22 +52,22 @@ pub async fn get(
         _ => {}
     }
     let gone = matches!(d.state, RecipientState::Expired | RecipientState::Rejected | RecipientState::Unrecognised);
-    if d.expired || d.expires_at <= now || gone {
+    if d.expired || d.envelope.expires_at <= now || gone {
         return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "the message has expired or was refused");
     }
-    if compose::retrieval_closed(&d, now, &mm1.cfg.retrieval) {
+    if events::retrieval_closed(&d, now, &mm1.cfg.retrieval) {
         return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "the message was retrieved already");
     }
     // The stored body and the answer built from it (its fields, the body and a few octets of
     // header) are both in memory for a moment.
-    let need = d.body.length.saturating_mul(2).saturating_add(d.retrieve.len() as u64 + 64);
+    let need = d.size.saturating_mul(2).saturating_add(FIELDS_ROOM);
     let Some(mut held) = mm1.budget.take(need).await else {
         return error(RetrieveStatus::TRANSIENT_FAILURE, "the relay is busy; try again");
     };
-    let body = match mm1.store.body(d.body).await {
+    let body = match mm1.store.body(&d.body).await {
         Ok(body) => body,
         Err(StoreError::Damaged(problem)) => {
-            tracing::error!(message_id = %d.message_id, %problem, "stored body failed its check; not served");
+            tracing::error!(message_id = %d.envelope.message_id, %problem, "stored body failed its check; not served");
             return error(RetrieveStatus::PERMANENT_FAILURE, "the stored message is damaged");
         }
         Err(e) => {
@@ -70,11 +75,15 @@ pub async fn get(
             return error(RetrieveStatus::TRANSIENT_FAILURE, "the message cannot be read now; try again");
         }
     };
-    let pdu = compose::retrieve_conf(d.transaction_id.as_deref().unwrap_or_default(), &d.retrieve, &body);
+    let body = match d.format {
+        BodyFormat::Wsp => body,
+        BodyFormat::Mime => return error(RetrieveStatus::PERMANENT_CONTENT_UNSUPPORTED, "not in MM1 form"),
+    };
+    let pdu = pdus::retrieve_conf(&d.envelope, d.transaction_id.as_deref().unwrap_or_default(), &body);
     drop(body);
     // The answer keeps the budget for its own size until it is sent.
     drop(held.split(held.num_permits().saturating_sub(pdu.len())));
-    if let Err(e) = mm1.store.apply(vec![events::retrieved(&d, true, now, &mm1.cfg.subscribers)]).await {
+    if let Err(e) = mm1.store.apply(vec![events::retrieved(&d, true, now)]).await {
         tracing::error!(error = %e, "cannot record a retrieval");
     }
     answer::pdu_body(Body::new(Held::new(pdu, held)))

@@ -2,16 +2,21 @@
 //! answer, which says Ok only once the message is durably stored.
 
 use axum::response::Response;
-use tern_codec::mms::{ForwardReq, Message, Pdu, ResponseStatus, SendReq, Sender};
+use tern_codec::mms::{Address, ForwardReq, ResponseStatus, SendReq, Sender, SenderVisibility, TimeValue};
+use tern_codec::wsp::{ContentType, Reader};
 
 use super::Mm1;
 use super::answer::{self, Refusal};
 use super::identity::Identity;
+use super::pdus;
 use crate::config::FromMismatch;
+use crate::core::accept::{Submission, When};
 use crate::core::address::{self, Normalized};
-use crate::core::compose::{self, SubmitError};
+use crate::core::envelope::{BodyFormat, Field, Origin};
+use crate::core::events;
 use crate::core::ids;
-use crate::store::{Change, StoreError};
+use crate::core::policy::RefusalKind;
+use crate::store::StoreError;
 
 /// An m-send.req; `body` is its Content-Type field and body as received, which are stored as
 /// they came (the decoder has checked them), not decoded and encoded again.
@@ -28,7 +33,57 @@ async fn accept_send(mm1: &Mm1, who: Identity, req: &SendReq, body: Option<&[u8]
     }
     let sender = sender(mm1, who, req.from.as_ref())?;
     let body = body.ok_or_else(|| Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, "no message body"))?;
-    store(mm1, req, body.to_vec(), &sender, None).await
+    // The decoder has read this Content-Type field already; it is read again only for its name.
+    let content_type = ContentType::decode(&mut Reader::new(body))
+        .map_or_else(|_| "application/vnd.wap.multipart.mixed".to_owned(), |ct| ct.media_type);
+    let sub = submission(req, &req.to, &req.cc, &req.bcc, sender, content_type, body.to_vec());
+    store(mm1, sub).await
+}
+
+fn when(t: TimeValue) -> When {
+    match t {
+        TimeValue::Relative(s) => When::Relative(s),
+        TimeValue::Absolute(t) => When::Absolute(t),
+    }
+}
+
+/// What an m-send.req says, as the core's neutral submission; recipients are given apart so
+/// that a forward can name its own.
+fn submission(
+    req: &SendReq,
+    to: &[Address],
+    cc: &[Address],
+    bcc: &[Address],
+    sender: Normalized,
+    content_type: String,
+    body: Vec<u8>,
+) -> Submission {
+    let listed = |field, list: &[Address]| list.iter().map(move |a| (field, a.text().to_owned())).collect::<Vec<_>>();
+    let mut recipients = listed(Field::To, to);
+    recipients.extend(listed(Field::Cc, cc));
+    recipients.extend(listed(Field::Bcc, bcc));
+    Submission {
+        origin: Origin::Mm1,
+        originator: sender,
+        recipients,
+        subject: req.subject.as_ref().map(|s| s.text.clone()),
+        class: req.message_class.as_ref().map(pdus::class_from_mms),
+        priority: req.priority.and_then(pdus::priority_from_mms),
+        expiry: req.expiry.map(when),
+        delivery_time: req.delivery_time.map(when),
+        delivery_report: req.delivery_report == Some(true),
+        read_report: req.read_report == Some(true),
+        sender_visible: req.sender_visibility != Some(SenderVisibility::HIDE),
+        content_type,
+        format: BodyFormat::Wsp,
+        body,
+        forwarded_from: None,
+        applic_id: req.applic_id.clone(),
+        reply_applic_id: req.reply_applic_id.clone(),
+        aux_applic_info: req.aux_applic_info.clone(),
+        message_id: None,
+        date: None,
+    }
 }
 
 pub async fn forward(mm1: &Mm1, who: Identity, req: ForwardReq) -> Response {
@@ -44,67 +99,55 @@ async fn accept_forward(mm1: &Mm1, who: Identity, req: &ForwardReq) -> Result<St
         return Err(Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, "no X-Mms-Transaction-ID"));
     }
     let sender = sender(mm1, who, req.from.as_ref())?;
+    let now = ids::now();
     let not_found = || Refusal::new(ResponseStatus::PERMANENT_MESSAGE_NOT_FOUND, "no such message to forward");
     let location = req.content_location.as_deref().ok_or_else(not_found)?;
     let token = location.rsplit_once("/m/").map_or(location, |(_, t)| t);
-    let now = ids::now();
     let stored = mm1.store.by_token(token).await.map_err(transient)?.ok_or_else(not_found)?;
     if stored.address != sender.canonical
         || stored.expired
-        || compose::retrieval_closed(&stored, now, &mm1.cfg.retrieval)
+        || events::retrieval_closed(&stored, now, &mm1.cfg.retrieval)
     {
         return Err(not_found());
     }
-    let body = match mm1.store.body(stored.body).await {
+    let body = match mm1.store.body(&stored.body).await {
         Ok(body) => body,
         Err(StoreError::Damaged(problem)) => {
-            tracing::error!(message_id = %stored.message_id, %problem, "stored body failed its check; not forwarded");
+            tracing::error!(message_id = %stored.envelope.message_id, %problem, "stored body failed its check; not forwarded");
             return Err(Refusal::new(ResponseStatus::PERMANENT_FAILURE, "the stored message is damaged"));
         }
         Err(e) => return Err(transient(e)),
     };
-    let mut original = vec![0x8C, 0x84];
-    original.extend_from_slice(&stored.retrieve);
-    let first = address::normalize(&stored.sender, &mm1.cfg.subscribers).ok();
-    let send = match Message::decode(&original).map(|m| m.pdu) {
-        Ok(Pdu::RetrieveConf(conf)) => SendReq {
-            transaction_id: req.transaction_id.clone(),
-            to: req.to.clone(),
-            cc: req.cc.clone(),
-            bcc: req.bcc.clone(),
-            subject: conf.subject,
-            message_class: conf.message_class,
-            priority: conf.priority,
-            expiry: req.expiry,
-            delivery_time: req.delivery_time,
-            delivery_report: req.delivery_report,
-            read_report: req.read_report,
-            ..SendReq::default()
-        },
-        _ => return Err(not_found()),
+    let original = &stored.envelope;
+    let send = SendReq {
+        transaction_id: req.transaction_id.clone(),
+        expiry: req.expiry,
+        delivery_time: req.delivery_time,
+        delivery_report: req.delivery_report,
+        read_report: req.read_report,
+        ..SendReq::default()
     };
-    store(mm1, &send, body, &sender, first.as_ref()).await
+    let mut sub = submission(&send, &req.to, &req.cc, &req.bcc, sender, original.content_type.clone(), body);
+    sub.subject = original.subject.clone();
+    sub.class = original.class.clone();
+    sub.priority = original.priority;
+    sub.format = stored.format;
+    sub.forwarded_from = Some(original.originator.clone());
+    store(mm1, sub).await
 }
 
-async fn store(
-    mm1: &Mm1,
-    req: &SendReq,
-    body: Vec<u8>,
-    sender: &Normalized,
-    forwarded_from: Option<&Normalized>,
-) -> Result<String, Refusal> {
-    let cfg = &mm1.cfg;
-    let now = ids::now();
-    let message = compose::message(req, body, sender, forwarded_from, now, cfg.acceptance()).map_err(|e| match e {
-        SubmitError::TooManyRecipients(_) => Refusal::new(ResponseStatus::PERMANENT_SERVICE_DENIED, e.to_string()),
-        SubmitError::NoRecipients | SubmitError::BadRecipient(_) => {
-            Refusal::new(ResponseStatus::PERMANENT_SENDING_ADDRESS_UNRESOLVED, e.to_string())
-        }
-    })?;
-    let message_id = message.message_id.clone();
-    mm1.store.apply(vec![Change::Accept(Box::new(message))]).await.map_err(transient)?;
-    tracing::info!(%message_id, sender = %sender.canonical, "accepted");
-    Ok(message_id)
+async fn store(mm1: &Mm1, sub: Submission) -> Result<String, Refusal> {
+    mm1.intake.submit(sub).await.map(|a| a.message_id).map_err(|r| {
+        let status = match r.kind {
+            RefusalKind::ServiceDenied => ResponseStatus::PERMANENT_SERVICE_DENIED,
+            RefusalKind::AddressUnresolved => ResponseStatus::PERMANENT_SENDING_ADDRESS_UNRESOLVED,
+            RefusalKind::FormatCorrupt => ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT,
+            RefusalKind::ContentNotAccepted => ResponseStatus::PERMANENT_CONTENT_NOT_ACCEPTED,
+            RefusalKind::Unsupported => ResponseStatus::PERMANENT_FAILURE,
+            RefusalKind::Transient => ResponseStatus::TRANSIENT_FAILURE,
+        };
+        Refusal::new(status, r.text)
+    })
 }
 
 fn transient(e: StoreError) -> Refusal {

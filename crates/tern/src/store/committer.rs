@@ -11,10 +11,14 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::payloads::PayloadLog;
-use super::{Result, StoreError};
-use crate::core::model::{Change, DuePush, Location, NewMessage, NotificationParts, PushResult};
-use crate::core::state::RecipientState;
+use super::payloads::{Location, PayloadLog};
+use super::{Result, StoreError, decode_error, format_from, format_name};
+use crate::core::envelope::Envelope;
+use crate::core::model::{
+    Change, DueOutbound, DuePush, NewMessage, NotificationParts, OutboundJob, PeerAnswer, PushContent, PushResult,
+};
+use crate::core::report::{Report, ReportRoute};
+use crate::core::state::{OutboundEvent, RecipientState};
 
 /// What a request's changes did: for each change but a lease, whether it applied; and the
 /// pushes its leases took.
@@ -22,6 +26,7 @@ use crate::core::state::RecipientState;
 pub(super) struct Applied {
     pub flags: Vec<bool>,
     pub leased: Vec<DuePush>,
+    pub outbound: Vec<DueOutbound>,
 }
 
 pub(super) struct Job {
@@ -29,6 +34,8 @@ pub(super) struct Job {
     /// The checksum of each accepted message's body, in order, worked out by the caller so that
     /// the committer, which every request waits on, does not spend its time on it.
     pub checksums: Vec<u32>,
+    /// A dead segment whose file was removed: its row goes.
+    pub forget: Option<i64>,
     pub reply: oneshot::Sender<Result<Applied>>,
 }
 
@@ -158,14 +165,20 @@ async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location
     if !alone {
         sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
     }
-    let mut applied = Applied { flags: Vec::with_capacity(job.changes.len()), leased: Vec::new() };
+    let mut applied = Applied { flags: Vec::with_capacity(job.changes.len()), ..Applied::default() };
     let mut bodies = locations.iter();
-    let mut outcome = Ok(());
-    for change in &job.changes {
+    let mut outcome = match job.forget {
+        Some(segment) => forget_segment(conn, segment).await.map(|_| ()),
+        None => Ok(()),
+    };
+    for change in job.changes.iter().take(if outcome.is_ok() { usize::MAX } else { 0 }) {
         let location = matches!(change, Change::Accept(_)).then(|| bodies.next().copied()).flatten();
         let done = match change {
             Change::LeaseDue { now, until, limit } => {
                 lease_due(conn, *now, *until, *limit).await.map(|leased| applied.leased.extend(leased))
+            }
+            Change::LeaseOutbound { now, until, limit } => {
+                lease_outbound(conn, *now, *until, *limit).await.map(|leased| applied.outbound.extend(leased))
             }
             change => apply(conn, change, location).await.map(|did| applied.flags.push(did)),
         };
@@ -196,8 +209,7 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
     match change {
         Change::Accept(m) => {
             let at = body.ok_or_else(|| StoreError::Io(std::io::Error::other("body not written")))?;
-            accept(conn, m, at).await?;
-            Ok(true)
+            accept(conn, m, at).await
         }
         Change::Transition { recipient, from, to, status_text, now, cancel_pushes, report } => {
             let states: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
@@ -223,8 +235,8 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
                 .execute(&mut *conn)
                 .await?;
             }
-            if moved && let Some((msisdn, pdu)) = report {
-                enqueue(conn, msisdn, pdu, *now).await?;
+            if moved && let Some(route) = report {
+                queue_report(conn, route, *now).await?;
             }
             Ok(moved)
         }
@@ -236,8 +248,8 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
                 .await?
                 .rows_affected()
                 > 0;
-            if first && let Some((msisdn, pdu)) = report {
-                enqueue(conn, msisdn, pdu, *now).await?;
+            if first && let Some(route) = report {
+                queue_report(conn, route, *now).await?;
             }
             Ok(first)
         }
@@ -267,8 +279,36 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
                 .rows_affected()
                 > 0)
         }
-        // Leases go through `lease_due`, which answers with the pushes it took.
-        Change::LeaseDue { .. } => Ok(false),
+        // Leases go through `lease_due` and `lease_outbound`, which answer with what they took.
+        Change::LeaseDue { .. } | Change::LeaseOutbound { .. } => Ok(false),
+        Change::Enqueue { destination, job, now, expires_at } => {
+            enqueue_outbound(conn, destination, job, *now, *expires_at).await?;
+            Ok(true)
+        }
+        Change::PushReport { msisdn, report, now } => {
+            push_report(conn, msisdn, report, *now).await?;
+            Ok(true)
+        }
+        Change::OutboundResults(results) => {
+            let (leased, _) = OutboundEvent::Sent.transition();
+            for r in results {
+                // Rescheduled jobs go back to pending; closed ones keep their last due time.
+                let state = if r.next.is_some() { OutboundEvent::Retry.transition().1 } else { r.state };
+                sqlx::query(
+                    "UPDATE outbound SET attempts = ?, next_attempt_at = coalesce(?, next_attempt_at), state = ?, \
+                     last_error = ? WHERE id = ? AND state = ?",
+                )
+                .bind(r.attempts)
+                .bind(r.next)
+                .bind(state.as_str())
+                .bind(&r.error)
+                .bind(r.id)
+                .bind(leased[0].as_str())
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(true)
+        }
         Change::PushResults(results) => {
             // Pushes with the same outcome (most of a batch: a first attempt, sent) are updated
             // together by id, which costs SQLite far less than taking each row's own values
@@ -318,6 +358,13 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
                 .bind(message)
                 .execute(&mut *conn)
                 .await?;
+                // A forward still queued has nothing left to send.
+                sqlx::query(
+                    "UPDATE outbound SET state = 'cancelled' WHERE message = ? AND state IN ('pending', 'leased')",
+                )
+                .bind(message)
+                .execute(&mut *conn)
+                .await?;
             }
             Ok(freed)
         }
@@ -352,14 +399,6 @@ async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Locati
             let key = json(&[serde_json::json!({ "link": link, "id": smsc_id })])?;
             Ok(receipt_status(conn, &key).await?)
         }
-        Change::ForgetSegment { segment } => {
-            Ok(sqlx::query("DELETE FROM segments WHERE id = ? AND sealed = 1 AND live <= 0")
-                .bind(segment)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                > 0)
-        }
     }
 }
 
@@ -368,30 +407,34 @@ fn same_outcome(a: &PushResult, b: &PushResult) -> bool {
     (a.attempts, a.next, a.state, &a.error) == (b.attempts, b.next, b.state, &b.error)
 }
 
-async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location) -> Result<()> {
-    let id: i64 = sqlx::query(
-        "INSERT INTO messages (message_id, sender, date, expires_at, deliver_after, delivery_report, read_report, \
-         size, notification, retrieve, segment, body_offset, body_length, body_crc) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+/// Stores a message, its recipients, a pending push per local recipient waiting for its
+/// notification, and one forward job per other destination; false (nothing stored) when a
+/// message with its Message-ID is stored already.
+async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location) -> Result<bool> {
+    let env = &m.envelope;
+    let envelope = json(env)?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO messages (message_id, sender, date, expires_at, deliver_after, envelope, body_format, size, \
+         segment, body_offset, body_length, body_crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (message_id) DO NOTHING RETURNING id",
     )
-    .bind(&m.message_id)
-    .bind(&m.sender)
-    .bind(m.date)
-    .bind(m.expires_at)
-    .bind(m.deliver_after)
-    .bind(m.delivery_report)
-    .bind(m.read_report)
+    .bind(&env.message_id)
+    .bind(&env.originator)
+    .bind(env.date)
+    .bind(env.expires_at)
+    .bind(env.deliver_after)
+    .bind(envelope)
+    .bind(format_name(m.format))
     .bind(i64::try_from(m.body.len()).unwrap_or(i64::MAX))
-    .bind(&m.notification)
-    .bind(&m.retrieve)
     .bind(at.segment)
     .bind(i64::try_from(at.offset).unwrap_or(i64::MAX))
     .bind(i64::try_from(at.length).unwrap_or(i64::MAX))
     .bind(at.crc)
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get(0)?;
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else { return Ok(false) };
     sqlx::query("UPDATE segments SET live = live + 1 WHERE id = ?").bind(at.segment).execute(&mut *conn).await?;
+    let mut forwards: Vec<(&str, Vec<i64>)> = Vec::new();
     for r in &m.recipients {
         let rid: i64 = sqlx::query(
             "INSERT INTO recipients (message, address, route, token, transaction_id, state, status_text, updated_at) \
@@ -399,25 +442,119 @@ async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location) -> Re
         )
         .bind(id)
         .bind(&r.address)
-        .bind(&r.route)
+        .bind(&r.destination)
         .bind(&r.token)
         .bind(&r.transaction_id)
         .bind(r.state.as_str())
         .bind(&r.status_text)
-        .bind(m.date)
+        .bind(env.date)
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)?;
-        if r.state == RecipientState::Accepted {
+        if r.state != RecipientState::Accepted {
+            continue;
+        }
+        if r.destination == "local" {
             sqlx::query("INSERT INTO pushes (recipient, msisdn, state, next_attempt_at) VALUES (?, ?, 'pending', ?)")
                 .bind(rid)
                 .bind(&r.address)
-                .bind(m.deliver_after)
+                .bind(env.deliver_after)
                 .execute(&mut *conn)
                 .await?;
+        } else {
+            match forwards.iter_mut().find(|(d, _)| *d == r.destination) {
+                Some((_, ids)) => ids.push(rid),
+                None => forwards.push((&r.destination, vec![rid])),
+            }
         }
     }
+    for (destination, ids) in forwards {
+        sqlx::query(
+            "INSERT INTO outbound (message, destination, kind, recipients, state, next_attempt_at, expires_at) \
+             VALUES (?, ?, 'forward', ?, 'pending', ?, ?)",
+        )
+        .bind(id)
+        .bind(destination)
+        .bind(json(&ids)?)
+        .bind(env.deliver_after)
+        .bind(env.expires_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Queues a report where its route says: a push to a local handset, or an outbound job.
+async fn queue_report(conn: &mut SqliteConnection, route: &ReportRoute, now: i64) -> Result<()> {
+    match route {
+        ReportRoute::Push { msisdn, report } => push_report(conn, msisdn, report, now).await,
+        ReportRoute::Outbound { destination, report } => {
+            // A report lives as long as a message would: long enough to outlast a peer's outage.
+            let expires_at = now.saturating_add(REPORT_LIFETIME_SECS);
+            enqueue_outbound(conn, destination, &OutboundJob::Report(report.clone()), now, expires_at).await
+        }
+    }
+}
+
+/// How long a report waits for its peer before it is given up.
+const REPORT_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+
+async fn push_report(conn: &mut SqliteConnection, msisdn: &str, report: &Report, now: i64) -> Result<()> {
+    sqlx::query("INSERT INTO pushes (msisdn, report, state, next_attempt_at) VALUES (?, ?, 'pending', ?)")
+        .bind(msisdn)
+        .bind(json(report)?)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
+}
+
+/// The stored payload of a job that carries its own data: a report or an answer.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum Payload {
+    Report(Report),
+    Answer(PeerAnswer),
+}
+
+async fn enqueue_outbound(
+    conn: &mut SqliteConnection,
+    destination: &str,
+    job: &OutboundJob,
+    now: i64,
+    expires_at: i64,
+) -> Result<()> {
+    let (kind, payload, message, recipients) = match job {
+        OutboundJob::Report(r) => ("report", Some(json(&Payload::Report(r.clone()))?), None, None),
+        OutboundJob::Answer(a) => ("answer", Some(json(&Payload::Answer(a.clone()))?), None, None),
+        OutboundJob::Forward { message, recipients, .. } => {
+            let ids: Vec<i64> = recipients.iter().map(|(id, _)| *id).collect();
+            ("forward", None, Some(*message), Some(json(&ids)?))
+        }
+    };
+    sqlx::query(
+        "INSERT INTO outbound (message, destination, kind, recipients, payload, state, next_attempt_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+    )
+    .bind(message)
+    .bind(destination)
+    .bind(kind)
+    .bind(recipients)
+    .bind(payload)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn forget_segment(conn: &mut SqliteConnection, segment: i64) -> Result<bool> {
+    Ok(sqlx::query("DELETE FROM segments WHERE id = ? AND sealed = 1 AND live <= 0")
+        .bind(segment)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        > 0)
 }
 
 /// Puts a receipt's state into its recipient's status text, once both the receipt and the
@@ -448,10 +585,9 @@ async fn receipt_status(conn: &mut SqliteConnection, parts: &str) -> Result<bool
 async fn lease_due(conn: &mut SqliteConnection, now: i64, until: i64, limit: i64) -> Result<Vec<DuePush>> {
     let due: String = sqlx::query_scalar(
         "SELECT json_group_array(json_array(p.id, p.msisdn, p.attempts, \
-         CASE WHEN p.pdu IS NULL THEN NULL ELSE hex(p.pdu) END, r.id, \
-         CASE WHEN m.notification IS NULL THEN NULL ELSE hex(m.notification) END, \
-         r.transaction_id, r.token, m.expires_at)) \
-         FROM (SELECT id, msisdn, attempts, pdu, recipient FROM pushes \
+         CASE WHEN p.pdu IS NULL THEN NULL ELSE hex(p.pdu) END, json(p.report), r.id, json(m.envelope), m.size, \
+         r.transaction_id, r.token)) \
+         FROM (SELECT id, msisdn, attempts, pdu, report, recipient FROM pushes \
          WHERE state IN ('pending', 'leased') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) AS p \
          LEFT JOIN recipients r ON r.id = p.recipient LEFT JOIN messages m ON m.id = r.message",
     )
@@ -472,62 +608,135 @@ async fn lease_due(conn: &mut SqliteConnection, now: i64, until: i64, limit: i64
     rows.into_iter().map(DueRow::into_push).collect()
 }
 
-/// A due push as [`lease_due`] reads it: id, msisdn, attempts, its stored PDU (hex), and for a
-/// notification the recipient, the message's template (hex), transaction id, token and expiry.
+/// A due push as [`lease_due`] reads it: id, msisdn, attempts, a PDU stored by an older release
+/// (hex), a report, and for a notification the recipient, its message's envelope and size, the
+/// transaction id and the token.
 #[derive(serde::Deserialize)]
 struct DueRow(
     i64,
     String,
     i64,
     Option<String>,
+    Option<Report>,
+    Option<i64>,
+    Option<Envelope>,
     Option<i64>,
     Option<String>,
     Option<String>,
-    Option<String>,
-    Option<i64>,
 );
 
 impl DueRow {
     fn into_push(self) -> Result<DuePush> {
-        let DueRow(id, msisdn, attempts, pdu, recipient, template, transaction_id, token, expires_at) = self;
-        let unhex = |h: String| hex::decode(h).map_err(|e| decode_error(&e));
-        // A recipient's push is a notification, built from its message's template; any other
-        // push carries its PDU.
-        let notification = match (recipient, template) {
-            (Some(recipient), Some(template)) => Some(NotificationParts {
+        let DueRow(id, msisdn, attempts, pdu, report, recipient, envelope, size, transaction_id, token) = self;
+        // A recipient's push is a notification, built from its message's envelope; any other
+        // push carries its report.
+        let what = match (recipient, envelope, report, pdu) {
+            (Some(recipient), Some(envelope), _, _) => PushContent::Notification(Box::new(NotificationParts {
                 recipient,
-                template: unhex(template)?,
+                envelope,
+                size: u64::try_from(size.unwrap_or(0)).unwrap_or(0),
                 transaction_id: transaction_id.unwrap_or_default(),
                 token: token.unwrap_or_default(),
-                expires_at: expires_at.unwrap_or_default(),
-            }),
-            _ => None,
+            })),
+            (_, _, Some(report), _) => PushContent::Report(report),
+            (_, _, None, Some(pdu)) => PushContent::Pdu(hex::decode(pdu).map_err(|e| decode_error(&e))?),
+            _ => return Err(decode_error(&format!("push {id} carries nothing"))),
         };
-        Ok(DuePush {
-            id,
-            msisdn,
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            pdu: pdu.map(unhex).transpose()?,
-            notification,
-        })
+        Ok(DuePush { id, msisdn, attempts: u32::try_from(attempts).unwrap_or(u32::MAX), what })
     }
 }
 
-fn decode_error(e: &dyn std::fmt::Display) -> StoreError {
-    StoreError::Db(sqlx::Error::Decode(e.to_string().into()))
+/// Leases the outbound jobs due at `now`, the earliest due first, with what each needs: a
+/// forward its message's envelope, body and recipients; a report or answer its payload. One
+/// JSON value for the lot, as [`lease_due`] does.
+async fn lease_outbound(conn: &mut SqliteConnection, now: i64, until: i64, limit: i64) -> Result<Vec<DueOutbound>> {
+    let due: String = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(o.id, o.destination, o.attempts, o.expires_at, json(o.payload), \
+         o.message, json(m.envelope), m.body_format, m.segment, m.body_offset, m.body_length, m.body_crc, \
+         json((SELECT json_group_array(json_array(r.id, r.address)) FROM recipients r \
+         WHERE r.id IN (SELECT value FROM json_each(o.recipients)) AND r.state = 'accepted')))) \
+         FROM (SELECT id, destination, attempts, expires_at, payload, message, recipients FROM outbound \
+         WHERE state IN ('pending', 'leased') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) AS o \
+         LEFT JOIN messages m ON m.id = o.message",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows: Vec<OutboundRow> = serde_json::from_str(&due).map_err(|e| decode_error(&e))?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    sqlx::query(
+        "UPDATE outbound SET state = 'leased', next_attempt_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(until)
+    .bind(json(&ids)?)
+    .execute(&mut *conn)
+    .await?;
+    rows.into_iter().map(OutboundRow::into_job).collect()
+}
+
+#[derive(serde::Deserialize)]
+struct OutboundRow(
+    i64,
+    String,
+    i64,
+    i64,
+    Option<Payload>,
+    Option<i64>,
+    Option<Envelope>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<Vec<(i64, String)>>,
+);
+
+impl OutboundRow {
+    fn into_job(self) -> Result<DueOutbound> {
+        let OutboundRow(
+            id,
+            destination,
+            attempts,
+            expires_at,
+            payload,
+            message,
+            envelope,
+            format,
+            seg,
+            off,
+            len,
+            crc,
+            rcpts,
+        ) = self;
+        let job = match (payload, message, envelope, format, seg, off, len) {
+            (Some(Payload::Report(r)), ..) => OutboundJob::Report(r),
+            (Some(Payload::Answer(a)), ..) => OutboundJob::Answer(a),
+            (None, Some(message), Some(envelope), Some(format), Some(segment), Some(offset), Some(length)) => {
+                let at = Location {
+                    segment,
+                    offset: u64::try_from(offset).unwrap_or(0),
+                    length: u64::try_from(length).unwrap_or(0),
+                    crc: crc.map(|c| c as u32),
+                };
+                OutboundJob::Forward {
+                    message,
+                    envelope: Box::new(envelope),
+                    format: format_from(&format)?,
+                    body: at.to_ref(),
+                    recipients: rcpts.unwrap_or_default(),
+                }
+            }
+            _ => return Err(decode_error(&format!("outbound job {id} carries nothing"))),
+        };
+        Ok(DueOutbound { id, destination, attempts: u32::try_from(attempts).unwrap_or(u32::MAX), expires_at, job })
+    }
 }
 
 /// Many rows' values as one JSON array, so a batch is one statement rather than one per row.
 fn json<T: serde::Serialize + ?Sized>(values: &T) -> Result<String> {
     Ok(serde_json::to_string(values).map_err(std::io::Error::other)?)
-}
-
-async fn enqueue(conn: &mut SqliteConnection, msisdn: &str, pdu: &[u8], at: i64) -> Result<()> {
-    sqlx::query("INSERT INTO pushes (msisdn, pdu, state, next_attempt_at) VALUES (?, ?, 'pending', ?)")
-        .bind(msisdn)
-        .bind(pdu)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }

@@ -1,10 +1,14 @@
-//! The storage seam: everything the relay must not lose. SQLite (WAL, `synchronous=FULL`) holds
-//! messages, recipients and the push queue; bodies live in segment files beside it. Every write
-//! goes through one committer task that groups the changes of concurrent requests into one
-//! transaction and one sync of the segment (group commit): a caller hears "done" only after its
-//! data is durable, and many callers share each fsync.
+//! The storage seam: everything the relay must not lose, behind one API that speaks only the
+//! core's model (envelopes, recipients, queued pushes and outbound jobs, opaque body
+//! references). Its embedded backend: SQLite (WAL, `synchronous=FULL`) holds messages,
+//! recipients and the queues; bodies live in segment files beside it. Every write goes through
+//! one committer task that groups the changes of concurrent requests into one transaction and
+//! one sync of the segment (group commit): a caller hears "done" only after its data is
+//! durable, and many callers share each fsync. Freeing bodies is the store's own business
+//! ([`Store::collect_garbage`]).
 
 mod committer;
+mod legacy;
 mod payloads;
 
 use std::path::{Path, PathBuf};
@@ -16,9 +20,13 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 // What the core builds and the store persists, re-exported for the store's callers.
 pub use crate::core::model::{
-    Change, Delivery, DuePush, Location, NewMessage, NewRecipient, NotificationParts, PushResult, SmscId,
+    BlobRef, Change, Delivery, DueOutbound, DuePush, NewMessage, NewRecipient, NotificationParts, OutboundJob,
+    OutboundResult, PushContent, PushResult, SmscId,
 };
-pub use crate::core::state::RecipientState;
+pub use crate::core::state::{OutboundState, RecipientState};
+
+use crate::core::envelope::BodyFormat;
+use payloads::Location;
 
 /// Storage failed; the MM1 edge answers with a transient error.
 #[derive(Debug, thiserror::Error)]
@@ -54,15 +62,16 @@ pub struct Store {
     /// Signalled after a commit that may have queued a push, so the delivery worker need not
     /// wait for its next look at the queue.
     queued: Arc<Notify>,
+    /// The same for the outbound queues' worker.
+    outbound: Arc<Notify>,
 }
 
 /// A query for [`Delivery`] rows with the given condition (a literal, so the SQL is static).
 macro_rules! delivery_query {
     ($condition:literal) => {
         concat!(
-            "SELECT r.id, r.address, r.state, r.transaction_id, m.message_id, m.sender, m.expires_at, ",
-            "m.expired, m.delivery_report, m.read_report, m.retrieve, m.segment, m.body_offset, m.body_length, ",
-            "m.body_crc, r.read_at, r.acked_at ",
+            "SELECT r.id, r.address, r.state, r.transaction_id, m.envelope, m.body_format, m.size, m.expired, ",
+            "m.segment, m.body_offset, m.body_length, m.body_crc, r.read_at, r.acked_at ",
             "FROM recipients r JOIN messages m ON m.id = r.message WHERE ",
             $condition
         )
@@ -72,20 +81,40 @@ macro_rules! delivery_query {
 /// The layout `schema.sql` creates. An older data directory is upgraded in place by the
 /// migrations after [`OLDEST_SCHEMA`]; an older one still, or a newer one, is refused rather
 /// than misread.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// The oldest layout that can be upgraded: the first a release wrote.
 const OLDEST_SCHEMA: i64 = 3;
 
 /// Each step takes a data directory from the version before it to this one.
-const MIGRATIONS: &[(i64, &str)] = &[(4, include_str!("migrations/4.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[(4, include_str!("migrations/4.sql")), (5, include_str!("migrations/5.sql"))];
 
-async fn schema(conn: &mut sqlx::SqliteConnection) -> Result<()> {
+/// A body format's stored name.
+fn format_name(f: BodyFormat) -> &'static str {
+    match f {
+        BodyFormat::Wsp => "wsp",
+        BodyFormat::Mime => "mime",
+    }
+}
+
+fn format_from(name: &str) -> Result<BodyFormat> {
+    match name {
+        "wsp" => Ok(BodyFormat::Wsp),
+        "mime" => Ok(BodyFormat::Mime),
+        other => Err(decode_error(&format!("unknown body format {other}"))),
+    }
+}
+
+fn decode_error(e: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Db(sqlx::Error::Decode(e.to_string().into()))
+}
+
+async fn schema(conn: &mut sqlx::SqliteConnection, payloads: &Path) -> Result<()> {
     let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *conn).await?;
     let tables: i64 =
         sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").fetch_one(&mut *conn).await?;
     if tables > 0 && version != SCHEMA_VERSION {
-        migrate(conn, version).await?;
+        migrate(conn, version, payloads).await?;
     }
     sqlx::raw_sql(include_str!("schema.sql")).execute(&mut *conn).await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {SCHEMA_VERSION}"))).execute(&mut *conn).await?;
@@ -105,7 +134,7 @@ async fn schema(conn: &mut sqlx::SqliteConnection) -> Result<()> {
 
 /// Upgrades a data directory of schema `from` to [`SCHEMA_VERSION`] in one transaction, so a
 /// failed upgrade leaves it as it was.
-async fn migrate(conn: &mut sqlx::SqliteConnection, from: i64) -> Result<()> {
+async fn migrate(conn: &mut sqlx::SqliteConnection, from: i64, payloads: &Path) -> Result<()> {
     if !(OLDEST_SCHEMA..SCHEMA_VERSION).contains(&from) {
         return Err(StoreError::Schema(format!(
             "the data directory has schema version {from}; this Tern reads {SCHEMA_VERSION} and upgrades \
@@ -114,8 +143,13 @@ async fn migrate(conn: &mut sqlx::SqliteConnection, from: i64) -> Result<()> {
         )));
     }
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    for (_, step) in MIGRATIONS.iter().filter(|(to, _)| *to > from) {
+    for (to, step) in MIGRATIONS.iter().filter(|(to, _)| *to > from) {
         sqlx::raw_sql(*step).execute(&mut *tx).await?;
+        if *to == 5 {
+            let converted = legacy::envelopes(&mut tx, payloads).await?;
+            tracing::info!(messages = converted, "stored MM1 fields turned into envelopes");
+            sqlx::raw_sql(include_str!("migrations/5-after.sql")).execute(&mut *tx).await?;
+        }
     }
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {SCHEMA_VERSION}"))).execute(&mut *tx).await?;
     tx.commit().await?;
@@ -142,11 +176,11 @@ impl Store {
         // over: a page cache larger than SQLite's 2 MiB default keeps them from being read from
         // the file again at every commit.
         let mut writer = options.clone().pragma("cache_size", WRITER_CACHE_KIB).connect().await?;
-        schema(&mut writer).await?;
-        let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         let payloads = data_dir.join("payloads");
+        schema(&mut writer, &payloads).await?;
+        let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         let (commits, handle) = committer::start(writer, payloads.clone(), batch_max).await?;
-        Ok((Store { read, commits, payloads, queued: Arc::default() }, handle))
+        Ok((Store { read, commits, payloads, queued: Arc::default(), outbound: Arc::default() }, handle))
     }
 
     /// Applies `changes` atomically and durably; returns, per change, whether it applied (a
@@ -160,6 +194,11 @@ impl Store {
         Ok(self.commit(vec![Change::LeaseDue { now, until, limit }]).await?.leased)
     }
 
+    /// Leases up to `limit` outbound jobs due at `now` until `until`.
+    pub async fn lease_outbound(&self, now: i64, until: i64, limit: i64) -> Result<Vec<DueOutbound>> {
+        Ok(self.commit(vec![Change::LeaseOutbound { now, until, limit }]).await?.outbound)
+    }
+
     async fn commit(&self, changes: Vec<Change>) -> Result<committer::Applied> {
         let queues = changes.iter().any(|c| {
             matches!(
@@ -167,6 +206,8 @@ impl Store {
                 Change::Accept(_)
                     | Change::Transition { report: Some(_), .. }
                     | Change::ReadReport { report: Some(_), .. }
+                    | Change::Enqueue { .. }
+                    | Change::PushReport { .. }
             )
         });
         let checksums = changes
@@ -177,12 +218,21 @@ impl Store {
             })
             .collect();
         let (reply, answer) = oneshot::channel();
-        self.commits.send(committer::Job { changes, checksums, reply }).await.map_err(|_| StoreError::Closed)?;
+        self.commits
+            .send(committer::Job { changes, checksums, forget: None, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let applied = answer.await.map_err(|_| StoreError::Closed)??;
         if queues {
             self.queued.notify_one();
+            self.outbound.notify_one();
         }
         Ok(applied)
+    }
+
+    /// Resolves once an outbound job may have been queued since the last call.
+    pub async fn outbound_queued(&self) {
+        self.outbound.notified().await;
     }
 
     /// Whether the store answers, for the admin endpoint's `/ready`: a read on the read
@@ -221,6 +271,16 @@ impl Store {
         row.map(|r| delivery(&r)).transpose()
     }
 
+    /// The recipients of a forward job, as delivery knows them.
+    pub async fn recipients_of(&self, ids: &[i64]) -> Result<Vec<Delivery>> {
+        let ids = serde_json::to_string(ids).map_err(std::io::Error::other)?;
+        let rows = sqlx::query(delivery_query!("r.id IN (SELECT value FROM json_each(?))"))
+            .bind(ids)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(delivery).collect()
+    }
+
     /// Recipients still waiting whose message has expired.
     pub async fn expiring(&self, now: i64, limit: i64) -> Result<Vec<Delivery>> {
         let sql = delivery_query!("m.expires_at <= ? AND r.state IN ('accepted', 'notified', 'deferred') LIMIT ?");
@@ -238,24 +298,31 @@ impl Store {
         Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
     }
 
-    /// Sealed segments that no live message points into.
-    pub async fn dead_segments(&self) -> Result<Vec<i64>> {
+    /// Frees the bodies no live message needs any more: each sealed segment that no live
+    /// message points into is removed, then forgotten. Returns how many went.
+    pub async fn collect_garbage(&self) -> Result<usize> {
         let rows = sqlx::query("SELECT id FROM segments WHERE sealed = 1 AND live <= 0").fetch_all(&self.read).await?;
-        Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
-    }
-
-    /// Removes a dead segment's file (its row goes with [`Change::ForgetSegment`]).
-    pub fn remove_segment_file(&self, segment: i64) -> Result<()> {
-        match std::fs::remove_file(payloads::segment_path(&self.payloads, segment)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+        let dead: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
+        for &segment in &dead {
+            match std::fs::remove_file(payloads::segment_path(&self.payloads, segment)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+            let (reply, answer) = oneshot::channel();
+            self.commits
+                .send(committer::Job { forget: Some(segment), changes: Vec::new(), checksums: Vec::new(), reply })
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            answer.await.map_err(|_| StoreError::Closed)??;
         }
+        Ok(dead.len())
     }
 
     /// Reads a stored body, checked against its length and checksum: bytes that are not the
     /// body that was stored come back as [`StoreError::Damaged`], never as a body, and are
     /// counted in `tern_store_damaged_bodies_total` whoever asked for them.
-    pub async fn body(&self, at: Location) -> Result<Vec<u8>> {
+    pub async fn body(&self, at: &BlobRef) -> Result<Vec<u8>> {
+        let at = Location::from_ref(at).ok_or_else(|| StoreError::Damaged(format!("no such body {}", at.0)))?;
         let dir = self.payloads.clone();
         tokio::task::spawn_blocking(move || payloads::read(&dir, at))
             .await
@@ -271,26 +338,25 @@ impl Store {
 }
 
 fn delivery(r: &sqlx::sqlite::SqliteRow) -> Result<Delivery> {
+    let envelope: String = r.try_get(4)?;
     Ok(Delivery {
         recipient: r.try_get(0)?,
         address: r.try_get(1)?,
         state: r.try_get::<String, _>(2)?.parse()?,
         transaction_id: r.try_get(3)?,
-        message_id: r.try_get(4)?,
-        sender: r.try_get(5)?,
-        expires_at: r.try_get(6)?,
+        envelope: serde_json::from_str(&envelope).map_err(|e| decode_error(&e))?,
+        format: format_from(&r.try_get::<String, _>(5)?)?,
+        size: u64::try_from(r.try_get::<i64, _>(6)?).unwrap_or(0),
         expired: r.try_get(7)?,
-        delivery_report: r.try_get(8)?,
-        read_report: r.try_get(9)?,
-        retrieve: r.try_get(10)?,
-        read_at: r.try_get(15)?,
-        acked_at: r.try_get(16)?,
         body: Location {
-            segment: r.try_get(11)?,
-            offset: u64::try_from(r.try_get::<i64, _>(12)?).unwrap_or(0),
-            length: u64::try_from(r.try_get::<i64, _>(13)?).unwrap_or(0),
+            segment: r.try_get(8)?,
+            offset: u64::try_from(r.try_get::<i64, _>(9)?).unwrap_or(0),
+            length: u64::try_from(r.try_get::<i64, _>(10)?).unwrap_or(0),
             // Stored as SQLite's signed integer; the 32 bits are the checksum.
-            crc: r.try_get::<Option<i64>, _>(14)?.map(|crc| crc as u32),
-        },
+            crc: r.try_get::<Option<i64>, _>(11)?.map(|crc| crc as u32),
+        }
+        .to_ref(),
+        read_at: r.try_get(12)?,
+        acked_at: r.try_get(13)?,
     })
 }

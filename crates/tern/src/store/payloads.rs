@@ -11,7 +11,39 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::core::model::Location;
+use crate::core::model::BlobRef;
+
+/// Where one body is kept, and its checksum. Above the store it travels as an opaque
+/// [`BlobRef`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub segment: i64,
+    pub offset: u64,
+    pub length: u64,
+    /// CRC-32 of the body; `None` for bodies stored before checksums were kept, which are checked
+    /// by length only.
+    pub crc: Option<u32>,
+}
+
+impl Location {
+    pub fn to_ref(self) -> BlobRef {
+        let crc = self.crc.map_or_else(|| "-".to_owned(), |c| format!("{c:08x}"));
+        BlobRef(format!("seg/{}/{}/{}/{crc}", self.segment, self.offset, self.length))
+    }
+
+    /// The location a reference names; `None` for one this store did not make.
+    pub fn from_ref(r: &BlobRef) -> Option<Location> {
+        let mut it = r.0.strip_prefix("seg/")?.split('/');
+        let segment = it.next()?.parse().ok()?;
+        let offset = it.next()?.parse().ok()?;
+        let length = it.next()?.parse().ok()?;
+        let crc = match it.next()? {
+            "-" => None,
+            hex => Some(u32::from_str_radix(hex, 16).ok()?),
+        };
+        it.next().is_none().then_some(Location { segment, offset, length, crc })
+    }
+}
 
 /// A segment is sealed and a new one started beyond this size.
 pub const SEGMENT_SIZE: u64 = 64 * 1024 * 1024;

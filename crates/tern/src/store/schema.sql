@@ -1,5 +1,5 @@
--- Tern's embedded store, as a new data directory gets it (schema 4; older ones are upgraded by
--- the files in migrations/). Times are Unix seconds (UTC).
+-- Tern's embedded store, as a new data directory gets it (schema 5; older ones are upgraded by
+-- the steps in migrations/). Times are Unix seconds (UTC).
 CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY,
     live INTEGER NOT NULL DEFAULT 0,   -- messages whose body is in the segment and not yet freed
@@ -13,12 +13,10 @@ CREATE TABLE IF NOT EXISTS messages (
     date INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     deliver_after INTEGER NOT NULL,
-    delivery_report INTEGER NOT NULL,
-    read_report INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    notification BLOB NOT NULL,         -- encoded m-notification.ind fields shared by all recipients
-    retrieve BLOB NOT NULL,             -- encoded m-retrieve.conf fields after the Transaction-ID
-    segment INTEGER NOT NULL,           -- where the Content-Type field and body are
+    envelope TEXT NOT NULL,             -- the neutral envelope (JSON): addresses, subject, flags, origin
+    body_format TEXT NOT NULL,          -- how the body is written: wsp (as MM1 sends it) or mime
+    size INTEGER NOT NULL,              -- octets of the body
+    segment INTEGER NOT NULL,           -- where the body is, exactly as received
     body_offset INTEGER NOT NULL,
     body_length INTEGER NOT NULL,
     body_crc INTEGER,                   -- CRC-32 of the body; NULL for bodies stored before schema 4
@@ -30,7 +28,7 @@ CREATE TABLE IF NOT EXISTS recipients (
     id INTEGER PRIMARY KEY,
     message INTEGER NOT NULL REFERENCES messages (id),
     address TEXT NOT NULL,              -- canonical
-    route TEXT NOT NULL,                -- local, remote-plmn, email, short-code
+    route TEXT NOT NULL,                -- where it goes: local, mm4:<peer>, mm3, reject, no-route
     token TEXT UNIQUE,                  -- retrieval token (local recipients)
     transaction_id TEXT UNIQUE,         -- of the notification and the retrieve-conf
     state TEXT NOT NULL,
@@ -41,12 +39,14 @@ CREATE TABLE IF NOT EXISTS recipients (
 );
 CREATE INDEX IF NOT EXISTS recipients_message ON recipients (message);
 
--- Everything pushed to a handset: notifications (built when sent) and reports (stored PDUs).
+-- Everything pushed to a handset: notifications (built when sent), reports (neutral, written as
+-- PDUs when sent) and, from older releases, reports stored as PDUs.
 CREATE TABLE IF NOT EXISTS pushes (
     id INTEGER PRIMARY KEY,
     recipient INTEGER REFERENCES recipients (id),
     msisdn TEXT NOT NULL,
     pdu BLOB,
+    report TEXT,                        -- a report (JSON) for the handset
     state TEXT NOT NULL,                -- pending, leased (being sent), done, failed, cancelled
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
@@ -65,3 +65,21 @@ CREATE TABLE IF NOT EXISTS receipts (
     at INTEGER,
     PRIMARY KEY (link, smsc_id)
 );
+
+-- What leaves over another interface: forwards of a message to the recipients behind one
+-- destination, reports, and answers owed to peers.
+CREATE TABLE IF NOT EXISTS outbound (
+    id INTEGER PRIMARY KEY,
+    message INTEGER REFERENCES messages (id),  -- a forward's message
+    destination TEXT NOT NULL,          -- mm4:<peer> or mm3
+    kind TEXT NOT NULL,                 -- forward, report, answer
+    recipients TEXT,                    -- a forward's recipient ids (JSON array)
+    payload TEXT,                       -- a report or an answer (JSON)
+    state TEXT NOT NULL,                -- pending, leased, sent, failed, expired, cancelled
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbound_due ON outbound (next_attempt_at) WHERE state IN ('pending', 'leased');
+CREATE INDEX IF NOT EXISTS outbound_message ON outbound (message);
