@@ -353,7 +353,8 @@ fn mime_leaf(part: &mail_parser::MessagePart<'_>, body: &PartType<'_>) -> Part {
     if let Some(attributes) = ct.and_then(|c| c.attributes()) {
         for a in attributes {
             let name = a.name.to_ascii_lowercase();
-            if name != "charset" && name != "boundary" {
+            // Text was converted to UTF-8 above, so its declared charset no longer applies.
+            if !(name == "boundary" || is_text && name == "charset") {
                 leaf.params.push((name, a.value.to_string()));
             }
         }

@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod compose;
+pub mod envelope;
 pub mod events;
 pub mod ids;
 pub mod model;
