@@ -359,10 +359,9 @@ fn mime_leaf(part: &mail_parser::MessagePart<'_>, body: &PartType<'_>) -> Part {
             }
         }
     }
-    if leaf.param("name").is_none() {
-        if let Some(filename) = part.content_disposition().and_then(|d| d.attribute("filename")) {
-            leaf.params.push(("name".into(), filename.to_owned()));
-        }
+    let filename = part.content_disposition().and_then(|d| d.attribute("filename"));
+    if let (None, Some(filename)) = (leaf.param("name"), filename) {
+        leaf.params.push(("name".into(), filename.to_owned()));
     }
     leaf.content_id = part.content_id().map(strip_angles);
     leaf.content_location = part.content_location().map(str::to_owned);
