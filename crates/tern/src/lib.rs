@@ -1,10 +1,12 @@
 //! The Tern MMSC as a library: the relay (configuration, core, store, the MM1 interface, the
-//! delivery loops, the push bearers and the admin endpoint) and the tools built on it (`decode`,
+//! delivery loops, the push bearers and the admin endpoint, the MM4 and MM3 mail formats and the
+//! wire-neutral message content) and the tools built on it (`decode`,
 //! the `ue` handset simulator, `demo`). The `tern` binary is a thin command line over it
 //! (`main.rs`); tests and later crates can run the relay in-process through [`serve::serve`].
 
 pub mod admin;
 pub mod config;
+pub mod content;
 pub mod core;
 pub mod decode;
 pub mod delivery;
@@ -12,6 +14,8 @@ pub mod demo;
 pub mod intake;
 pub mod logging;
 pub mod mm1;
+pub mod mm3;
+pub mod mm4;
 pub mod push;
 pub mod serve;
 pub mod store;
