@@ -5,8 +5,10 @@
 
 pub mod address;
 pub mod compose;
+pub mod envelope;
 pub mod events;
 pub mod ids;
 pub mod model;
+pub mod routing;
 pub mod settings;
 pub mod state;
