@@ -12,6 +12,7 @@ pub mod demo;
 pub mod logging;
 pub mod mm1;
 pub mod push;
+pub mod routing;
 pub mod serve;
 pub mod store;
 pub mod ue;
