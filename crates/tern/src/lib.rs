@@ -17,6 +17,7 @@ pub mod mm1;
 pub mod mm3;
 pub mod mm4;
 pub mod push;
+pub mod routing;
 pub mod serve;
 pub mod store;
 pub mod ue;

@@ -27,6 +27,8 @@ enum Labels {
     Status,
     /// `outcome`: what became of a push handed to a bearer.
     Outcome,
+    /// `outcome`: how an ENUM lookup ended.
+    EnumOutcome,
     /// `link`: each SMPP link in use.
     Link,
     /// No labels: one series.
@@ -40,7 +42,7 @@ struct Series {
     help: &'static str,
 }
 
-const SERIES: [Series; 14] = [
+const SERIES: [Series; 15] = [
     Series {
         name: "tern_mm1_submissions_total",
         kind: Kind::Counter,
@@ -110,6 +112,12 @@ const SERIES: [Series; 14] = [
         labels: Labels::None,
         help: "Stored bodies that failed their length or checksum check when read, and were not served",
     },
+    Series {
+        name: "tern_enum_lookups_total",
+        kind: Kind::Counter,
+        labels: Labels::EnumOutcome,
+        help: "ENUM lookups of numbers: answered (hit), no relay named (miss), timed out, failed, or served from the cache",
+    },
 ];
 
 /// The `status` of a submission whose body could not be read (see `mm1::answer`).
@@ -117,6 +125,9 @@ const UNREAD_BODIES: [&str; 4] = ["body-malformed", "body-aborted", "body-timeou
 
 /// The outcomes `tern_pushes_total` counts (see the delivery worker).
 const PUSH_OUTCOMES: [&str; 3] = ["sent", "waiting", "failed"];
+
+/// The outcomes `tern_enum_lookups_total` counts (see `routing::enum_lookup`).
+const ENUM_OUTCOMES: [&str; 5] = ["hit", "miss", "timeout", "error", "cached"];
 
 /// Describes every series and registers it, at zero, for each label set known at start. A
 /// series already counting (a link that bound first) keeps its value.
@@ -128,6 +139,7 @@ pub fn register(links: &LinkStates) {
         let label_sets: Vec<Vec<(&str, String)>> = match series.labels {
             Labels::Status => statuses.iter().map(|v| vec![("status", (*v).to_owned())]).collect(),
             Labels::Outcome => PUSH_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
+            Labels::EnumOutcome => ENUM_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
             Labels::Link => links.names().map(|v| vec![("link", v.to_owned())]).collect(),
             Labels::None => vec![Vec::new()],
         };
@@ -205,6 +217,9 @@ mod tests {
         assert!(text.contains("tern_mm1_submissions_total{status=\"error-permanent-lack-of-prepaid\"} 0"), "{text}");
         for outcome in PUSH_OUTCOMES {
             assert!(text.contains(&format!("tern_pushes_total{{outcome=\"{outcome}\"}} 0")), "{text}");
+        }
+        for outcome in ENUM_OUTCOMES {
+            assert!(text.contains(&format!("tern_enum_lookups_total{{outcome=\"{outcome}\"}} 0")), "{text}");
         }
         assert!(text.contains("# HELP tern_pushes_total "), "{text}");
         assert!(!text.contains("tern_smpp_"), "no link, no link series: {text}");

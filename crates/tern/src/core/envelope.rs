@@ -17,7 +17,7 @@ pub enum Destination {
     /// An e-mail address, over MM3.
     Mm3,
     /// Refused by a routing rule, with the status and text the rule gives.
-    Reject { reason: String },
+    Reject { status: RejectStatus, text: String },
     /// No rule sends this kind of recipient anywhere.
     NoRoute { reason: String },
 }
@@ -31,6 +31,30 @@ impl Destination {
             Destination::Mm3 => "mm3".into(),
             Destination::Reject { .. } => "reject".into(),
             Destination::NoRoute { .. } => "no-route".into(),
+        }
+    }
+}
+
+/// Why a routing rule refuses a recipient, as a neutral token: each interface answers it with its
+/// own code (an MM1 Response-Status, an MM4 or MM7 status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectStatus {
+    /// The operator does not serve this recipient for this sender.
+    ServiceDenied,
+    /// The address names no one this relay can reach.
+    AddressUnresolved,
+    /// A kind of recipient this relay does not handle.
+    NotSupported,
+}
+
+impl RejectStatus {
+    /// The token, as the configuration writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectStatus::ServiceDenied => "service-denied",
+            RejectStatus::AddressUnresolved => "address-unresolved",
+            RejectStatus::NotSupported => "not-supported",
         }
     }
 }

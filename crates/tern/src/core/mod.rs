@@ -11,5 +11,6 @@ pub mod ids;
 pub mod model;
 pub mod policy;
 pub mod report;
+pub mod routing;
 pub mod settings;
 pub mod state;
