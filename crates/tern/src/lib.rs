@@ -1,5 +1,5 @@
 //! The Tern MMSC as a library: the relay (configuration, core, store, the MM1 interface, the
-//! delivery loops, the push bearers and the admin endpoint) and the tools built on it (`decode`,
+//! delivery loops, the push bearers, the admin endpoint and the SMTP transport under MM4 and MM3) and the tools built on it (`decode`,
 //! the `ue` handset simulator, `demo`). The `tern` binary is a thin command line over it
 //! (`main.rs`); tests and later crates can run the relay in-process through [`serve::serve`].
 
@@ -13,5 +13,6 @@ pub mod logging;
 pub mod mm1;
 pub mod push;
 pub mod serve;
+pub mod smtp;
 pub mod store;
 pub mod ue;
