@@ -314,6 +314,9 @@ impl Client {
                 builder.credentials(LettreCredentials::new(credentials.username.clone(), credentials.password.clone()));
         }
         let transport = builder.build();
+        // lettre ends the data with CRLF.CRLF whatever the message ends with: a message that
+        // ends its last line itself would arrive with an empty line more.
+        let message = message.strip_suffix(b"\r\n").unwrap_or(message);
         // lettre's timeout bounds each step; this bounds a server that trickles.
         let sent = tokio::time::timeout(timeout * 4, transport.send_raw(envelope, message))
             .await
