@@ -1,7 +1,8 @@
 //! The Tern MMSC as a library: the relay (configuration, core, store, the MM1 interface, the
-//! delivery loops, the push bearers, the admin endpoint and the SMTP transport under MM4 and MM3) and the tools built on it (`decode`,
-//! the `ue` handset simulator, `demo`). The `tern` binary is a thin command line over it
-//! (`main.rs`); tests and later crates can run the relay in-process through [`serve::serve`].
+//! delivery loops, the push bearers, the admin endpoint, the SMTP transport under MM4 and MM3)
+//! and the tools built on it (`decode`, the `ue` handset simulator, `demo`). The `tern` binary is
+//! a thin command line over it (`main.rs`); tests and later crates can run the relay in-process
+//! through [`serve::serve`].
 
 pub mod admin;
 pub mod config;

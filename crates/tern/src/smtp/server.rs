@@ -4,8 +4,9 @@
 //! (RFC 2920) allows. DATA is read through smtp-proto's dot-unstuffing receiver and handed to
 //! the handler whole, only once its final dot has arrived. STARTTLS (RFC 3207) restarts the
 //! session over rustls; AUTH PLAIN and LOGIN (RFC 4954) are offered only under TLS unless the
-//! configuration allows them in the clear. On shutdown the loop stops accepting, idle sessions
-//! are told 421 and sessions in a transaction get a bounded time to finish.
+//! configuration allows them in the clear. On shutdown the loop stops accepting, sessions
+//! waiting for a command are told 421, and those reading DATA or waiting on the handler get a
+//! bounded time to finish first.
 
 use std::io;
 use std::net::SocketAddr;
@@ -45,8 +46,8 @@ pub struct ServerConfig {
     pub max_recipients: usize,
     /// Most sessions at once; a connection beyond them is answered 421 and closed.
     pub max_connections: usize,
-    /// Longest command line, CRLF included; a longer one is read to its end, thrown away and
-    /// answered 500.
+    /// Longest command line, CRLF included (at least 64); a longer one is read to its end,
+    /// thrown away and answered 500.
     pub max_line_length: usize,
     /// Bad commands (syntax, sequence, failed AUTH) a session may send before it is closed
     /// with 421.
@@ -57,8 +58,8 @@ pub struct ServerConfig {
     pub command_timeout_secs: u64,
     /// How long a message's DATA may take in all, from the 354 to the final dot.
     pub data_timeout_secs: u64,
-    /// On shutdown, how long sessions in the middle of a transaction get to finish before they
-    /// are cut.
+    /// On shutdown, how long sessions reading DATA or waiting on the handler get to finish
+    /// before they are cut.
     pub shutdown_grace_secs: u64,
     /// The certificate chain and key for STARTTLS, which is offered only when they are set.
     pub tls: Option<TlsFiles>,
