@@ -12,7 +12,11 @@ use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 // The tables the core decides by are its own types; the schema takes them as they are.
+pub use crate::core::routing::RoutingConfig;
 pub use crate::core::settings::{DeliveryConfig, RetrievalConfig, SubscribersConfig};
+pub use crate::mm3::config::Mm3Config;
+pub use crate::mm4::config::{Mm4Config, Mm4Peer};
+pub use crate::smtp::{ClientConfig as SmtpClientConfig, ServerConfig as SmtpConfig};
 
 /// Environment variables with this prefix and a `__` in their name override one key each.
 const ENV_PREFIX: &str = "TERN_";
@@ -41,13 +45,46 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub retrieval: RetrievalConfig,
     pub push: PushConfig,
+    pub routing: RoutingConfig,
+    pub mm4: Mm4Config,
+    pub mm3: Mm3Config,
+    /// The SMTP listener MM4 peers' mail and MM3 mail come in on (when either runs).
+    pub smtp: SmtpConfig,
+    /// How MM4 and MM3 mail leaves.
+    pub smtp_out: SmtpClientConfig,
+    pub outbound: OutboundConfig,
     pub admin: AdminConfig,
+}
+
+/// The retry schedule of the outbound queues (MM4 forwards and reports, MM3 mail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Attempts per job before it fails (and its sender hears so); a job also fails when its
+    /// message expires.
+    pub max_attempts: u32,
+    /// The wait before the first retry; it doubles at each retry up to `max_backoff_secs`.
+    pub initial_backoff_secs: u64,
+    pub max_backoff_secs: u64,
+    /// Jobs sent side by side.
+    pub concurrency: usize,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig { max_attempts: 20, initial_backoff_secs: 60, max_backoff_secs: 3600, concurrency: 16 }
+    }
 }
 
 impl Config {
     /// What the core's acceptance of a submission takes from the configuration.
     pub fn acceptance(&self) -> crate::core::accept::Acceptance<'_> {
         crate::core::accept::Acceptance { subscribers: &self.subscribers, delivery: &self.delivery }
+    }
+
+    /// The mail domain of subscribers' MM3 addresses.
+    pub fn mm3_domain(&self) -> &str {
+        if self.mm3.domain.is_empty() { &self.mm4.domain } else { &self.mm3.domain }
     }
 }
 

@@ -128,7 +128,7 @@ fn new_recipient(r: &Recipient) -> NewRecipient {
     let (state, status_text, local) = match &r.destination {
         Destination::Local => (RecipientState::Accepted, None, true),
         Destination::Mm4 { .. } | Destination::Mm3 => (RecipientState::Accepted, None, false),
-        Destination::Reject { reason } => (RecipientState::Failed, Some(reason.clone()), false),
+        Destination::Reject { text, .. } => (RecipientState::Failed, Some(text.clone()), false),
         Destination::NoRoute { reason } => (RecipientState::NoRoute, Some(reason.clone()), false),
     };
     NewRecipient {
@@ -161,6 +161,7 @@ fn expiry(asked: Option<When>, now: i64, cfg: &DeliveryConfig) -> i64 {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::core::envelope::RejectStatus;
 
     fn submission(to: &[&str]) -> Submission {
         let subs = SubscribersConfig::default();
@@ -221,7 +222,7 @@ mod tests {
             addressed(&sub, cfg).unwrap().into_iter().map(|(f, n)| (f, n, Destination::Local)).collect();
         routed[1].2 = Destination::Mm4 { peer: "b".into() };
         routed[2].2 = Destination::Mm3;
-        routed[3].2 = Destination::Reject { reason: "barred".into() };
+        routed[3].2 = Destination::Reject { status: RejectStatus::ServiceDenied, text: "barred".into() };
         let m = message(sub, routed, 1000, cfg).unwrap();
         let got: Vec<_> = m
             .recipients
@@ -248,9 +249,12 @@ mod tests {
         let routed = addressed(&sub, cfg)
             .unwrap()
             .into_iter()
-            .map(|(f, n)| (f, n, Destination::Reject { reason: "no interconnect with +49".into() }))
+            .map(|(f, n)| {
+                let text = "no interconnect with +49".into();
+                (f, n, Destination::Reject { status: RejectStatus::AddressUnresolved, text })
+            })
             .collect();
         let refusal = message(sub, routed, 1000, cfg).unwrap_err();
-        assert_eq!((refusal.kind, refusal.text.as_str()), (RefusalKind::ServiceDenied, "no interconnect with +49"));
+        assert_eq!((refusal.kind, refusal.text.as_str()), (RefusalKind::AddressUnresolved, "no interconnect with +49"));
     }
 }

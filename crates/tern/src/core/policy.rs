@@ -4,7 +4,7 @@
 //! SMTP reply, an MM4 or MM7 status code) or change it (a later screening stage replaces parts
 //! and quarantines). Today it refuses a message that no recipient can take.
 
-use super::envelope::Destination;
+use super::envelope::{Destination, RejectStatus};
 use super::model::NewMessage;
 
 /// Why a message is not accepted, in terms every interface can answer in.
@@ -43,15 +43,22 @@ pub fn stage(draft: &mut NewMessage) -> Result<(), Refusal> {
 }
 
 /// A message is refused when every recipient was refused by a routing rule: the sender hears
-/// the first rule's reason. With at least one recipient that can take it, the refused ones
+/// the first rule's status and text. With at least one recipient that can take it, the refused ones
 /// fail on their own (and are reported), so a group message still reaches the others.
 fn deliverable(draft: &NewMessage) -> Result<(), Refusal> {
     let mut reasons = draft.envelope.recipients.iter().map(|r| match &r.destination {
-        Destination::Reject { reason } => Some(reason.as_str()),
+        Destination::Reject { status, text } => Some((*status, text.as_str())),
         _ => None,
     });
     match reasons.next() {
-        Some(Some(first)) if reasons.all(|r| r.is_some()) => Err(Refusal::new(RefusalKind::ServiceDenied, first)),
+        Some(Some((status, text))) if reasons.all(|r| r.is_some()) => {
+            let kind = match status {
+                RejectStatus::ServiceDenied => RefusalKind::ServiceDenied,
+                RejectStatus::AddressUnresolved => RefusalKind::AddressUnresolved,
+                RejectStatus::NotSupported => RefusalKind::Unsupported,
+            };
+            Err(Refusal::new(kind, text))
+        }
         _ => Ok(()),
     }
 }

@@ -70,7 +70,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: SocketAddr::from(([0, 0, 0, 0], 25)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 2525)),
             hostname: "localhost".to_owned(),
             max_message_size: 10 * 1024 * 1024,
             // RFC 5321 section 4.5.3.1.8: a server must take at least 100 recipients.
