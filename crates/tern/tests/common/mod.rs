@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod mail;
+pub mod postfix;
 pub mod tls;
 
 use std::io::{Read, Write};

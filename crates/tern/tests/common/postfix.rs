@@ -1,0 +1,186 @@
+//! A private Postfix instance between the relays of the MM4 and MM3 tests, so that their mail
+//! crosses a real MTA: its own configuration, queue and data directories in a scratch
+//! directory, one SMTP listener on a free loopback port, no local delivery, and each test domain
+//! relayed to a fixed `127.0.0.1:PORT` (no DNS). Retries are seconds apart, so a deferred message
+//! goes again within a test's patience.
+//!
+//! Postfix must run as root (its master process starts the daemons as the `postfix` user), so
+//! without root or without Postfix [`Postfix::start`] reports the peer missing and a test returns
+//! early.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::{free_port, scratch};
+
+const POSTFIX: &str = "/usr/sbin/postfix";
+
+pub struct Postfix {
+    /// The SMTP port it listens on, 127.0.0.1.
+    pub port: u16,
+    pub dir: PathBuf,
+    config: PathBuf,
+    running: bool,
+}
+
+/// Whether Postfix can be run here; prints the `PEER MISSING` line when not.
+pub fn present() -> bool {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let present = root && Path::new(POSTFIX).exists();
+    if !present {
+        println!("PEER MISSING: postfix (apt-get install postfix; tests need root)");
+    }
+    present
+}
+
+impl Postfix {
+    /// Starts an instance relaying mail for each `(domain, port)` of `routes` to
+    /// `127.0.0.1:port`, with `extra` main.cf parameters on top (such as `always_bcc`); `None`
+    /// when Postfix cannot run here.
+    pub fn start(name: &str, routes: &[(&str, u16)], extra: &[(&str, &str)]) -> Option<Postfix> {
+        if !present() {
+            return None;
+        }
+        let dir = scratch(name);
+        let config = dir.join("conf");
+        let (queue, data) = (dir.join("queue"), dir.join("data"));
+        for d in [&config, &queue, &data] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        // The master process takes its lock in the data directory as the mail owner.
+        let chown = Command::new("chown").arg("postfix").arg(&data).status().unwrap();
+        assert!(chown.success(), "chown postfix {}", data.display());
+        let port = free_port();
+        std::fs::write(config.join("master.cf"), master_cf(port)).unwrap();
+        let transport: String = routes.iter().map(|(domain, to)| format!("{domain} smtp:[127.0.0.1]:{to}\n")).collect();
+        std::fs::write(config.join("transport"), transport).unwrap();
+        let domains: Vec<&str> = routes.iter().map(|(domain, _)| *domain).collect();
+        let mut main = vec![
+            ("compatibility_level", "3.6".to_owned()),
+            ("queue_directory", queue.display().to_string()),
+            ("data_directory", data.display().to_string()),
+            ("command_directory", "/usr/sbin".to_owned()),
+            ("daemon_directory", "/usr/lib/postfix/sbin".to_owned()),
+            ("mail_owner", "postfix".to_owned()),
+            ("setgid_group", "postdrop".to_owned()),
+            ("myhostname", "mta.tern.test".to_owned()),
+            ("inet_interfaces", "127.0.0.1".to_owned()),
+            ("inet_protocols", "ipv4".to_owned()),
+            ("mydestination", String::new()),
+            // Nothing is delivered locally, so no alias database is needed.
+            ("alias_maps", String::new()),
+            ("alias_database", String::new()),
+            ("relay_domains", domains.join(", ")),
+            ("transport_maps", format!("texthash:{}", config.join("transport").display())),
+            ("smtp_dns_support_level", "disabled".to_owned()),
+            ("mynetworks", "127.0.0.0/8".to_owned()),
+            ("smtputf8_enable", "no".to_owned()),
+            ("queue_run_delay", "1s".to_owned()),
+            ("minimal_backoff_time", "1s".to_owned()),
+            ("maximal_backoff_time", "2s".to_owned()),
+            ("maximal_queue_lifetime", "10m".to_owned()),
+            ("bounce_queue_lifetime", "10m".to_owned()),
+            // A relay that is not up yet is asked again soon, not after the default 30 s.
+            ("smtp_connect_timeout", "5s".to_owned()),
+            ("maillog_file", dir.join("maillog").display().to_string()),
+            // Postfix writes its log only under these prefixes.
+            ("maillog_file_prefixes", dir.display().to_string()),
+        ];
+        main.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let text: String = main.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+        std::fs::write(config.join("main.cf"), text).unwrap();
+        let mut postfix = Postfix { port, dir, config, running: false };
+        // `check` also makes the queue's subdirectories with their owners and modes.
+        postfix.run("check");
+        postfix.run("start");
+        postfix.running = true;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "postfix did not listen on {port}; its log:\n{}", postfix.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(postfix)
+    }
+
+    /// Runs `postfix -c DIR <command>`; Postfix prints its errors only on a terminal, so a
+    /// failure shows its log instead.
+    fn run(&self, command: &str) {
+        let out = Command::new(POSTFIX).arg("-c").arg(&self.config).arg(command).output().unwrap();
+        assert!(
+            out.status.success(),
+            "postfix {command} failed: {}{}\nits log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+    }
+
+    /// Everything Postfix logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` until the log has a line with `text`.
+    pub fn wait_for_log(&self, text: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(text) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+
+    /// Tries every deferred message now.
+    pub fn flush(&self) {
+        self.run("flush");
+    }
+
+    /// Stops the instance and waits until its master process is gone.
+    pub fn stop(&mut self) {
+        if !std::mem::take(&mut self.running) {
+            return;
+        }
+        let pid = std::fs::read_to_string(self.dir.join("queue/pid/master.pid")).unwrap_or_default();
+        let _ = Command::new(POSTFIX).arg("-c").arg(&self.config).arg("stop").output();
+        let proc = Path::new("/proc").join(pid.trim());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pid.trim().is_empty() && proc.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The distribution's master.cf with the SMTP listener on `127.0.0.1:port` and no service
+/// chrooted (a chroot would need copies of system files in the queue directory).
+fn master_cf(port: u16) -> String {
+    let proto = ["/usr/share/postfix/master.cf.dist", "/etc/postfix/master.cf.proto"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .expect("postfix's master.cf.dist or master.cf.proto");
+    let listen = format!("127.0.0.1:{port}");
+    let mut out = String::new();
+    for line in proto.lines() {
+        let mut fields: Vec<&str> = line.split_whitespace().collect();
+        let service = !line.starts_with(|c: char| c == '#' || c.is_whitespace()) && fields.len() >= 8;
+        if service {
+            if fields[0] == "smtp" && fields[1] == "inet" {
+                fields[0] = &listen;
+            }
+            fields[4] = "n";
+            out.push_str(&fields.join(" "));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
