@@ -81,7 +81,9 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
                 tracing::error!(error = %e, "the SMTP listener stopped");
             }
         });
-        let outbound = tokio::spawn(delivery::outbound(store.clone(), cfg.clone(), stopping.subscribe()));
+        let worker =
+            delivery::outbound(store.clone(), cfg.clone(), stopping.subscribe()).context("starting MM4/MM3")?;
+        let outbound = tokio::spawn(worker);
         (Some(mail), Some(outbound))
     } else {
         (None, None)
@@ -110,10 +112,7 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
         let _ = mail.await;
     }
     if let Some(outbound) = outbound {
-        match outbound.await {
-            Ok(Err(e)) => tracing::error!(error = %e, "the outbound worker could not start"),
-            Ok(Ok(())) | Err(_) => {}
-        }
+        let _ = outbound.await;
     }
     drop(intake);
     drop(store);

@@ -52,9 +52,18 @@ impl Clients {
     }
 }
 
-/// Starts the worker's clients; fails when the configuration names files it cannot read.
-pub async fn outbound(store: Store, cfg: Arc<Config>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// Sets up the worker's clients, failing at once when the configuration names files they
+/// cannot read, and gives the worker to run until `shutdown` turns true.
+pub fn outbound(
+    store: Store,
+    cfg: Arc<Config>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<impl Future<Output = ()> + Send> {
     let clients = Clients::new(&cfg)?;
+    Ok(work(store, cfg, clients, shutdown))
+}
+
+async fn work(store: Store, cfg: Arc<Config>, clients: Clients, mut shutdown: watch::Receiver<bool>) {
     let limit = i64::try_from(cfg.outbound.concurrency.max(1)).unwrap_or(16);
     while !*shutdown.borrow() {
         let now = ids::now();
@@ -80,7 +89,6 @@ pub async fn outbound(store: Store, cfg: Arc<Config>, mut shutdown: watch::Recei
             tracing::error!(error = %e, "cannot record outbound outcomes");
         }
     }
-    Ok(())
 }
 
 /// How one send went.
