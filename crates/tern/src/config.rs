@@ -513,6 +513,7 @@ impl Config {
         if self.mm1.max_connections == 0 {
             return invalid("mm1.max_connections", "must be at least 1");
         }
+        self.validate_interconnect()?;
         if self.store.commit_batch_max == 0 {
             return invalid("store.commit_batch_max", "must be at least 1");
         }
@@ -626,6 +627,41 @@ fn canonical_udp_clients(
 
 /// The limits are SMPP 3.4's C-Octet String sizes less the terminating NUL (§5.2), so a link that
 /// loads can always bind and submit.
+impl Config {
+    /// MM4 peers, the routing rules that name them, and the outbound retry schedule.
+    fn validate_interconnect(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if self.mm4.domain.is_empty() || !self.mm4.domain.contains('.') {
+            return invalid("mm4.domain", format!("{:?} is not a domain", self.mm4.domain));
+        }
+        for (i, peer) in self.mm4.peers.iter().enumerate() {
+            if peer.name.is_empty() || self.mm4.peers[..i].iter().any(|p| p.name == peer.name) {
+                return invalid("mm4.peers.name", format!("{:?} is empty or named twice", peer.name));
+            }
+            if peer.domain.is_empty() {
+                return invalid("mm4.peers.domain", format!("peer {} has no domain", peer.name));
+            }
+            if let Some(auth) = &peer.auth
+                && crate::admin::token::TokenHash::from_hex(&auth.password_sha256).is_err()
+            {
+                return invalid("mm4.peers.auth.password_sha256", format!("peer {}: not a SHA-256 in hex", peer.name));
+            }
+        }
+        for name in self.routing.peer_names() {
+            if self.mm4.peer(name).is_none() {
+                return invalid("routing", format!("names MM4 peer {name:?}, which [[mm4.peers]] does not list"));
+            }
+        }
+        if self.outbound.max_attempts == 0 || self.outbound.concurrency == 0 {
+            return invalid("outbound", "max_attempts and concurrency must be at least 1".into());
+        }
+        if self.outbound.max_backoff_secs < self.outbound.initial_backoff_secs {
+            return invalid("outbound.max_backoff_secs", "must be at least outbound.initial_backoff_secs".into());
+        }
+        Ok(())
+    }
+}
+
 fn validate_smpp_link(link: &SmppLink) -> Result<(), ConfigError> {
     let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
     if link.host.is_empty() {

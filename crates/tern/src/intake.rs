@@ -7,16 +7,19 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::core::accept::{self, Submission};
-use crate::core::address::{Normalized, Route};
+use crate::core::address::Normalized;
 use crate::core::envelope::Destination;
 use crate::core::ids;
 use crate::core::policy::{Refusal, RefusalKind};
+use crate::core::routing::EmailDefault;
+use crate::routing::Router;
 use crate::store::{Change, Store};
 
 #[derive(Debug, Clone)]
 pub struct Intake {
     store: Store,
     cfg: Arc<Config>,
+    router: Arc<Router>,
 }
 
 /// A message taken: its Message-ID, and whether it was stored just now (false when the same
@@ -28,8 +31,30 @@ pub struct Accepted {
 }
 
 impl Intake {
-    pub fn new(store: Store, cfg: Arc<Config>) -> Intake {
-        Intake { store, cfg }
+    /// Fails only when ENUM is enabled and no resolver can be set up.
+    pub fn new(store: Store, cfg: Arc<Config>) -> anyhow::Result<Intake> {
+        let mut routing = cfg.routing.clone();
+        // Without MM3 an e-mail address has nowhere to go.
+        if !cfg.mm3.enabled {
+            routing.email_default = EmailDefault::NoRoute;
+        }
+        let peers = cfg.mm4.peers.iter().map(|p| (p.name.clone(), p.domain.clone())).collect();
+        let router = Router::new(routing, cfg.subscribers.clone(), cfg.mm4.domain.clone(), peers)?;
+        Ok(Intake { store, cfg, router: Arc::new(router) })
+    }
+
+    /// Where a recipient goes, as the rules and ENUM say; an interface that is not running
+    /// carries nothing.
+    pub async fn destination(&self, n: &Normalized) -> Destination {
+        match self.router.destination(n).await {
+            Destination::Mm4 { .. } if !self.cfg.mm4.enabled => {
+                Destination::NoRoute { reason: "MM4 is not enabled on this relay".into() }
+            }
+            Destination::Mm3 if !self.cfg.mm3.enabled => {
+                Destination::NoRoute { reason: "MM3 is not enabled on this relay".into() }
+            }
+            d => d,
+        }
     }
 
     pub async fn submit(&self, sub: Submission) -> Result<Accepted, Refusal> {
@@ -55,12 +80,5 @@ impl Intake {
             tracing::info!(%message_id, %sender, "taken again; stored before");
         }
         Ok(Accepted { message_id, stored })
-    }
-
-    async fn destination(&self, n: &Normalized) -> Destination {
-        match n.route {
-            Route::Local => Destination::Local,
-            route => Destination::NoRoute { reason: format!("no route configured for {route} recipients") },
-        }
     }
 }

@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod demo;
 pub mod intake;
 pub mod logging;
+pub mod mailroom;
 pub mod mm1;
 pub mod mm3;
 pub mod mm4;

@@ -11,6 +11,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
 use crate::delivery;
+use crate::mailroom::Mailroom;
 use crate::mm1::body::Budget;
 use crate::mm1::{self, Mm1, listener};
 use crate::push::Bearers;
@@ -63,12 +64,41 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
             .into_future(),
     );
 
+    let intake = crate::intake::Intake::new(store.clone(), cfg.clone()).context("setting up routing")?;
+    let (mail, outbound) = if cfg.mm4.enabled || cfg.mm3.enabled {
+        let listener = tokio::net::TcpListener::bind(cfg.smtp.listen)
+            .await
+            .with_context(|| format!("listening on {} (SMTP)", cfg.smtp.listen))?;
+        tracing::info!(listen = %listener.local_addr()?, mm4 = cfg.mm4.enabled, mm3 = cfg.mm3.enabled, "SMTP ready");
+        let room = Arc::new(Mailroom { intake: intake.clone(), store: store.clone(), cfg: cfg.clone() });
+        let mut mail_stop = stopping.subscribe();
+        let smtp_cfg = cfg.smtp.clone();
+        let mail = tokio::spawn(async move {
+            let stop = async move {
+                let _ = mail_stop.changed().await;
+            };
+            if let Err(e) = crate::smtp::serve(listener, smtp_cfg, room, stop).await {
+                tracing::error!(error = %e, "the SMTP listener stopped");
+            }
+        });
+        let worker =
+            delivery::outbound(store.clone(), cfg.clone(), stopping.subscribe()).context("starting MM4/MM3")?;
+        let outbound = tokio::spawn(worker);
+        (Some(mail), Some(outbound))
+    } else {
+        (None, None)
+    };
+
     let socket = tokio::net::TcpListener::bind(cfg.mm1.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.mm1.listen))?;
     tracing::info!(listen = %socket.local_addr()?, data = %cfg.store.data_dir.display(), "MM1 ready");
-    let intake = crate::intake::Intake::new(store.clone(), cfg.clone());
-    let app = mm1::router(Mm1 { store: store.clone(), intake, cfg: cfg.clone(), budget: Budget::new(&cfg.mm1) });
+    let app = mm1::router(Mm1 {
+        store: store.clone(),
+        intake: intake.clone(),
+        cfg: cfg.clone(),
+        budget: Budget::new(&cfg.mm1),
+    });
     listener::serve(socket, app, &cfg.mm1, cap, stop).await;
 
     tracing::info!("stopping");
@@ -78,6 +108,13 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
     // The bearers are gone with the worker, so the receipt channel closes.
     let _ = receipts.await;
     let _ = admin.await;
+    if let Some(mail) = mail {
+        let _ = mail.await;
+    }
+    if let Some(outbound) = outbound {
+        let _ = outbound.await;
+    }
+    drop(intake);
     drop(store);
     committer.closed().await;
     tracing::info!("stopped; everything accepted is stored");

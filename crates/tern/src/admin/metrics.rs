@@ -27,6 +27,10 @@ enum Labels {
     Status,
     /// `outcome`: what became of a push handed to a bearer.
     Outcome,
+    /// `type`: an MM4 message type.
+    Mm4Type,
+    /// `outcome`: how an outbound send ended.
+    OutboundOutcome,
     /// `outcome`: how an ENUM lookup ended.
     EnumOutcome,
     /// `link`: each SMPP link in use.
@@ -42,7 +46,7 @@ struct Series {
     help: &'static str,
 }
 
-const SERIES: [Series; 15] = [
+const SERIES: [Series; 18] = [
     Series {
         name: "tern_mm1_submissions_total",
         kind: Kind::Counter,
@@ -118,6 +122,24 @@ const SERIES: [Series; 15] = [
         labels: Labels::EnumOutcome,
         help: "ENUM lookups of numbers: answered (hit), no relay named (miss), timed out, failed, or served from the cache",
     },
+    Series {
+        name: "tern_mm4_received_total",
+        kind: Kind::Counter,
+        labels: Labels::Mm4Type,
+        help: "MM4 mail taken from peers, by X-Mms-Message-Type",
+    },
+    Series {
+        name: "tern_mm3_received_total",
+        kind: Kind::Counter,
+        labels: Labels::None,
+        help: "E-mail taken for subscribers",
+    },
+    Series {
+        name: "tern_outbound_total",
+        kind: Kind::Counter,
+        labels: Labels::OutboundOutcome,
+        help: "MM4 and MM3 sends: taken by the next hop, to be retried, or refused for good",
+    },
 ];
 
 /// The `status` of a submission whose body could not be read (see `mm1::answer`).
@@ -125,6 +147,19 @@ const UNREAD_BODIES: [&str; 4] = ["body-malformed", "body-aborted", "body-timeou
 
 /// The outcomes `tern_pushes_total` counts (see the delivery worker).
 const PUSH_OUTCOMES: [&str; 3] = ["sent", "waiting", "failed"];
+
+/// The MM4 types `tern_mm4_received_total` counts.
+const MM4_TYPES: [&str; 6] = [
+    "MM4_forward.REQ",
+    "MM4_forward.RES",
+    "MM4_delivery_report.REQ",
+    "MM4_delivery_report.RES",
+    "MM4_read_reply_report.REQ",
+    "MM4_read_reply_report.RES",
+];
+
+/// The outcomes `tern_outbound_total` counts (see the outbound worker).
+const OUTBOUND_OUTCOMES: [&str; 3] = ["sent", "retry", "refused"];
 
 /// The outcomes `tern_enum_lookups_total` counts (see `routing::enum_lookup`).
 const ENUM_OUTCOMES: [&str; 5] = ["hit", "miss", "timeout", "error", "cached"];
@@ -139,6 +174,8 @@ pub fn register(links: &LinkStates) {
         let label_sets: Vec<Vec<(&str, String)>> = match series.labels {
             Labels::Status => statuses.iter().map(|v| vec![("status", (*v).to_owned())]).collect(),
             Labels::Outcome => PUSH_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
+            Labels::Mm4Type => MM4_TYPES.iter().map(|v| vec![("type", (*v).to_owned())]).collect(),
+            Labels::OutboundOutcome => OUTBOUND_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
             Labels::EnumOutcome => ENUM_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
             Labels::Link => links.names().map(|v| vec![("link", v.to_owned())]).collect(),
             Labels::None => vec![Vec::new()],

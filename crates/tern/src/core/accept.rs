@@ -28,6 +28,9 @@ pub struct Submission {
     pub originator: Normalized,
     /// Recipients as written on the wire, with the field each was listed in.
     pub recipients: Vec<(Field, String)>,
+    /// Addresses the message lists in To or Cc that another relay delivers (an MM4 forward
+    /// names every recipient but is sent to each relay for its own): kept for display only.
+    pub listed: Vec<(Field, String)>,
     pub subject: Option<String>,
     pub class: Option<Class>,
     pub priority: Option<Priority>,
@@ -93,10 +96,19 @@ pub fn message(
         None => now,
     }
     .min(expires_at);
-    let recipients: Vec<Recipient> = routed
+    let mut recipients: Vec<Recipient> = routed
         .into_iter()
         .map(|(field, n, destination)| Recipient { address: n.canonical, field, destination })
         .collect();
+    for (field, raw) in &sub.listed {
+        // A listed address this relay cannot read is shown to no one rather than refusing the
+        // message for it: the relay that sent it delivers it.
+        if let Ok(n) = address::normalize(raw, cfg.subscribers)
+            && !recipients.iter().any(|r| r.address == n.canonical)
+        {
+            recipients.push(Recipient { address: n.canonical, field: *field, destination: Destination::Listed });
+        }
+    }
     let envelope = Envelope {
         message_id: sub.message_id.unwrap_or_else(|| ids::message_id(now)),
         originator: sub.originator.canonical,
@@ -119,7 +131,8 @@ pub fn message(
     };
     let mut draft = NewMessage { recipients: Vec::new(), envelope, format: sub.format, body: sub.body };
     policy::stage(&mut draft)?;
-    draft.recipients = draft.envelope.recipients.iter().map(new_recipient).collect();
+    draft.recipients =
+        draft.envelope.recipients.iter().filter(|r| r.destination != Destination::Listed).map(new_recipient).collect();
     Ok(draft)
 }
 
@@ -130,6 +143,8 @@ fn new_recipient(r: &Recipient) -> NewRecipient {
         Destination::Mm4 { .. } | Destination::Mm3 => (RecipientState::Accepted, None, false),
         Destination::Reject { text, .. } => (RecipientState::Failed, Some(text.clone()), false),
         Destination::NoRoute { reason } => (RecipientState::NoRoute, Some(reason.clone()), false),
+        // Left out by the caller: another relay delivers it.
+        Destination::Listed => (RecipientState::NoRoute, None, false),
     };
     NewRecipient {
         address: r.address.clone(),
@@ -169,6 +184,7 @@ mod tests {
             origin: Origin::Mm1,
             originator: address::normalize("+15550000001", &subs).unwrap(),
             recipients: to.iter().map(|a| (Field::To, (*a).to_owned())).collect(),
+            listed: Vec::new(),
             subject: Some("hi".into()),
             class: None,
             priority: None,

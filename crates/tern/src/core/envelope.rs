@@ -20,6 +20,9 @@ pub enum Destination {
     Reject { status: RejectStatus, text: String },
     /// No rule sends this kind of recipient anywhere.
     NoRoute { reason: String },
+    /// Named in the message's To or Cc, but delivered by another relay (the one that sent the
+    /// message here, which forwards each relay only its own recipients): listed, not delivered.
+    Listed,
 }
 
 impl Destination {
@@ -31,6 +34,7 @@ impl Destination {
             Destination::Mm3 => "mm3".into(),
             Destination::Reject { .. } => "reject".into(),
             Destination::NoRoute { .. } => "no-route".into(),
+            Destination::Listed => "listed".into(),
         }
     }
 }

@@ -561,31 +561,6 @@ mod tests {
     }
 
     #[test]
-    fn the_example_file_shows_the_defaults() {
-        let example = include_str!("../../../../tern.example.toml");
-        let section = &example[example.find("# [routing]\n").unwrap()..];
-        // Its one-line `key = value` settings and table headers, uncommented, up to the first
-        // line that is not a comment; the example rules
-        // and the example default_peer (unset by default) are not defaults.
-        let text: String = section
-            .lines()
-            .map_while(|l| l.strip_prefix('#'))
-            .filter_map(|l| l.strip_prefix(' '))
-            .filter(|l| {
-                let key = l.split(" = ").next().unwrap();
-                l.starts_with("[routing.")
-                    || (l.contains(" = ") && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-                        && !l.ends_with('[')
-                        && key != "default_peer"
-            })
-            .map(|l| format!("{}\n", l.replace("[routing.", "[")))
-            .collect();
-        assert!(text.contains("rules = []") && text.contains("service = "), "{text}");
-        let cfg: RoutingConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
-        assert_eq!(cfg, RoutingConfig::default(), "{text}");
-    }
-
-    #[test]
     fn peer_names_cover_rules_and_default() {
         let cfg = RoutingConfig { default_peer: Some("hub".into()), ..config(RULES) };
         let names: Vec<&str> = cfg.peer_names().collect();

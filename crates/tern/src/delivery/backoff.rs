@@ -1,13 +1,23 @@
-//! The retry schedule: how long a push waits before it is sent again, doubling from
-//! `delivery.initial_backoff_secs` up to `delivery.max_backoff_secs`.
+//! The retry schedules: how long a push waits before it is sent again, doubling from
+//! `delivery.initial_backoff_secs` up to `delivery.max_backoff_secs`, and an outbound job the
+//! same way by `[outbound]`.
 
 use crate::config::Config;
 
-/// Seconds to wait before attempt `attempts + 1`: doubling from the initial backoff, capped.
+/// Seconds to wait before attempt `attempts + 1` of a push: doubling from the initial backoff,
+/// capped.
 pub fn backoff(cfg: &Config, attempts: u32) -> i64 {
-    let initial = cfg.delivery.initial_backoff_secs.max(1);
+    doubling(cfg.delivery.initial_backoff_secs, cfg.delivery.max_backoff_secs, attempts)
+}
+
+/// The same for an outbound job.
+pub fn outbound_backoff(cfg: &Config, attempts: u32) -> i64 {
+    doubling(cfg.outbound.initial_backoff_secs, cfg.outbound.max_backoff_secs, attempts)
+}
+
+fn doubling(initial: u64, max: u64, attempts: u32) -> i64 {
     let factor = 1u64.checked_shl(attempts.saturating_sub(1)).unwrap_or(u64::MAX);
-    i64::try_from(initial.saturating_mul(factor).min(cfg.delivery.max_backoff_secs)).unwrap_or(i64::MAX)
+    i64::try_from(initial.max(1).saturating_mul(factor).min(max)).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

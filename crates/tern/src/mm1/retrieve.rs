@@ -17,6 +17,7 @@ use super::answer;
 use super::body::Held;
 use super::identity::Identity;
 use super::pdus;
+use crate::content::{self, Part};
 use crate::core::envelope::BodyFormat;
 use crate::core::{events, ids};
 use crate::store::{RecipientState, StoreError};
@@ -77,7 +78,13 @@ pub async fn get(
     };
     let body = match d.format {
         BodyFormat::Wsp => body,
-        BodyFormat::Mime => return error(RetrieveStatus::PERMANENT_CONTENT_UNSUPPORTED, "not in MM1 form"),
+        BodyFormat::Mime => match from_mail(&body) {
+            Ok(wsp) => wsp,
+            Err(e) => {
+                tracing::error!(message_id = %d.envelope.message_id, error = %e, "stored mail cannot be read as MMS content");
+                return error(RetrieveStatus::PERMANENT_CONTENT_UNSUPPORTED, "the message cannot be shown");
+            }
+        },
     };
     let pdu = pdus::retrieve_conf(&d.envelope, d.transaction_id.as_deref().unwrap_or_default(), &body);
     drop(body);
@@ -87,4 +94,16 @@ pub async fn get(
         tracing::error!(error = %e, "cannot record a retrieval");
     }
     answer::pdu_body(Body::new(Held::new(pdu, held)))
+}
+
+/// A message stored as mail (from another relay or from e-mail) in its MM1 form: its parts as
+/// a WSP multipart, with a generated presentation when it came without one, so that the
+/// handset shows text beside the pictures rather than a list of attachments.
+fn from_mail(mail: &[u8]) -> Result<Vec<u8>, content::ContentError> {
+    let parsed = content::from_mime(mail)?;
+    if parsed.parts.iter().any(Part::is_smil) {
+        return Ok(content::to_wsp(&parsed));
+    }
+    let shown = parsed.parts.into_iter().filter(|p| !p.data.is_empty() && (p.is_text() || p.is_media())).collect();
+    Ok(content::to_wsp(&content::with_smil(shown)))
 }

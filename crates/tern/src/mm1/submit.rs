@@ -66,6 +66,7 @@ fn submission(
         origin: Origin::Mm1,
         originator: sender,
         recipients,
+        listed: Vec::new(),
         subject: req.subject.as_ref().map(|s| s.text.clone()),
         class: req.message_class.as_ref().map(pdus::class_from_mms),
         priority: req.priority.and_then(pdus::priority_from_mms),

@@ -2,4 +2,5 @@
 //! `wire` owns the mail formats, without I/O.
 
 pub mod config;
+pub mod inbound;
 pub mod wire;

@@ -2,4 +2,6 @@
 //! mail over SMTP. `wire` owns the mail formats, without I/O.
 
 pub mod config;
+pub mod inbound;
+pub mod outbound;
 pub mod wire;
