@@ -596,7 +596,9 @@ fn a_forward_cut_mid_data_is_dropped_and_one_sent_twice_is_stored_once() {
     }
     let n = notification(&b);
     let (_, parts) = retrieve(&b, &n, BOB);
-    assert_eq!(parts, [("text/plain".to_owned(), b"sent twice, stored once\r\n".to_vec())]);
+    // The relay may add a presentation; the text is there as it was sent.
+    let text = parts.iter().find(|(t, _)| t == "text/plain").map(|(_, d)| d.as_slice());
+    assert_eq!(text, Some(&b"sent twice, stored once\r\n"[..]), "{parts:?}");
     assert_no_push(&b, Duration::from_secs(3));
     assert_eq!(b.query("SELECT count(*) FROM messages"), [["1"]], "the repeat is not stored again");
     assert_eq!(b.query("SELECT count(*) FROM recipients"), [["1"]]);
