@@ -5,8 +5,9 @@
 //! delivery and read reports come back; every MM4 mail on the wire, copied by Postfix to an
 //! aiosmtpd mailbox, reads right to Python's `email` package; a group message reaches a local
 //! number, a number at the peer and an e-mail address; a number ENUM ports in is delivered
-//! locally; and the faults: a peer that is down, one that defers (451) or refuses (554), a mail
-//! cut mid-DATA or sent twice, and a peer outside the admission list.
+//! locally; and the faults: a peer that is down (A holding the message, or the MTA), one that
+//! defers (451) or refuses (554), a mail cut mid-DATA or sent twice, and a peer outside the
+//! admission list.
 
 #![allow(clippy::unwrap_used)]
 
@@ -244,7 +245,7 @@ fn postfix_relays_mail_to_the_configured_port() {
     assert_eq!(mail.header("Subject"), Some("through postfix"));
     assert_eq!(mail.part("text/plain"), Some(&b"hello\r\n"[..]));
     let relayed = format!("relay=127.0.0.1[127.0.0.1]:{}", mailbox.port);
-    assert!(postfix.wait_for_log(&relayed, Duration::from_secs(10)), "{}", postfix.log());
+    assert!(postfix.wait_for_log(&[&relayed, "status=sent"], Duration::from_secs(10)), "{}", postfix.log());
 }
 
 #[test]
@@ -482,6 +483,31 @@ fn a_message_for_a_peer_that_is_down_waits_and_goes_when_it_is_back() {
     forward_job(&a, "B back", |state, _| state == "sent");
     eventually(&a, &recipient_state(&message_id), "forwarded");
     assert_no_push(&b, Duration::from_secs(2));
+}
+
+#[test]
+fn mail_the_mta_defers_while_the_peer_is_down_goes_when_it_is_back() {
+    let (smtp_a, smtp_b) = (common::free_port(), common::free_port());
+    let test = "mm4-mta-defers";
+    let Some(postfix) = Postfix::start(&format!("{test}-postfix"), &[(DOMAIN_A, smtp_a), (DOMAIN_B, smtp_b)], &[])
+    else {
+        return;
+    };
+    let a = A.start(test, smtp_a, postfix.port, "127.0.0.0/8", "");
+    let message_id = submit(&a, ALICE, &send_req(&[BOB], "mta-1", false));
+    // The MTA took it, so A's job is done; the MTA holds the mail while B is down.
+    forward_job(&a, "handed to the MTA", |state, _| state == "sent");
+    let to_b = format!("to=<{BOB}/TYPE=PLMN@{DOMAIN_B}>");
+    assert!(postfix.wait_for_log(&[&to_b, "status=deferred"], Duration::from_secs(20)), "{}", postfix.log());
+
+    let b = B.start(test, smtp_b, postfix.port, "127.0.0.0/8", "");
+    postfix.flush();
+    let (_, parts) = retrieve(&b, &notification(&b), BOB);
+    assert_content(&parts);
+    eventually(&a, &recipient_state(&message_id), "forwarded");
+    // B's answer comes back to A the same way.
+    let to_a = format!("to=<system-user@{DOMAIN_A}>, relay=127.0.0.1[127.0.0.1]:{smtp_a}");
+    assert!(postfix.wait_for_log(&[&to_a, "status=sent"], Duration::from_secs(20)), "{}", postfix.log());
 }
 
 #[test]

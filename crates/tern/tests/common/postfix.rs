@@ -121,10 +121,10 @@ impl Postfix {
         std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
     }
 
-    /// Waits up to `timeout` until the log has a line with `text`.
-    pub fn wait_for_log(&self, text: &str, timeout: Duration) -> bool {
+    /// Waits up to `timeout` until the log has a line with each of `fragments`.
+    pub fn wait_for_log(&self, fragments: &[&str], timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        while !self.log().contains(text) {
+        while !self.log().lines().any(|line| fragments.iter().all(|f| line.contains(f))) {
             if Instant::now() > deadline {
                 return false;
             }
