@@ -7,10 +7,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use crate::admin::token::TokenHash;
 use crate::config::{Config, Mm4Peer};
 use crate::core::address::{self, Route};
 use crate::core::envelope::Destination;
+use crate::core::secret::TokenHash;
 use crate::intake::Intake;
 use crate::smtp::{Handler, Reply, Session};
 use crate::store::Store;

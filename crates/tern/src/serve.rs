@@ -1,7 +1,8 @@
 //! `tern serve`: the relay. Opens the store, starts the committer, the delivery worker (on a
-//! thread of its own, with the bearers) and the sweeper, and serves MM1. On SIGINT/SIGTERM it
-//! stops accepting, lets in-flight requests finish, then lets the committer write everything
-//! queued before it exits.
+//! thread of its own, with the bearers), the sweeper and the admin endpoint, and, when MM4 or
+//! MM3 is enabled, the SMTP listener and the outbound worker; then serves MM1. On
+//! SIGINT/SIGTERM it stops accepting, lets in-flight requests finish, then lets the committer
+//! write everything queued before it exits.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -41,7 +41,9 @@ impl Access {
     /// listening on `listen`.
     pub fn new(token_sha256: &str, listen: SocketAddr) -> anyhow::Result<Access> {
         if !token_sha256.is_empty() {
-            return Ok(Access::Token(TokenHash::from_hex(token_sha256)?));
+            return Ok(Access::Token(
+                TokenHash::from_hex(token_sha256).map_err(|e| anyhow::anyhow!("admin.token_sha256: {e}"))?,
+            ));
         }
         Ok(if is_loopback(listen) { Access::Loopback } else { Access::Refused })
     }

@@ -7,37 +7,10 @@
 
 use sha2::{Digest, Sha256};
 
+pub use crate::core::secret::TokenHash;
+
 /// Random bytes in a generated token (shown as twice as many hex digits).
 const TOKEN_BYTES: usize = 32;
-
-/// The SHA-256 of the token.
-#[derive(Clone)]
-pub struct TokenHash([u8; 32]);
-
-// The hash does not belong in logs either.
-impl std::fmt::Debug for TokenHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenHash(..)")
-    }
-}
-
-impl TokenHash {
-    pub fn from_hex(hex_digits: &str) -> anyhow::Result<TokenHash> {
-        let mut hash = [0; 32];
-        hex::decode_to_slice(hex_digits, &mut hash)
-            .map_err(|e| anyhow::anyhow!("admin.token_sha256 is not a SHA-256 in hex: {e}"))?;
-        Ok(TokenHash(hash))
-    }
-
-    /// Whether `token` hashes to this. Every byte is compared whatever the earlier ones were,
-    /// so the time taken says nothing about how much of the hash matched.
-    pub fn matches(&self, token: &[u8]) -> bool {
-        let presented: [u8; 32] = Sha256::digest(token).into();
-        let difference = presented.iter().zip(&self.0).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        // Keeps the compiler from turning the fold into an early exit.
-        std::hint::black_box(difference) == 0
-    }
-}
 
 /// The configured form of `token`'s hash: lower-case hex.
 pub fn hash_hex(token: &[u8]) -> String {

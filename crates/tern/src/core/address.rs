@@ -1,6 +1,7 @@
 //! Addresses: bringing the many ways a handset or a proxy writes one (MMS `/TYPE=PLMN` text,
 //! national or international dialling, spaced-out numbers, e-mail with a display name, short
-//! codes) to one canonical form, and deciding where each is routed.
+//! codes) to one canonical form, and its kind (a number of ours, another network's, e-mail, a
+//! short code); [`super::routing`] decides where each goes.
 
 use std::fmt;
 use std::net::IpAddr;

@@ -146,7 +146,8 @@ pub struct Envelope {
     /// False when the sender asked to be hidden from the recipients.
     pub sender_visible: bool,
     /// The media type of the content (`application/vnd.wap.multipart.related`, `multipart/mixed`,
-    /// `text/plain`...), as it reads in the stored body.
+    /// `text/plain`...), as the interface that took the message read it: the WSP body's own from
+    /// MM1, the mail's from MM4, the content a handset will be shown from MM3.
     pub content_type: String,
     /// For a forwarded message, who sent it first.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,7 +8,7 @@
 
 use super::envelope::Origin;
 use super::model::{Change, Delivery, OutboundJob};
-use super::report::{DeliveryStatus, ReadStatus, Report, ReportKind, ReportRoute};
+use super::report::{DeliveryStatus, REPORT_LIFETIME_SECS, ReadStatus, Report, ReportKind, ReportRoute};
 use super::settings::RetrievalConfig;
 use super::state::{RecipientEvent as E, Transition};
 
@@ -142,7 +142,7 @@ pub fn peer_delivery_report(d: &Delivery, status: DeliveryStatus, now: i64) -> V
         DeliveryStatus::Unrecognised => E::Unrecognised,
         DeliveryStatus::Unreachable => E::Failed,
         DeliveryStatus::Forwarded | DeliveryStatus::Indeterminate => {
-            return delivery_report(d, status, true, now).into_iter().map(|route| queue(route, d, now)).collect();
+            return delivery_report(d, status, true, now).into_iter().map(|route| queue(route, now)).collect();
         }
     };
     let Transition { from, to } = event.transition();
@@ -158,11 +158,12 @@ pub fn peer_delivery_report(d: &Delivery, status: DeliveryStatus, now: i64) -> V
 }
 
 /// A report that comes from no transition of its own, queued where its route says.
-fn queue(route: ReportRoute, d: &Delivery, now: i64) -> Change {
+fn queue(route: ReportRoute, now: i64) -> Change {
     match route {
         ReportRoute::Push { msisdn, report } => Change::PushReport { msisdn, report, now },
         ReportRoute::Outbound { destination, report } => {
-            Change::Enqueue { destination, job: OutboundJob::Report(report), now, expires_at: d.envelope.expires_at }
+            let expires_at = now.saturating_add(REPORT_LIFETIME_SECS);
+            Change::Enqueue { destination, job: OutboundJob::Report(report), now, expires_at }
         }
     }
 }

@@ -12,5 +12,6 @@ pub mod model;
 pub mod policy;
 pub mod report;
 pub mod routing;
+pub mod secret;
 pub mod settings;
 pub mod state;

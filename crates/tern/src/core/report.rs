@@ -5,6 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How long a report queued for a peer waits for it before it is given up: long enough to
+/// outlast a peer's outage, and independent of its message's expiry (an `Expired` report is
+/// made at that very moment).
+pub const REPORT_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+
 /// What became of a message for one recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

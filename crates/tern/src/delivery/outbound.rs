@@ -18,8 +18,7 @@ use crate::core::envelope::{BodyFormat, Envelope};
 use crate::core::model::{Change, DueOutbound, OutboundJob, OutboundResult};
 use crate::core::state::OutboundEvent;
 use crate::core::{events, ids};
-use crate::mm4::outbound::Outgoing;
-use crate::smtp::{Client, SendError, SendTarget};
+use crate::smtp::{Client, Outgoing, SendError, SendTarget};
 use crate::store::{BlobRef, Store};
 use crate::{mm3, mm4};
 

@@ -8,16 +8,9 @@ use crate::core::envelope::{Destination, Envelope};
 use crate::core::ids;
 use crate::core::model::{AnswerKind, AnswerStatus, PeerAnswer};
 use crate::core::report::{DeliveryStatus, ReadStatus, Report, ReportKind};
+use crate::smtp::Outgoing;
 
 use super::wire::{self, DeliveryReport, ForwardParams, MmStatus, ReadReply, RequestStatus, Response};
-
-/// A mail with its SMTP envelope.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub from: String,
-    pub to: Vec<String>,
-    pub mail: Vec<u8>,
-}
 
 /// An MM4_forward.REQ of `env` for `recipients` (canonical addresses) behind `peer`.
 pub fn forward(cfg: &Config, peer: &Mm4Peer, env: &Envelope, content: &Content, recipients: &[String]) -> Outgoing {

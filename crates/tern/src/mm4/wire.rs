@@ -8,12 +8,13 @@
 //! X-Mms-MM-Read-Status for X-Mms-Read-Status.
 //!
 //! Bcc recipients are never written into a header: they are forwarded by being on the SMTP
-//! envelope only ([`envelope_recipients`]). On the way in, a recipient on the SMTP envelope but
-//! in neither To nor Cc is a Bcc recipient, which the SMTP side, knowing the envelope, decides.
+//! envelope only (which `mm4::outbound` writes). On the way in, a recipient on the SMTP
+//! envelope but in neither To nor Cc is a Bcc recipient, which the SMTP side, knowing the
+//! envelope, decides.
 //!
 //! Parsing returns plain structs ([`ForwardReq`] and the reports) with addresses made canonical
-//! and times resolved against `now`; building the core's [`Envelope`] from a forward.REQ is left
-//! to the core, which owns routing.
+//! and times resolved against `now`; `mm4::inbound` turns a forward.REQ into the core's
+//! submission.
 
 use std::collections::HashMap;
 
@@ -29,7 +30,7 @@ use crate::content::{self, Content, ContentError};
 use crate::core::envelope::{Class, Envelope, Field, Priority};
 
 /// The version written when none is configured.
-pub const DEFAULT_VERSION: &str = "6.10.0";
+pub use crate::config::MM4_VERSION as DEFAULT_VERSION;
 
 /// Mail larger than this is not parsed: no MM4 peer sends a header block this long, and it bounds
 /// what a hostile peer can make the parser hold.
@@ -195,17 +196,6 @@ pub fn from_mm4_address(address: &str) -> String {
     if value.starts_with('+') || digits.len() > 6 { format!("+{digits}") } else { digits.to_owned() }
 }
 
-/// The SMTP envelope recipients (RCPT TO) of a forward to `peer`: every recipient routed there,
-/// To, Cc and Bcc alike, in MM4 address form. Bcc recipients are named here and nowhere else.
-pub fn envelope_recipients(env: &Envelope, fwd: &ForwardParams, peer: &str) -> Vec<String> {
-    use crate::core::envelope::Destination;
-    env.recipients
-        .iter()
-        .filter(|r| matches!(&r.destination, Destination::Mm4 { peer: p } if p == peer))
-        .map(|r| to_mm4_address(&r.address, fwd.domain_of(&r.address)))
-        .collect()
-}
-
 /// A header value without line breaks or other controls, so that no input can add a header.
 fn clean(value: &str) -> String {
     value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned()
@@ -293,7 +283,7 @@ impl<'a> Mail<'a> {
 }
 
 /// Writes an MM4_forward.REQ of `env` and `content`. Recipients go into To and Cc as the
-/// sender listed them; Bcc recipients into no header (see [`envelope_recipients`]).
+/// sender listed them; Bcc recipients into no header.
 pub fn build_forward_req(env: &Envelope, content: &Content, fwd: &ForwardParams) -> Vec<u8> {
     let from = to_mm4_address(&env.originator, &fwd.sender_domain);
     let listed = |field| env.listed(field).map(|r| to_mm4_address(&r.address, fwd.domain_of(&r.address))).collect();
@@ -834,9 +824,6 @@ mod tests {
         assert_eq!(req.applic_id, env.applic_id);
         assert_eq!(req.reply_applic_id, None);
         assert_eq!(req.content, content);
-        let rcpt = envelope_recipients(&env, &params(), "peer");
-        assert!(rcpt.contains(&format!("+15550200004/TYPE=PLMN@{PEER_DOMAIN}")));
-        assert_eq!(rcpt.len(), 4);
     }
 
     #[test]

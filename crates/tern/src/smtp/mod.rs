@@ -12,5 +12,13 @@ mod tls;
 
 pub use client::{Accepted, Client, ClientConfig, ClientTls, Credentials, SendError, SendTarget, SetupError};
 pub use reply::Reply;
+
+/// A mail with its SMTP envelope, as an interface writes it for the client to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub from: String,
+    pub to: Vec<String>,
+    pub mail: Vec<u8>,
+}
 pub use server::{Handler, ServerConfig, Session, TlsFiles, serve};
 pub use tls::TlsError;

@@ -17,7 +17,7 @@ use crate::core::envelope::Envelope;
 use crate::core::model::{
     Change, DueOutbound, DuePush, NewMessage, NotificationParts, OutboundJob, PeerAnswer, PushContent, PushResult,
 };
-use crate::core::report::{Report, ReportRoute};
+use crate::core::report::{REPORT_LIFETIME_SECS, Report, ReportRoute};
 use crate::core::state::{OutboundEvent, RecipientState};
 
 /// What a request's changes did: for each change but a lease, whether it applied; and the
@@ -489,15 +489,11 @@ async fn queue_report(conn: &mut SqliteConnection, route: &ReportRoute, now: i64
     match route {
         ReportRoute::Push { msisdn, report } => push_report(conn, msisdn, report, now).await,
         ReportRoute::Outbound { destination, report } => {
-            // A report lives as long as a message would: long enough to outlast a peer's outage.
             let expires_at = now.saturating_add(REPORT_LIFETIME_SECS);
             enqueue_outbound(conn, destination, &OutboundJob::Report(report.clone()), now, expires_at).await
         }
     }
 }
-
-/// How long a report waits for its peer before it is given up.
-const REPORT_LIFETIME_SECS: i64 = 7 * 24 * 3600;
 
 async fn push_report(conn: &mut SqliteConnection, msisdn: &str, report: &Report, now: i64) -> Result<()> {
     sqlx::query("INSERT INTO pushes (msisdn, report, state, next_attempt_at) VALUES (?, ?, 'pending', ?)")

@@ -28,7 +28,8 @@ pub use crate::core::state::{OutboundState, RecipientState};
 use crate::core::envelope::BodyFormat;
 use payloads::Location;
 
-/// Storage failed; the MM1 edge answers with a transient error.
+/// Storage failed; each interface answers with its transient error (an MM1 transient status,
+/// an SMTP 451).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -128,6 +129,14 @@ async fn schema(conn: &mut sqlx::SqliteConnection, payloads: &Path) -> Result<()
         .rows_affected();
     if released > 0 {
         tracing::info!(pushes = released, "pushes leased by the previous run go out again");
+    }
+    let released = sqlx::query("UPDATE outbound SET state = 'pending', next_attempt_at = ? WHERE state = 'leased'")
+        .bind(crate::core::ids::now())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if released > 0 {
+        tracing::info!(jobs = released, "outbound jobs leased by the previous run go out again");
     }
     Ok(())
 }

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::smtp::{Credentials, SendTarget};
 
+/// The X-Mms-3GPP-MMS-Version written by default: the last release of TS 23.140.
+pub const MM4_VERSION: &str = "6.10.0";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Mm4Config {
@@ -28,7 +31,7 @@ impl Default for Mm4Config {
             enabled: false,
             domain: "mms.mnc001.mcc001.gprs".into(),
             originator_system: String::new(),
-            version: crate::mm4::wire::DEFAULT_VERSION.into(),
+            version: MM4_VERSION.into(),
             ack_request: true,
             peers: Vec::new(),
         }

@@ -14,8 +14,11 @@ use toml::{Table, Value};
 // The tables the core decides by are its own types; the schema takes them as they are.
 pub use crate::core::routing::RoutingConfig;
 pub use crate::core::settings::{DeliveryConfig, RetrievalConfig, SubscribersConfig};
-pub use crate::mm3::config::Mm3Config;
-pub use crate::mm4::config::{Mm4Config, Mm4Peer};
+pub use mm3::Mm3Config;
+pub use mm4::{MM4_VERSION, Mm4Config, Mm4Peer, PeerAuth};
+
+mod mm3;
+mod mm4;
 pub use crate::smtp::{ClientConfig as SmtpClientConfig, ServerConfig as SmtpConfig};
 
 /// Environment variables with this prefix and a `__` in their name override one key each.
@@ -642,7 +645,7 @@ impl Config {
                 return invalid("mm4.peers.domain", format!("peer {} has no domain", peer.name));
             }
             if let Some(auth) = &peer.auth
-                && crate::admin::token::TokenHash::from_hex(&auth.password_sha256).is_err()
+                && crate::core::secret::TokenHash::from_hex(&auth.password_sha256).is_err()
             {
                 return invalid("mm4.peers.auth.password_sha256", format!("peer {}: not a SHA-256 in hex", peer.name));
             }
