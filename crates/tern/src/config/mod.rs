@@ -912,7 +912,7 @@ mod tests {
 
     #[test]
     fn example_file_is_the_defaults() {
-        let example = include_str!("../../../tern.example.toml");
+        let example = include_str!("../../../../tern.example.toml");
         assert_eq!(from_toml(example, &[]).unwrap(), Config::default());
         // The file must not lean on serde's defaults: every key is spelled out.
         let table: Table = toml::from_str(example).unwrap();
@@ -1167,7 +1167,7 @@ mod tests {
     #[test]
     fn the_example_smpp_link_is_the_default_link() {
         // The commented-out link in tern.example.toml, uncommented, must read as the defaults.
-        let example = include_str!("../../../tern.example.toml");
+        let example = include_str!("../../../../tern.example.toml");
         let start = example.find("# [[push.smpp.links]]").unwrap();
         let link: String = example[start..]
             .lines()
@@ -1226,7 +1226,7 @@ mod tests {
         assert_eq!(keys, ["+15550001", "+15550002"]);
         assert_eq!(c.push.udp_clients["+15550002"].to_string(), "[::1]:9");
         // The commented-out table in tern.example.toml, uncommented, reads too.
-        let example = include_str!("../../../tern.example.toml");
+        let example = include_str!("../../../../tern.example.toml");
         let start = example.find("# [push.udp_clients]").unwrap();
         let table: String =
             example[start..].lines().map_while(|l| l.strip_prefix("# ")).map(|l| format!("{l}\n")).collect();
