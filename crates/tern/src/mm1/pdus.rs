@@ -101,6 +101,36 @@ fn retrieve_fields(env: &Envelope) -> Vec<u8> {
     Message::new(conf).encode().split_off(2)
 }
 
+/// At least as many octets as the m-retrieve.conf's own fields take, and not many more: each
+/// field's value with room for its header octet, lengths and terminator. A notification tells
+/// the handset the size it will fetch; writing those fields for every notification to count
+/// them exactly would cost more than the rest of the notification.
+fn fields_size(env: &Envelope) -> u64 {
+    // Message-Type, MMS-Version, Date, the report flags, Message-Class and Priority.
+    const FIXED: usize = 20;
+    // A header octet, a value length, an address-type token, `/TYPE=PLMN` and a terminator.
+    let address = |a: &str| a.len() + 14;
+    let text = |t: &Option<String>| t.as_ref().map_or(0, |t| t.len() + 6);
+    let listed: usize = env.recipients.iter().filter(|r| r.field != Field::Bcc).map(|r| address(&r.address)).sum();
+    let from = if env.sender_visible { address(&env.originator) } else { 0 };
+    let forwarded = env.forwarded_from.as_deref().map_or(0, |f| address(f) + 4);
+    let total = FIXED
+        + env.message_id.len()
+        + 2
+        + from
+        + listed
+        + text(&env.subject)
+        + text(&env.applic_id)
+        + text(&env.reply_applic_id)
+        + text(&env.aux_applic_info)
+        + forwarded
+        + env.class.as_ref().map_or(0, |c| match c {
+            Class::Other(token) => token.len() + 2,
+            _ => 0,
+        });
+    total as u64
+}
+
 /// The m-retrieve.conf a recipient fetches: its Transaction-ID, the envelope's fields and the
 /// body in its MM1 form (the WSP Content-Type field and multipart).
 pub fn retrieve_conf(env: &Envelope, transaction_id: &str, body: &[u8]) -> Vec<u8> {
@@ -116,7 +146,7 @@ pub fn retrieve_conf(env: &Envelope, transaction_id: &str, body: &[u8]) -> Vec<u
 /// SMS more often.
 pub fn notification(env: &Envelope, size: u64, transaction_id: &str, url: &str, now: i64, compact: bool) -> Vec<u8> {
     // What the handset will fetch: the body and the retrieve-conf's own fields.
-    let size = size + retrieve_fields(env).len() as u64 + transaction_id.len() as u64 + 4;
+    let size = size + fields_size(env) + transaction_id.len() as u64 + 4;
     let ind = NotificationInd {
         mms_version: Some(VERSION),
         from: if compact { None } else { from(env) },
@@ -262,6 +292,31 @@ mod tests {
         assert_eq!(n.content_location.as_deref(), Some("http://h/m/x"));
         let size = n.message_size.unwrap();
         assert!(size >= conf.len() as u64 && size < conf.len() as u64 + 64, "{size} for {}", conf.len());
+    }
+
+    #[test]
+    fn the_announced_size_covers_the_retrieve_conf_and_little_more() {
+        let variants = [
+            envelope(),
+            Envelope { subject: Some("Grüße aus Köln, ünd viel mehr Text".into()), ..envelope() },
+            Envelope {
+                sender_visible: false,
+                class: Some(Class::Other("x-custom-class".into())),
+                applic_id: Some("com.example.app".into()),
+                reply_applic_id: Some("com.example.reply".into()),
+                forwarded_from: Some("+15550000009".into()),
+                priority: Some(Priority::High),
+                ..envelope()
+            },
+            Envelope { subject: None, recipients: envelope().recipients[..1].to_vec(), ..envelope() },
+        ];
+        for env in variants {
+            let conf = retrieve_conf(&env, "tx", &[]);
+            let n = notification(&env, 0, "tx", "http://h/m/x", 1000, false);
+            let Pdu::NotificationInd(n) = Message::decode(&n).unwrap().pdu else { panic!() };
+            let size = n.message_size.unwrap();
+            assert!(size >= conf.len() as u64 && size < conf.len() as u64 + 64, "{size} for {}: {env:?}", conf.len());
+        }
     }
 
     /// Octets of the WSP push carrying the notification of a typical message: (full, compact).

@@ -34,6 +34,9 @@ pub(super) struct Job {
     /// The checksum of each accepted message's body, in order, worked out by the caller so that
     /// the committer, which every request waits on, does not spend its time on it.
     pub checksums: Vec<u32>,
+    /// The envelope of each accepted message as stored (JSON), in order, made by the caller
+    /// for the same reason.
+    pub envelopes: Vec<String>,
     /// A dead segment whose file was removed: its row goes.
     pub forget: Option<i64>,
     pub reply: oneshot::Sender<Result<Applied>>,
@@ -167,12 +170,15 @@ async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location
     }
     let mut applied = Applied { flags: Vec::with_capacity(job.changes.len()), ..Applied::default() };
     let mut bodies = locations.iter();
+    let mut envelopes = job.envelopes.iter();
     let mut outcome = match job.forget {
         Some(segment) => forget_segment(conn, segment).await.map(|_| ()),
         None => Ok(()),
     };
     for change in job.changes.iter().take(if outcome.is_ok() { usize::MAX } else { 0 }) {
-        let location = matches!(change, Change::Accept(_)).then(|| bodies.next().copied()).flatten();
+        let accepted = matches!(change, Change::Accept(_));
+        let location = accepted.then(|| bodies.next().copied()).flatten();
+        let envelope = accepted.then(|| envelopes.next().map(String::as_str)).flatten();
         let done = match change {
             Change::LeaseDue { now, until, limit } => {
                 lease_due(conn, *now, *until, *limit).await.map(|leased| applied.leased.extend(leased))
@@ -180,7 +186,7 @@ async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location
             Change::LeaseOutbound { now, until, limit } => {
                 lease_outbound(conn, *now, *until, *limit).await.map(|leased| applied.outbound.extend(leased))
             }
-            change => apply(conn, change, location).await.map(|did| applied.flags.push(did)),
+            change => apply(conn, change, location, envelope).await.map(|did| applied.flags.push(did)),
         };
         match done {
             Ok(()) => {}
@@ -205,11 +211,17 @@ async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location
     }
 }
 
-async fn apply(conn: &mut SqliteConnection, change: &Change, body: Option<Location>) -> Result<bool> {
+async fn apply(
+    conn: &mut SqliteConnection,
+    change: &Change,
+    body: Option<Location>,
+    envelope: Option<&str>,
+) -> Result<bool> {
     match change {
         Change::Accept(m) => {
             let at = body.ok_or_else(|| StoreError::Io(std::io::Error::other("body not written")))?;
-            accept(conn, m, at).await
+            let envelope = envelope.ok_or_else(|| StoreError::Io(std::io::Error::other("envelope not written")))?;
+            accept(conn, m, at, envelope).await
         }
         Change::Transition { recipient, from, to, status_text, now, cancel_pushes, report } => {
             let states: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
@@ -410,9 +422,8 @@ fn same_outcome(a: &PushResult, b: &PushResult) -> bool {
 /// Stores a message, its recipients, a pending push per local recipient waiting for its
 /// notification, and one forward job per other destination; false (nothing stored) when a
 /// message with its Message-ID is stored already.
-async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location) -> Result<bool> {
+async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location, envelope: &str) -> Result<bool> {
     let env = &m.envelope;
-    let envelope = json(env)?;
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO messages (message_id, sender, date, expires_at, deliver_after, envelope, body_format, size, \
          segment, body_offset, body_length, body_crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \

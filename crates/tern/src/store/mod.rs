@@ -219,16 +219,20 @@ impl Store {
                     | Change::PushReport { .. }
             )
         });
-        let checksums = changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::Accept(m) => Some(payloads::checksum(&m.body)),
-                _ => None,
-            })
-            .collect();
+        // The checksum and the stored form of each accepted message are made here, on the
+        // caller's task, so that the committer, which every request waits on, does not spend
+        // its time on them.
+        let mut checksums = Vec::new();
+        let mut envelopes = Vec::new();
+        for change in &changes {
+            if let Change::Accept(m) = change {
+                checksums.push(payloads::checksum(&m.body));
+                envelopes.push(serde_json::to_string(&m.envelope).map_err(std::io::Error::other)?);
+            }
+        }
         let (reply, answer) = oneshot::channel();
         self.commits
-            .send(committer::Job { changes, checksums, forget: None, reply })
+            .send(committer::Job { changes, checksums, envelopes, forget: None, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
         let applied = answer.await.map_err(|_| StoreError::Closed)??;
@@ -319,7 +323,13 @@ impl Store {
             }
             let (reply, answer) = oneshot::channel();
             self.commits
-                .send(committer::Job { forget: Some(segment), changes: Vec::new(), checksums: Vec::new(), reply })
+                .send(committer::Job {
+                    forget: Some(segment),
+                    changes: Vec::new(),
+                    checksums: Vec::new(),
+                    envelopes: Vec::new(),
+                    reply,
+                })
                 .await
                 .map_err(|_| StoreError::Closed)?;
             answer.await.map_err(|_| StoreError::Closed)??;
