@@ -6,8 +6,8 @@
 //! aiosmtpd mailbox, reads right to Python's `email` package; a group message reaches a local
 //! number, a number at the peer and an e-mail address; a number ENUM ports in is delivered
 //! locally; and the faults: a peer that is down (A holding the message, or the MTA), one that
-//! defers (451) or refuses (554), a mail cut mid-DATA or sent twice, and a peer outside the
-//! admission list.
+//! defers (451) or refuses (554), a mail cut mid-DATA or sent twice, a peer outside the
+//! admission list, and one let in from outside it by AUTH over STARTTLS.
 
 #![allow(clippy::unwrap_used)]
 
@@ -646,4 +646,81 @@ fn a_peer_outside_the_admission_list_is_refused() {
     }
     assert_eq!(b.query("SELECT count(*) FROM messages"), [["0"]]);
     assert_no_push(&b, Duration::from_secs(1));
+}
+
+/// Sends `mail` to 127.0.0.1:`port` as a peer would over STARTTLS (trusting `ca`) with AUTH
+/// PLAIN as `user`; prints what each step answered, as JSON.
+const STARTTLS_AUTH: &str = r#"
+import json, smtplib, ssl, sys
+port, ca, user, password, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+out = {}
+s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+s.ehlo("mm4.a.tern.test")
+out["offers_starttls"] = s.has_extn("starttls")
+out["auth_before_tls"] = s.has_extn("auth")
+s.starttls(context=ssl.create_default_context(cafile=ca))
+s.ehlo("mm4.a.tern.test")
+out["auth_after_tls"] = s.esmtp_features.get("auth", "")
+try:
+    s.login(user, password)
+    out["login"] = 235
+    out["refused"] = {k: v[0] for k, v in s.sendmail(f"system-user@mms.mnc001.mcc001.gprs", ["+15560100001/TYPE=PLMN@mms.mnc002.mcc001.gprs"], open(path, "rb").read()).items()}
+    out["sent"] = True
+except smtplib.SMTPAuthenticationError as e:
+    out["login"] = e.smtp_code
+except smtplib.SMTPException as e:
+    out["error"] = repr(e)
+s.quit()
+print(json.dumps(out))
+"#;
+
+#[test]
+fn a_peer_that_authenticates_over_starttls_is_admitted_from_outside_its_ranges() {
+    use sha2::{Digest, Sha256};
+    let certs = common::scratch("mm4-auth-tls-certs");
+    let tls = common::tls::server_cert(&certs);
+    let password = "peer-a-0f3c9e1d7b2a4c58";
+    let hash = hex::encode(Sha256::digest(password.as_bytes()));
+    let smtp_b = common::free_port();
+    // Peer a's mail comes from no admitted range: only its credentials let it in.
+    let config = B
+        .config(smtp_b, common::free_port(), "10.0.0.0/8", "")
+        .replace(
+            "admit = [\"10.0.0.0/8\"]",
+            &format!("admit = [\"10.0.0.0/8\"]\nauth = {{ username = \"a\", password_sha256 = \"{hash}\" }}"),
+        )
+        .replace(
+            "data_timeout_secs = 10",
+            &format!(
+                "data_timeout_secs = 10\ntls = {{ cert = \"{}\", key = \"{}\" }}",
+                tls.cert_file.display(),
+                tls.key_file.display()
+            ),
+        );
+    let b = Relay::start_with_config("mm4-auth-tls-b", &config, &[]);
+    let mail = certs.join("forward.eml");
+    std::fs::write(&mail, forward_mail("auth-1@mms.mnc001.mcc001.gprs")).unwrap();
+    let run = |password: &str| -> serde_json::Value {
+        let out = Command::new(common::mail::python())
+            .args(["-c", STARTTLS_AUTH, &smtp_b.to_string(), &tls.ca_file.display().to_string(), "a", password])
+            .arg(&mail)
+            .output()
+            .unwrap_or_else(|e| panic!("PEER MISSING: python3 ({e}); install it with `apt-get install -y python3`"));
+        assert!(out.status.success(), "smtplib: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+
+    let wrong = run("not-the-password");
+    assert_eq!(wrong["offers_starttls"], true, "{wrong}");
+    assert_eq!(wrong["auth_before_tls"], false, "AUTH is offered only over TLS: {wrong}");
+    assert!(wrong["auth_after_tls"].as_str().unwrap().contains("PLAIN"), "{wrong}");
+    assert_eq!(wrong["login"], 535, "{wrong}");
+    assert_no_push(&b, Duration::from_secs(1));
+
+    let right = run(password);
+    assert_eq!((right["login"].clone(), right["sent"].clone()), (235.into(), true.into()), "{right}");
+    let n = notification(&b);
+    let (_, parts) = retrieve(&b, &n, BOB);
+    assert!(parts.iter().any(|(_, d)| d.as_slice() == b"sent twice, stored once\r\n"), "{parts:?}");
+    assert_eq!(b.query("SELECT json_extract(envelope, '$.origin.peer') FROM messages"), [["a"]]);
 }
