@@ -724,3 +724,40 @@ fn a_peer_that_authenticates_over_starttls_is_admitted_from_outside_its_ranges()
     assert!(parts.iter().any(|(_, d)| d.as_slice() == b"sent twice, stored once\r\n"), "{parts:?}");
     assert_eq!(b.query("SELECT json_extract(envelope, '$.origin.peer') FROM messages"), [["a"]]);
 }
+
+#[test]
+fn a_peer_that_does_not_answer_holds_up_only_its_own_mail() {
+    let Some(c) = Aiosmtpd::mailbox("mm4-slow-c") else { return };
+    // Peer b's relay takes the connection and then says nothing, so a send to it waits out the
+    // client's timeout; peer c answers at once.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let extra = format!(
+        r#"
+[[mm4.peers]]
+name = "c"
+domain = "mms.mnc003.mcc001.gprs"
+send = {{ via = "relay", host = "127.0.0.1", port = {} }}
+admit = ["127.0.0.0/8"]
+"#,
+        c.port
+    );
+    let config = A
+        .config(common::free_port(), silent_port, "127.0.0.0/8", &extra)
+        .replace("timeout_secs = 5", "timeout_secs = 20")
+        .replace(
+            r#"rules = [{ prefix = "+1556", action = "mm4", peer = "b" }]"#,
+            r#"rules = [{ prefix = "+1556", action = "mm4", peer = "b" }, { prefix = "+1557", action = "mm4", peer = "c" }]"#,
+        );
+    let a = Relay::start_with_config("mm4-slow-a", &config, &[]);
+    submit(&a, ALICE, &send_req(&[BOB], "slow-1", false));
+    // The silent peer has the first job's connection before the second message arrives.
+    let (_held, _) = silent.accept().unwrap();
+    let started = Instant::now();
+    submit(&a, ALICE, &send_req(&["+15570100001"], "slow-2", false));
+    let mail = c.next(Duration::from_secs(10)).expect("the mail for c while b is silent");
+    assert_eq!(mail.mm4_type(), Some("MM4_forward.REQ"));
+    assert!(started.elapsed() < Duration::from_secs(10), "c's mail waited {:?} behind b's", started.elapsed());
+    eventually(&a, "SELECT state FROM recipients WHERE route = 'mm4:c'", "forwarded");
+    assert_eq!(a.query("SELECT state FROM recipients WHERE route = 'mm4:b'"), [["accepted"]]);
+}

@@ -1,6 +1,6 @@
 //! The outbound worker: it leases the due jobs of the outbound queues (MM4 forwards, reports
 //! and answers to peers, MM3 mail), has the interface write each one's mail, sends it over
-//! SMTP and records the outcome. A forward the next hop took moves its recipients to
+//! SMTP and records the outcome, jobs side by side. A forward the next hop took moves its recipients to
 //! `forwarded`; one it refused for good, or one whose attempts or time ran out, fails them with
 //! a delivery report to the sender; anything worth a retry goes again with doubling backoff.
 
@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::join_all;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 use super::backoff::outbound_backoff;
 use crate::config::Config;
@@ -26,6 +26,8 @@ use crate::{mm3, mm4};
 const LEASE_SECS: i64 = 600;
 /// How often a queue with nothing due is looked at again when no new job wakes the worker.
 const IDLE: Duration = Duration::from_secs(1);
+/// How long shutdown waits for sends in flight.
+const DRAIN: Duration = Duration::from_secs(10);
 
 /// The SMTP clients: one per MM4 peer (each may have its own credentials), one for MM3.
 struct Clients {
@@ -62,11 +64,25 @@ pub fn outbound(
     Ok(work(store, cfg, clients, shutdown))
 }
 
+/// Jobs go out side by side, up to `outbound.concurrency` at once, and each is recorded as soon
+/// as it is done: a peer that is slow to answer holds up only its own jobs, and a free slot is
+/// filled from the queue at once.
 async fn work(store: Store, cfg: Arc<Config>, clients: Clients, mut shutdown: watch::Receiver<bool>) {
-    let limit = i64::try_from(cfg.outbound.concurrency.max(1)).unwrap_or(16);
+    let clients = Arc::new(clients);
+    let room = Arc::new(Semaphore::new(cfg.outbound.concurrency.max(1)));
+    let mut running = JoinSet::new();
     while !*shutdown.borrow() {
+        while running.try_join_next().is_some() {}
+        let free = room.available_permits();
+        if free == 0 {
+            tokio::select! {
+                _ = running.join_next() => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
         let now = ids::now();
-        let due = match store.lease_outbound(now, now + LEASE_SECS, limit).await {
+        let due = match store.lease_outbound(now, now + LEASE_SECS, i64::try_from(free).unwrap_or(1)).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::error!(error = %e, "cannot lease outbound jobs");
@@ -81,12 +97,28 @@ async fn work(store: Store, cfg: Arc<Config>, clients: Clients, mut shutdown: wa
             }
             continue;
         }
-        let outcomes = join_all(due.into_iter().map(|job| run(&store, &cfg, &clients, job))).await;
-        let changes: Vec<Change> = outcomes.into_iter().flatten().collect();
-        if let Err(e) = store.apply(changes).await {
-            // The jobs stay leased and go again once the lease runs out.
-            tracing::error!(error = %e, "cannot record outbound outcomes");
+        for job in due {
+            // A lease takes at most as many jobs as there are free slots.
+            let Ok(permit) = room.clone().try_acquire_owned() else { break };
+            let (store, cfg, clients) = (store.clone(), cfg.clone(), clients.clone());
+            running.spawn(async move {
+                let changes = run(&store, &cfg, &clients, job).await;
+                if let Err(e) = store.apply(changes).await {
+                    // The job stays leased and goes again once the lease runs out.
+                    tracing::error!(error = %e, "cannot record an outbound outcome");
+                }
+                drop(permit);
+            });
         }
+    }
+    // Sends in flight finish within the client's timeouts; those cut off here go again once
+    // their lease runs out, or at the next start.
+    if tokio::time::timeout(DRAIN, async { while running.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!(
+            jobs = running.len(),
+            "outbound sends still in flight at shutdown; they go again at the next start"
+        );
+        running.shutdown().await;
     }
 }
 
