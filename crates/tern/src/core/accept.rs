@@ -47,6 +47,8 @@ pub struct Submission {
     pub applic_id: Option<String>,
     pub reply_applic_id: Option<String>,
     pub aux_applic_info: Option<String>,
+    pub content_class: Option<String>,
+    pub drm: bool,
     /// The Message-ID the originating relay gave it (MM4); this relay makes one otherwise.
     pub message_id: Option<String>,
     /// The date the originator gave it, if any; the time of acceptance otherwise.
@@ -127,6 +129,8 @@ pub fn message(
         applic_id: sub.applic_id,
         reply_applic_id: sub.reply_applic_id,
         aux_applic_info: sub.aux_applic_info,
+        content_class: sub.content_class,
+        drm: sub.drm,
         origin: sub.origin,
     };
     let mut draft = NewMessage { recipients: Vec::new(), envelope, format: sub.format, body: sub.body };
@@ -200,6 +204,8 @@ mod tests {
             applic_id: None,
             reply_applic_id: None,
             aux_applic_info: None,
+            content_class: None,
+            drm: false,
             message_id: None,
             date: None,
         }

@@ -159,6 +159,12 @@ pub struct Envelope {
     pub reply_applic_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aux_applic_info: Option<String>,
+    /// The content class the sender declared (OMA's names: `text`, `image-basic`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_class: Option<String>,
+    /// Whether the sender marked the content as DRM-protected.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drm: bool,
     pub origin: Origin,
 }
 

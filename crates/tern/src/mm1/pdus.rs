@@ -57,6 +57,12 @@ pub fn priority_from_mms(p: mms::Priority) -> Option<Priority> {
     }
 }
 
+/// The envelope's content class as its MMS octet; a name MMS does not assign is left out.
+fn content_class(env: &Envelope) -> Option<mms::ContentClass> {
+    let name = env.content_class.as_deref()?;
+    (0x80..=0xFF).map(mms::ContentClass).find(|c| c.name() == Some(name))
+}
+
 fn date(t: i64) -> Option<u64> {
     Some(u64::try_from(t).unwrap_or(0))
 }
@@ -91,6 +97,8 @@ fn retrieve_fields(env: &Envelope) -> Vec<u8> {
         applic_id: env.applic_id.clone(),
         reply_applic_id: env.reply_applic_id.clone(),
         aux_applic_info: env.aux_applic_info.clone(),
+        content_class: content_class(env),
+        drm_content: env.drm.then_some(true),
         previously_sent_by: env
             .forwarded_from
             .iter()
@@ -106,8 +114,9 @@ fn retrieve_fields(env: &Envelope) -> Vec<u8> {
 /// the handset the size it will fetch; writing those fields for every notification to count
 /// them exactly would cost more than the rest of the notification.
 fn fields_size(env: &Envelope) -> u64 {
-    // Message-Type, MMS-Version, Date, the report flags, Message-Class and Priority.
-    const FIXED: usize = 20;
+    // Message-Type, MMS-Version, Date, the report flags, Message-Class, Priority, Content-Class
+    // and DRM-Content.
+    const FIXED: usize = 24;
     // A header octet, a value length, an address-type token, `/TYPE=PLMN` and a terminator.
     let address = |a: &str| a.len() + 14;
     let text = |t: &Option<String>| t.as_ref().map_or(0, |t| t.len() + 6);
@@ -158,6 +167,8 @@ pub fn notification(env: &Envelope, size: u64, transaction_id: &str, url: &str, 
         applic_id: env.applic_id.clone(),
         reply_applic_id: env.reply_applic_id.clone(),
         aux_applic_info: env.aux_applic_info.clone(),
+        content_class: content_class(env),
+        drm_content: env.drm.then_some(true),
         ..NotificationInd::default()
     };
     let fields = Message::new(ind).encode().split_off(2);
@@ -259,6 +270,8 @@ mod tests {
             applic_id: None,
             reply_applic_id: None,
             aux_applic_info: None,
+            content_class: Some("image-basic".into()),
+            drm: false,
             origin: Origin::Mm1,
         }
     }
@@ -285,6 +298,8 @@ mod tests {
         assert_eq!(cc.iter().map(|a| a.text()).collect::<Vec<_>>(), ["friend@example.net"]);
         assert_eq!(from.as_ref().map(|f| f.to_string()).as_deref(), Some("+15550000001/TYPE=PLMN"));
         assert_eq!(subject.as_ref().map(|s| s.text.as_str()), Some("Photo from the beach"));
+        let Pdu::RetrieveConf(RetrieveConf { content_class, .. }) = &decoded.pdu else { panic!() };
+        assert_eq!(*content_class, Some(mms::ContentClass::IMAGE_BASIC), "the declared content class is passed on");
 
         let n = notification(&envelope(), body.len() as u64, "tx", "http://h/m/x", 1000, false);
         let Pdu::NotificationInd(n) = Message::decode(&n).unwrap().pdu else { panic!() };

@@ -82,6 +82,8 @@ fn submission(
         applic_id: req.applic_id.clone(),
         reply_applic_id: req.reply_applic_id.clone(),
         aux_applic_info: req.aux_applic_info.clone(),
+        content_class: req.content_class.and_then(|c| c.name()).map(str::to_owned),
+        drm: req.drm_content == Some(true),
         message_id: None,
         date: None,
     }

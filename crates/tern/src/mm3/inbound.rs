@@ -44,6 +44,8 @@ pub async fn take(intake: &Intake, cfg: &Config, rcpts: &[String], mail: Vec<u8>
         applic_id: None,
         reply_applic_id: None,
         aux_applic_info: None,
+        content_class: None,
+        drm: false,
         message_id: None,
         date: inbound.date,
     };

@@ -166,6 +166,8 @@ mod tests {
             applic_id: None,
             reply_applic_id: None,
             aux_applic_info: None,
+            content_class: None,
+            drm: false,
             origin: Origin::Mm1,
         }
     }

@@ -246,6 +246,8 @@ fn submission(
         applic_id: req.applic_id.clone(),
         reply_applic_id: req.reply_applic_id.clone(),
         aux_applic_info: req.aux_applic_info.clone(),
+        content_class: req.content_class.clone(),
+        drm: req.drm,
         message_id: Some(req.message_id.clone()),
         date: Some(req.date),
     })

@@ -312,6 +312,8 @@ pub fn build_forward_req(env: &Envelope, content: &Content, fwd: &ForwardParams)
         .raw_opt("X-Mms-Applic-ID", env.applic_id.as_deref())
         .raw_opt("X-Mms-Reply-Applic-ID", env.reply_applic_id.as_deref())
         .raw_opt("X-Mms-Aux-Applic-Info", env.aux_applic_info.as_deref())
+        .raw_opt("X-Mms-Content-Class", env.content_class.as_deref())
+        .raw_opt("X-Mms-Drm-Content", env.drm.then_some("Yes"))
         .address("From", vec![from.clone()])
         .address("To", listed(Field::To))
         .address("Cc", listed(Field::Cc))
@@ -445,6 +447,10 @@ pub struct ForwardReq {
     pub applic_id: Option<String>,
     pub reply_applic_id: Option<String>,
     pub aux_applic_info: Option<String>,
+    /// X-Mms-Content-Class, lower-cased (`image-basic`).
+    pub content_class: Option<String>,
+    /// X-Mms-Drm-Content.
+    pub drm: bool,
     pub content: Content,
 }
 
@@ -693,6 +699,8 @@ pub fn parse(mail: &[u8], now: i64) -> Result<Mm4Message, WireError> {
                 applic_id: f.text("X-Mms-Applic-ID"),
                 reply_applic_id: f.text("X-Mms-Reply-Applic-ID"),
                 aux_applic_info: f.text("X-Mms-Aux-Applic-Info"),
+                content_class: f.text("X-Mms-Content-Class").map(|c| c.to_ascii_lowercase()),
+                drm: f.flag("X-Mms-Drm-Content")?,
                 content: content::from_message(&f.message)?,
                 version,
                 transaction_id,
@@ -751,6 +759,8 @@ mod tests {
             applic_id: Some("com.example.app".into()),
             reply_applic_id: None,
             aux_applic_info: None,
+            content_class: Some("image-basic".into()),
+            drm: true,
             origin: Origin::Mm1,
         }
     }
@@ -822,6 +832,7 @@ mod tests {
         assert!(req.delivery_report && req.read_reply && req.ack_request && !req.sender_visible);
         assert_eq!(req.forwarded_from, env.forwarded_from);
         assert_eq!(req.applic_id, env.applic_id);
+        assert_eq!((req.content_class.as_deref(), req.drm), (Some("image-basic"), true));
         assert_eq!(req.reply_applic_id, None);
         assert_eq!(req.content, content);
     }

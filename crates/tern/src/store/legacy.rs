@@ -101,6 +101,8 @@ pub async fn envelopes(conn: &mut SqliteConnection, payloads: &Path) -> Result<u
             applic_id: conf.applic_id,
             reply_applic_id: conf.reply_applic_id,
             aux_applic_info: conf.aux_applic_info,
+            content_class: conf.content_class.and_then(|c| c.name()).map(str::to_owned),
+            drm: conf.drm_content == Some(true),
             origin: Origin::Mm1,
         };
         let json = serde_json::to_string(&envelope).map_err(std::io::Error::other)?;
