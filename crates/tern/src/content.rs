@@ -408,8 +408,8 @@ pub fn mime_multipart<'a>(content: &'a Content, leaves: Vec<MimePart<'a>>) -> Mi
     MimePart::new(ct, BodyPart::Multipart(leaves))
 }
 
-/// Escapes text for an XML attribute value.
-fn xml_escape(text: &str) -> String {
+/// Escapes text for an XML attribute value (a control character becomes a space).
+pub fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

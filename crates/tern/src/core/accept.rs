@@ -55,6 +55,44 @@ pub struct Submission {
     pub date: Option<i64>,
 }
 
+impl Submission {
+    /// A message from `originator` with this body and no recipients yet, asking for nothing:
+    /// no reports, no expiry or delivery time of its own, the sender shown.
+    pub fn new(
+        origin: Origin,
+        originator: Normalized,
+        content_type: String,
+        format: BodyFormat,
+        body: Vec<u8>,
+    ) -> Self {
+        Submission {
+            origin,
+            originator,
+            recipients: Vec::new(),
+            listed: Vec::new(),
+            subject: None,
+            class: None,
+            priority: None,
+            expiry: None,
+            delivery_time: None,
+            delivery_report: false,
+            read_report: false,
+            sender_visible: true,
+            content_type,
+            format,
+            body,
+            forwarded_from: None,
+            applic_id: None,
+            reply_applic_id: None,
+            aux_applic_info: None,
+            content_class: None,
+            drm: false,
+            message_id: None,
+            date: None,
+        }
+    }
+}
+
 /// What acceptance takes from the configuration: the numbering plan and the expiry limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Acceptance<'a> {
@@ -184,30 +222,13 @@ mod tests {
 
     fn submission(to: &[&str]) -> Submission {
         let subs = SubscribersConfig::default();
+        let sender = address::normalize("+15550000001", &subs).unwrap();
+        let content_type = "application/vnd.wap.multipart.mixed".into();
         Submission {
-            origin: Origin::Mm1,
-            originator: address::normalize("+15550000001", &subs).unwrap(),
             recipients: to.iter().map(|a| (Field::To, (*a).to_owned())).collect(),
-            listed: Vec::new(),
             subject: Some("hi".into()),
-            class: None,
-            priority: None,
-            expiry: None,
-            delivery_time: None,
             delivery_report: true,
-            read_report: false,
-            sender_visible: true,
-            content_type: "application/vnd.wap.multipart.mixed".into(),
-            format: BodyFormat::Wsp,
-            body: vec![0xA3, 0x00],
-            forwarded_from: None,
-            applic_id: None,
-            reply_applic_id: None,
-            aux_applic_info: None,
-            content_class: None,
-            drm: false,
-            message_id: None,
-            date: None,
+            ..Submission::new(Origin::Mm1, sender, content_type, BodyFormat::Wsp, vec![0xA3, 0x00])
         }
     }
 

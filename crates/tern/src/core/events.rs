@@ -145,16 +145,7 @@ pub fn peer_delivery_report(d: &Delivery, status: DeliveryStatus, now: i64) -> V
             return delivery_report(d, status, true, now).into_iter().map(|route| queue(route, now)).collect();
         }
     };
-    let Transition { from, to } = event.transition();
-    vec![Change::Transition {
-        recipient: d.recipient,
-        from,
-        to,
-        status_text: None,
-        now,
-        cancel_pushes: true,
-        report: delivery_report(d, status, true, now),
-    }]
+    vec![transition(d, event, Some(status), true, now)]
 }
 
 /// A report that comes from no transition of its own, queued where its route says.

@@ -25,29 +25,10 @@ pub async fn take(intake: &Intake, cfg: &Config, rcpts: &[String], mail: Vec<u8>
     };
     metrics::counter!("tern_mm3_received_total").increment(1);
     let sub = Submission {
-        origin: Origin::Mm3,
-        originator,
         recipients: rcpts.iter().map(|r| (Field::To, subscriber(r))).collect(),
-        listed: Vec::new(),
         subject: inbound.subject,
-        class: None,
-        priority: None,
-        expiry: None,
-        delivery_time: None,
-        delivery_report: false,
-        read_report: false,
-        sender_visible: true,
-        content_type: inbound.content.media_type,
-        format: BodyFormat::Mime,
-        body: mail,
-        forwarded_from: None,
-        applic_id: None,
-        reply_applic_id: None,
-        aux_applic_info: None,
-        content_class: None,
-        drm: false,
-        message_id: None,
         date: inbound.date,
+        ..Submission::new(Origin::Mm3, originator, inbound.content.media_type, BodyFormat::Mime, mail)
     };
     match intake.submit(sub).await {
         Ok(accepted) => Reply::ok(format!("taken as {}", accepted.message_id)),

@@ -8,6 +8,7 @@ use tern_codec::mms::{Address, AddressKind, Body, Message, MessageClass, SendReq
 use tern_codec::wsp::{Charset, ContentType, EncodedString, Part};
 
 use super::names;
+use crate::content::xml_escape;
 
 /// The body's content type: WSP's multipart/related.
 const RELATED: &str = "application/vnd.wap.multipart.related";
@@ -191,7 +192,7 @@ fn smil(text: Option<&Part<'_>>, attachments: &[Part<'_>]) -> Vec<u8> {
 
 /// The SMIL media element for a part, by its content type.
 fn element(part: &Part<'_>) -> String {
-    let src = escape(part.headers.content_location.as_deref().unwrap_or_default());
+    let src = xml_escape(part.headers.content_location.as_deref().unwrap_or_default());
     let media = part.content_type.media_type.to_ascii_lowercase();
     match media.split('/').next().unwrap_or_default() {
         "image" => format!("<img src=\"{src}\" region=\"Image\"/>"),
@@ -200,22 +201,6 @@ fn element(part: &Part<'_>) -> String {
         "text" => format!("<text src=\"{src}\" region=\"Text\"/>"),
         _ => format!("<ref src=\"{src}\"/>"),
     }
-}
-
-/// XML attribute-value escaping.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
