@@ -728,6 +728,19 @@ fn entry_template(path: &str) -> Option<Value> {
         "push.routes" => Value::try_from(PushRoute { prefix: String::new(), bearer: Bearer::None }).ok(),
         // Socket addresses, which are text.
         "push.udp_clients" => Some(Value::String(String::new())),
+        // A peer's name and domain have no defaults; its optional tables are set key by key.
+        "mm4.peers" => Value::try_from(Mm4Peer {
+            name: String::new(),
+            domain: String::new(),
+            send: None,
+            credentials: None,
+            admit: Vec::new(),
+            auth: None,
+        })
+        .ok(),
+        // A rule's keys are all text, and which of them a rule has is its meaning: an entry
+        // starts empty and takes only the keys set.
+        "routing.rules" => Some(Value::Table(Table::new())),
         _ => None,
     }
 }
@@ -1081,6 +1094,29 @@ mod tests {
         assert_eq!(ports, (3000..=3010).collect::<Vec<_>>());
         assert_eq!(c.push.smpp.links[10], SmppLink { port: 3010, ..SmppLink::default() });
         assert_eq!(c.push.routes, [PushRoute { prefix: "+1666".into(), bearer: Bearer::Udp }]);
+    }
+
+    #[test]
+    fn env_overrides_alone_can_make_mm4_peers_and_routing_rules() {
+        let env = vec![
+            ("TERN_MM4__ENABLED".to_owned(), "true".to_owned()),
+            ("TERN_MM4__PEERS__0__NAME".into(), "b".into()),
+            ("TERN_MM4__PEERS__0__DOMAIN".into(), "mms.mnc002.mcc001.gprs".into()),
+            ("TERN_MM4__PEERS__0__ADMIT".into(), "127.0.0.0/8,10.0.0.0/8".into()),
+            // The optional tables of a peer, and a rule, are written whole, as TOML inline tables.
+            ("TERN_MM4__PEERS__0__SEND".into(), r#"{ via = "relay", host = "mx.b.example", port = 2526 }"#.into()),
+            ("TERN_ROUTING__RULES__0".into(), r#"{ prefix = "+1556", action = "mm4", peer = "b" }"#.into()),
+        ];
+        let c = Config::from_sources(None, env).unwrap();
+        let peer = &c.mm4.peers[0];
+        assert_eq!((peer.name.as_str(), peer.domain.as_str(), peer.admit.len()), ("b", "mms.mnc002.mcc001.gprs", 2));
+        assert_eq!(peer.send, Some(crate::smtp::SendTarget::Relay { host: "mx.b.example".into(), port: 2526 }));
+        assert_eq!(c.routing.peer_names().collect::<Vec<_>>(), ["b"]);
+        let wrong = vec![(
+            "TERN_ROUTING__RULES__0".to_owned(),
+            r#"{ prefix = "+1556", action = "mm4", peer = "zz" }"#.to_owned(),
+        )];
+        assert!(Config::from_sources(None, wrong).is_err(), "a rule naming no peer is refused");
     }
 
     #[test]
