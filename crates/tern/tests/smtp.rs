@@ -580,3 +580,62 @@ async fn client_follows_mx_records() {
     server.stop().await;
     dnsmasq.kill().await.unwrap();
 }
+
+/// Garbage in every shape a hostile client can send (binary, NULs, lines far over the limit,
+/// commands cut short, DATA without an end, bare LFs), on many connections at once: each one is
+/// answered or closed, nothing reaches the handler, and a well-behaved client is served after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_sessions_do_not_harm_the_server() {
+    let cfg = ServerConfig { max_line_length: 512, command_timeout_secs: 2, data_timeout_secs: 2, ..config() };
+    let mut server = Server::start(cfg, Recorder::default()).await;
+    // A fixed generator, so a failure can be run again.
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let shapes: [&[u8]; 6] = [
+        b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nhalf a message",
+        b"HELO\r\nMAIL FROM:\r\nRCPT TO:<>\r\nDATA\r\n.\r\n",
+        b"EHLO x\nMAIL FROM:<a@b>\nRCPT TO:<c@d>\nDATA\n.\n",
+        b"AUTH PLAIN =\r\nAUTH LOGIN\r\n!!!!\r\n*\r\nSTARTTLS\r\n\x16\x03\x01\x02\x00",
+        b"\0\0\0\0\xff\xfe\r\n",
+        b"BDAT 100000 LAST\r\n",
+    ];
+    let mut sessions = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let mut bytes = shapes[i % shapes.len()].to_vec();
+        let noise = (next() % 4096) as usize;
+        bytes.extend((0..noise).map(|_| (next() % 256) as u8));
+        if i % 8 == 0 {
+            bytes.extend(std::iter::repeat_n(b'A', 10_000));
+        }
+        let addr = server.addr;
+        sessions.spawn(async move {
+            let Ok(mut stream) = TcpStream::connect(addr).await else { return };
+            let _ = stream.write_all(&bytes).await;
+            // Read whatever comes back until the server closes or goes quiet.
+            let mut sink = Vec::new();
+            let _ = tokio::time::timeout(
+                Duration::from_secs(8),
+                tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut sink),
+            )
+            .await;
+        });
+    }
+    while sessions.join_next().await.is_some() {}
+    assert!(server.handler.received().is_empty(), "garbage reached the handler: {:?}", server.handler.received().len());
+
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut lines = BufReader::new(stream);
+    let mut greeting = String::new();
+    lines.read_line(&mut greeting).await.unwrap();
+    assert!(greeting.starts_with("220"), "{greeting}");
+    lines.get_mut().write_all(b"EHLO after.tern.test\r\n").await.unwrap();
+    let mut answer = String::new();
+    lines.read_line(&mut answer).await.unwrap();
+    assert!(answer.starts_with("250"), "a client after the garbage is served: {answer}");
+    server.stop().await;
+}
