@@ -519,6 +519,10 @@ fn a_peer_answering_451_is_retried() {
     let tries = peer.drain(Duration::from_millis(500));
     assert!(tries.len() >= 3, "the peer saw {} tries", tries.len());
     assert!(tries.iter().all(|m| m.mm4_type() == Some("MM4_forward.REQ")));
+    // Every attempt is the same request, so that a peer that took one whose answer was lost
+    // can tell the next for a repeat.
+    let ids: Vec<Option<&str>> = tries.iter().map(|m| m.header("X-Mms-Transaction-ID")).collect();
+    assert!(ids[0].is_some() && ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     assert_eq!(a.query(&recipient_state(&message_id)), [["accepted"]], "still waiting, not failed");
     assert_no_push(&a, Duration::from_secs(1));
 }

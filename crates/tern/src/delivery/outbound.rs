@@ -164,7 +164,7 @@ async fn run(store: &Store, cfg: &Config, clients: &Clients, job: DueOutbound) -
                         return fail_all(store, &job, attempts, recipients, &e, now).await;
                     };
                     let addresses: Vec<String> = recipients.iter().map(|(_, a)| a.clone()).collect();
-                    let out = mm4::outbound::forward(cfg, p, envelope, &content, &addresses);
+                    let out = mm4::outbound::forward(cfg, p, job.id, envelope, &content, &addresses);
                     let sent = send(clients.peers.get(peer), &p.target(), &out).await;
                     (sent, recipients.clone())
                 }
@@ -175,7 +175,7 @@ async fn run(store: &Store, cfg: &Config, clients: &Clients, job: DueOutbound) -
             let Some(p) = job.destination.strip_prefix("mm4:").and_then(|peer| cfg.mm4.peer(peer)) else {
                 return vec![close(&job, attempts, OutboundEvent::Failed, Some("no such MM4 peer".into()))];
             };
-            let out = mm4::outbound::report(cfg, p, report);
+            let out = mm4::outbound::report(cfg, p, job.id, report);
             (send(clients.peers.get(&p.name), &p.target(), &out).await, Vec::new())
         }
         OutboundJob::Answer(answer) => {

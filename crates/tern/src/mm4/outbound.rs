@@ -12,9 +12,24 @@ use crate::smtp::Outgoing;
 
 use super::wire::{self, DeliveryReport, ForwardParams, MmStatus, ReadReply, RequestStatus, Response};
 
-/// An MM4_forward.REQ of `env` for `recipients` (canonical addresses) behind `peer`.
-pub fn forward(cfg: &Config, peer: &Mm4Peer, env: &Envelope, content: &Content, recipients: &[String]) -> Outgoing {
-    let mut params = ForwardParams::new(ids::transaction_id(), cfg.mm4.originator_system(), &cfg.mm4.domain);
+/// The X-Mms-Transaction-ID of outbound job `job`: the same at every attempt, so that a peer
+/// that took an attempt whose answer was lost can tell the next one for a repeat, and unique
+/// among the relays that share one store.
+pub fn transaction_id(job: i64, message_id: &str) -> String {
+    format!("{message_id}.{job}")
+}
+
+/// An MM4_forward.REQ of `env` for `recipients` (canonical addresses) behind `peer`, as job `job`.
+pub fn forward(
+    cfg: &Config,
+    peer: &Mm4Peer,
+    job: i64,
+    env: &Envelope,
+    content: &Content,
+    recipients: &[String],
+) -> Outgoing {
+    let tid = transaction_id(job, &env.message_id);
+    let mut params = ForwardParams::new(tid, cfg.mm4.originator_system(), &cfg.mm4.domain);
     params.version = cfg.mm4.version.clone();
     params.ack_request = cfg.mm4.ack_request;
     for r in &env.recipients {
@@ -35,11 +50,11 @@ pub fn forward(cfg: &Config, peer: &Mm4Peer, env: &Envelope, content: &Content, 
     }
 }
 
-/// A report about a recipient here, for the originator behind `peer`.
-pub fn report(cfg: &Config, peer: &Mm4Peer, r: &Report) -> Outgoing {
+/// A report about a recipient here, for the originator behind `peer`, as job `job`.
+pub fn report(cfg: &Config, peer: &Mm4Peer, job: i64, r: &Report) -> Outgoing {
     let recipient = wire::to_mm4_address(&r.about, &cfg.mm4.domain);
     let originator = wire::to_mm4_address(&r.to, &peer.domain);
-    let transaction_id = ids::transaction_id();
+    let transaction_id = transaction_id(job, &r.message_id);
     let mail = match r.kind {
         ReportKind::Delivery(status) => wire::build_delivery_report_req(&DeliveryReport {
             version: cfg.mm4.version.clone(),
