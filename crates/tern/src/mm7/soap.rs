@@ -349,7 +349,8 @@ pub struct Fault {
 /// The operation in the SOAP Body of a message to the relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
-    Submit(SubmitReq),
+    /// Boxed: a SubmitReq is several times the size of the other operations.
+    Submit(Box<SubmitReq>),
     Cancel(CancelReq),
     Replace(ReplaceReq),
     DeliverRsp(Status),
@@ -792,7 +793,7 @@ pub fn parse_request(xml: &[u8], now: i64) -> Result<Request, SoapError> {
     let uri = op.ns.as_deref().or_else(|| tid.and_then(|t| t.ns.as_deref())).unwrap_or("");
     let namespace = Mm7Namespace::parse(uri).ok_or_else(|| SoapError::UnknownNamespace(uri.to_owned()))?;
     let body = match op.name.as_str() {
-        "SubmitReq" => Body::Submit(submit(op, now)?),
+        "SubmitReq" => Body::Submit(Box::new(submit(op, now)?)),
         "CancelReq" => Body::Cancel(CancelReq { sender: sender_identification(op), message_id: message_id(op)? }),
         "ReplaceReq" => Body::Replace(ReplaceReq {
             sender: sender_identification(op),
@@ -1148,4 +1149,533 @@ pub fn parse_http(content_type: &str, body: &[u8], now: i64) -> Result<(Request,
         }
     }
     Ok((request, attachments))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    /// A SubmitReq as a VASP writes it, with `{ns}` for the MM7 namespace.
+    const SUBMIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/">
+  <env:Header>
+    <mm7:TransactionID xmlns:mm7="{ns}" env:mustUnderstand="1">tx-0001</mm7:TransactionID>
+  </env:Header>
+  <env:Body>
+    <SubmitReq xmlns="{ns}">
+      <MM7Version>{version}</MM7Version>
+      <Recipients>
+        <To><Number>+15550100001</Number><RFC2822Address displayOnly="true">a@example.org</RFC2822Address></To>
+        <Cc><ShortCode>12345</ShortCode></Cc>
+        <Bcc><Number>+15550100002</Number></Bcc>
+      </Recipients>
+      <SenderIdentification>
+        <VASPID>vasp-1</VASPID><VASID>news</VASID>
+        <SenderAddress><ShortCode>4444</ShortCode></SenderAddress>
+      </SenderIdentification>
+      <ServiceCode>gold</ServiceCode>
+      <LinkedID>link-9</LinkedID>
+      <MessageClass>Informational</MessageClass>
+      <TimeStamp>2023-11-14T22:13:20Z</TimeStamp>
+      <ReplyCharging replyChargingSize="2048" replyDeadline="P2D"/>
+      <EarliestDeliveryTime>2023-11-15T00:00:00+01:00</EarliestDeliveryTime>
+      <ExpiryDate>P1DT2H</ExpiryDate>
+      <DeliveryReport>true</DeliveryReport>
+      <ReadReply>false</ReadReply>
+      <Priority>High</Priority>
+      <Subject>News &amp; weather &lt;today&gt;</Subject>
+      <ChargedParty>Sender</ChargedParty>
+      <DistributionIndicator>false</DistributionIndicator>
+      <ApplicID>app</ApplicID>
+      <ReplyApplicID>reply-app</ReplyApplicID>
+      <AuxApplicInfo>aux</AuxApplicInfo>
+      <ContentClass>image-basic</ContentClass>
+      <DRMContent>false</DRMContent>
+      <UnknownExtension><Deep>skipped</Deep></UnknownExtension>
+      <Content href="cid:mms-content" allowAdaptations="true"/>
+    </SubmitReq>
+  </env:Body>
+</env:Envelope>"#;
+
+    fn submit_xml(ns: &str, version: &str) -> Vec<u8> {
+        SUBMIT.replace("{ns}", ns).replace("{version}", version).into_bytes()
+    }
+
+    fn submit_of(r: &Request) -> &SubmitReq {
+        match &r.body {
+            Body::Submit(s) => s,
+            other => panic!("not a SubmitReq: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_namespace_parses_and_is_answered_in() {
+        for ns in Mm7Namespace::ALL {
+            assert_eq!(Mm7Namespace::parse(ns.uri()), Some(ns));
+            let r = parse_request(&submit_xml(ns.uri(), "5.3.0"), NOW).unwrap();
+            assert_eq!(r.namespace, Some(ns));
+            assert_eq!(r.transaction_id.as_deref(), Some("tx-0001"));
+            assert_eq!(r.version.as_deref(), Some("5.3.0"));
+            let rsp = write_submit_rsp(&r.answer(), &Status::new(StatusCode::SUCCESS), Some("msg-1"));
+            let tree = read_tree(&rsp).unwrap();
+            let body = tree.children.iter().find(|c| is_env(c, "Body")).unwrap();
+            let op = &body.children[0];
+            assert_eq!((op.name.as_str(), op.ns.as_deref()), ("SubmitRsp", Some(ns.uri())));
+            assert_eq!(op.text_of("MM7Version").as_deref(), Some("5.3.0"));
+            assert_eq!(op.text_of("MessageID").as_deref(), Some("msg-1"));
+            let header = tree.children.iter().find(|c| is_env(c, "Header")).unwrap();
+            let tid = header.child("TransactionID").unwrap();
+            assert_eq!((tid.text.as_str(), tid.ns.as_deref()), ("tx-0001", Some(ns.uri())));
+        }
+    }
+
+    #[test]
+    fn a_submit_req_reads_every_field() {
+        let r = parse_request(&submit_xml(Mm7Namespace::Rel6Mm7_1_4.uri(), "6.8.0"), NOW).unwrap();
+        let s = submit_of(&r);
+        assert_eq!(
+            s.sender,
+            SenderIdentification {
+                vasp_id: Some("vasp-1".into()),
+                vas_id: Some("news".into()),
+                address: Some(Address::ShortCode("4444".into())),
+            }
+        );
+        assert_eq!(
+            s.recipients,
+            vec![
+                Recipient {
+                    field: RecipientField::To,
+                    address: Address::Number("+15550100001".into()),
+                    display_only: false
+                },
+                Recipient {
+                    field: RecipientField::To,
+                    address: Address::Rfc2822("a@example.org".into()),
+                    display_only: true
+                },
+                Recipient {
+                    field: RecipientField::Cc,
+                    address: Address::ShortCode("12345".into()),
+                    display_only: false
+                },
+                Recipient {
+                    field: RecipientField::Bcc,
+                    address: Address::Number("+15550100002".into()),
+                    display_only: false
+                },
+            ]
+        );
+        assert_eq!(s.service_code.as_deref(), Some("gold"));
+        assert_eq!(s.linked_id.as_deref(), Some("link-9"));
+        assert_eq!(s.message_class.as_deref(), Some("Informational"));
+        assert_eq!(s.time_stamp, Some(1_700_000_000));
+        assert_eq!(s.reply_charging, Some(ReplyCharging { size: Some(2048), deadline: Some(NOW + 2 * 86_400) }));
+        assert_eq!(s.earliest_delivery, Some(1_700_002_800));
+        assert_eq!(s.expiry, Some(NOW + 86_400 + 7200));
+        assert_eq!((s.delivery_report, s.read_reply), (Some(true), Some(false)));
+        assert_eq!(s.priority, Some(Priority::High));
+        assert_eq!(s.subject.as_deref(), Some("News & weather <today>"));
+        assert_eq!(s.charged_party.as_deref(), Some("Sender"));
+        assert_eq!(s.distribution_indicator, Some(false));
+        assert_eq!(s.applic_id.as_deref(), Some("app"));
+        assert_eq!(s.reply_applic_id.as_deref(), Some("reply-app"));
+        assert_eq!(s.aux_applic_info.as_deref(), Some("aux"));
+        assert_eq!(s.content_class.as_deref(), Some("image-basic"));
+        assert_eq!(s.drm_content, Some(false));
+        let content = s.content.as_ref().unwrap();
+        assert_eq!((content.content_id(), content.allow_adaptations), ("mms-content", Some(true)));
+    }
+
+    #[test]
+    fn any_prefix_reads_the_same() {
+        let ns = Mm7Namespace::Rel5Mm7_1_2.uri();
+        let odd = format!(
+            r#"<s:Envelope xmlns:s="{SOAP_ENV}" xmlns:q1="{ns}"><s:Header><q1:TransactionID>t</q1:TransactionID></s:Header>
+<s:Body><q1:SubmitReq><q1:MM7Version>5.5.0</q1:MM7Version><q1:Recipients><q1:To><q1:Number>+1555</q1:Number></q1:To></q1:Recipients>
+<q1:Subject>hi</q1:Subject></q1:SubmitReq></s:Body></s:Envelope>"#
+        );
+        let r = parse_request(odd.as_bytes(), NOW).unwrap();
+        assert_eq!(r.namespace, Some(Mm7Namespace::Rel5Mm7_1_2));
+        assert_eq!(submit_of(&r).subject.as_deref(), Some("hi"));
+        assert_eq!(submit_of(&r).recipients.len(), 1);
+    }
+
+    #[test]
+    fn missing_optional_elements_are_none() {
+        let ns = Mm7Namespace::Rel6Mm7_1_0.uri();
+        let xml = format!(
+            r#"<Envelope xmlns="{SOAP_ENV}"><Body><SubmitReq xmlns="{ns}"><Recipients><To><Number>1</Number></To></Recipients></SubmitReq></Body></Envelope>"#
+        );
+        let r = parse_request(xml.as_bytes(), NOW).unwrap();
+        assert_eq!((r.transaction_id.as_ref(), r.version.as_ref()), (None, None));
+        let s = submit_of(&r);
+        assert_eq!(s.sender, SenderIdentification::default());
+        assert_eq!((s.subject.as_ref(), s.expiry, s.content.as_ref(), s.priority), (None, None, None, None));
+        assert_eq!(r.answer().version, DEFAULT_VERSION);
+    }
+
+    #[test]
+    fn cancel_replace_and_responses_parse() {
+        let ns = Mm7Namespace::Rel5Mm7_1_3.uri();
+        let wrap = |inner: &str| {
+            format!(r#"<e:Envelope xmlns:e="{SOAP_ENV}"><e:Body xmlns="{ns}">{inner}</e:Body></e:Envelope>"#)
+                .into_bytes()
+        };
+        let r = parse_request(&wrap("<CancelReq><MessageID>m1</MessageID></CancelReq>"), NOW).unwrap();
+        assert_eq!(
+            r.body,
+            Body::Cancel(CancelReq { sender: SenderIdentification::default(), message_id: "m1".into() })
+        );
+        let r = parse_request(
+            &wrap(r#"<ReplaceReq><Content href="cid:x"/><TimeStamp>PT1M</TimeStamp><MessageID>m2</MessageID></ReplaceReq>"#),
+            NOW,
+        )
+        .unwrap();
+        let Body::Replace(rep) = r.body else { panic!() };
+        assert_eq!((rep.message_id.as_str(), rep.time_stamp), ("m2", Some(NOW + 60)));
+        assert_eq!(parse_request(&wrap("<CancelReq/>"), NOW), Err(SoapError::Missing("MessageID")));
+        for (op, f) in [
+            ("DeliverRsp", Body::DeliverRsp as fn(Status) -> Body),
+            ("DeliveryReportRsp", Body::DeliveryReportRsp),
+            ("ReadReplyRsp", Body::ReadReplyRsp),
+            ("VASPErrorRsp", Body::VaspError),
+        ] {
+            let xml = wrap(&format!(
+                "<{op}><Status><StatusText>ok</StatusText><StatusCode>1000</StatusCode><Details><x>d</x></Details></Status></{op}>"
+            ));
+            let status = Status { code: StatusCode::SUCCESS, text: Some("ok".into()), details: Some("d".into()) };
+            assert_eq!(parse_request(&xml, NOW).unwrap().body, f(status));
+        }
+    }
+
+    #[test]
+    fn vasp_faults_in_their_shapes() {
+        let full = format!(
+            r#"<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}"><soapenv:Body><soapenv:Fault><faultcode>soapenv:Server</faultcode>
+<faultstring>Server Error</faultstring><detail><VASPErrorRsp xmlns="{}"><MM7Version>5.3.0</MM7Version>
+<Status><StatusCode>3000</StatusCode><StatusText>down</StatusText></Status></VASPErrorRsp></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"#,
+            Mm7Namespace::Rel5Mm7_1_0.uri()
+        );
+        let Body::Fault(f) = parse_request(full.as_bytes(), NOW).unwrap().body else { panic!() };
+        assert_eq!((f.code.as_str(), f.string.as_str()), ("soapenv:Server", "Server Error"));
+        assert_eq!(f.status.unwrap().code, StatusCode::SERVER_ERROR);
+        // No detail at all, and a status code loose in the detail.
+        let bare = format!(
+            r#"<E:Envelope xmlns:E="{SOAP_ENV}"><E:Body><E:Fault><faultstring>nope</faultstring></E:Fault></E:Body></E:Envelope>"#
+        );
+        let r = parse_request(bare.as_bytes(), NOW).unwrap();
+        assert_eq!(r.namespace, None);
+        assert_eq!(r.body, Body::Fault(Fault { code: String::new(), string: "nope".into(), status: None }));
+        let loose = format!(
+            r#"<E:Envelope xmlns:E="{SOAP_ENV}"><E:Body><E:Fault><faultcode>Client</faultcode><detail><StatusCode>6102</StatusCode></detail></E:Fault></E:Body></E:Envelope>"#
+        );
+        let Body::Fault(f) = parse_request(loose.as_bytes(), NOW).unwrap().body else { panic!() };
+        let code = f.status.unwrap().code;
+        assert_eq!((code, code.class(), code.text()), (StatusCode(6102), StatusClass::Other, None));
+    }
+
+    #[test]
+    fn status_codes_have_texts_and_classes() {
+        assert_eq!(StatusCode::SUCCESS.text(), Some("Success"));
+        assert_eq!(StatusCode(2005).text(), Some("Message ID Not found"));
+        assert_eq!(StatusCode(4008).text(), Some("Application denied"));
+        assert_eq!(StatusCode::PARTIAL_SUCCESS.class(), StatusClass::Success);
+        assert_eq!(StatusCode::ADDRESS_ERROR.class(), StatusClass::Client);
+        assert_eq!(StatusCode::NOT_POSSIBLE.class(), StatusClass::Server);
+        assert_eq!(StatusCode::SERVICE_DENIED.class(), StatusClass::Service);
+        assert!(!StatusCode(3005).is_known());
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        let unknown = SUBMIT.replace("{ns}", "urn:example:mm7").replace("{version}", "5.3.0");
+        assert_eq!(parse_request(unknown.as_bytes(), NOW), Err(SoapError::UnknownNamespace("urn:example:mm7".into())));
+        assert!(matches!(parse_request(b"<a><b></a>", NOW), Err(SoapError::Malformed(_))));
+        assert!(matches!(parse_request(b"<x:a/>", NOW), Err(SoapError::Malformed(_))));
+        assert!(matches!(parse_request(b"", NOW), Err(SoapError::Malformed(_))));
+        assert!(matches!(parse_request(b"\xff\xfe<", NOW), Err(SoapError::Malformed(_))));
+        assert_eq!(parse_request(b"<a/>", NOW), Err(SoapError::NotSoap));
+        let doctype = format!(r#"<!DOCTYPE e [<!ENTITY x "y">]><e:Envelope xmlns:e="{SOAP_ENV}"/>"#);
+        assert!(matches!(parse_request(doctype.as_bytes(), NOW), Err(SoapError::Malformed(_))));
+        let deep = "<a>".repeat(MAX_DEPTH + 1);
+        assert_eq!(parse_request(deep.as_bytes(), NOW), Err(SoapError::TooDeep));
+        let wide = format!("<a>{}</a>", "<b/>".repeat(MAX_ELEMENTS + 1));
+        assert_eq!(parse_request(wide.as_bytes(), NOW), Err(SoapError::TooManyElements));
+        let bad_time = submit_xml(Mm7Namespace::Rel6Mm7_1_4.uri(), "6.8.0").to_vec();
+        let bad_time = String::from_utf8(bad_time).unwrap().replace("P1DT2H", "tomorrow");
+        assert!(matches!(parse_request(bad_time.as_bytes(), NOW), Err(SoapError::Invalid { field: "ExpiryDate", .. })));
+        let op = format!(
+            r#"<e:Envelope xmlns:e="{SOAP_ENV}"><e:Body><GetDeviceProfileReq xmlns="{}"/></e:Body></e:Envelope>"#,
+            Mm7Namespace::Rel6Mm7_1_4.uri()
+        );
+        assert_eq!(parse_request(op.as_bytes(), NOW), Err(SoapError::UnknownOperation("GetDeviceProfileReq".into())));
+    }
+
+    #[test]
+    fn durations_resolve_against_now() {
+        assert_eq!(parse_time("PT30S", NOW), Some(NOW + 30));
+        assert_eq!(parse_time("P1Y2M", NOW), Some(NOW + 425 * 86_400));
+        assert_eq!(parse_time("P1W", NOW), Some(NOW + 7 * 86_400));
+        for bad in ["P", "PT", "P1H", "PT1D", "P1", "P99999999999999999999D", "2023-13-01T00:00:00Z"] {
+            assert_eq!(parse_time(bad, NOW), None, "{bad}");
+        }
+    }
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\0\0\x01\x01\x01\0\x18\xdd\x8d\xb0\0\0\0\0IEND\xaeB`\x82";
+    const SMIL: &str = r#"<smil><body><par dur="5s"><img src="cid:img"/><text src="cid:txt"/></par></body></smil>"#;
+
+    fn b64(data: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(data)
+    }
+
+    /// A SOAP-with-attachments SubmitReq: the envelope, then the content as a multipart/related
+    /// of SMIL (base64 when `smil_base64`, else 7bit), text and a PNG.
+    fn multipart_submit(smil_base64: bool) -> (String, Vec<u8>) {
+        let envelope = String::from_utf8(submit_xml(Mm7Namespace::Rel6Mm7_1_4.uri(), "6.8.0")).unwrap();
+        let smil = if smil_base64 {
+            format!("Content-Transfer-Encoding: base64\r\n\r\n{}", b64(SMIL.as_bytes()))
+        } else {
+            format!("Content-Transfer-Encoding: 7bit\r\n\r\n{SMIL}")
+        };
+        let body = format!(
+            "--outer\r\nContent-Type: text/xml; charset=utf-8\r\nContent-ID: <soap-start>\r\n\r\n{envelope}\r\n\
+--outer\r\nContent-Type: multipart/related; type=\"application/smil\"; start=\"<smil>\"; boundary=\"inner\"\r\nContent-ID: <mms-content>\r\n\r\n\
+--inner\r\nContent-Type: application/smil\r\nContent-ID: <smil>\r\n{smil}\r\n\
+--inner\r\nContent-Type: text/plain; charset=utf-8\r\nContent-ID: <txt>\r\n\r\nHello, world\r\n\
+--inner\r\nContent-Type: image/png\r\nContent-ID: <img>\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
+--inner--\r\n\r\n--outer--\r\n",
+            b64(PNG)
+        );
+        let ct = r#"multipart/related; type="text/xml"; start="<soap-start>"; boundary="outer""#.to_owned();
+        (ct, body.into_bytes())
+    }
+
+    fn check_content(attachments: &[(String, Content)]) {
+        assert_eq!(attachments.len(), 1);
+        let (cid, content) = &attachments[0];
+        assert_eq!(cid, "mms-content");
+        assert_eq!(content.media_type, "multipart/related");
+        assert_eq!(content.start.as_deref(), Some("smil"));
+        let by_id = |id: &str| content.parts.iter().find(|p| p.content_id.as_deref() == Some(id)).unwrap();
+        assert_eq!(by_id("smil").data, SMIL.as_bytes());
+        assert_eq!(by_id("smil").media_type, "application/smil");
+        assert_eq!(by_id("txt").data, b"Hello, world");
+        assert_eq!(by_id("img").data, PNG);
+        assert_eq!(by_id("img").media_type, "image/png");
+    }
+
+    #[test]
+    fn a_multipart_submit_req_gives_its_content_byte_for_byte() {
+        for smil_base64 in [false, true] {
+            let (ct, body) = multipart_submit(smil_base64);
+            let (request, attachments) = parse_http(&ct, &body, NOW).unwrap();
+            assert_eq!(submit_of(&request).subject.as_deref(), Some("News & weather <today>"));
+            check_content(&attachments);
+        }
+    }
+
+    #[test]
+    fn mislabelled_bodies_are_read_for_what_they_are() {
+        let (_, body) = multipart_submit(false);
+        // Multipart sent as text/xml: the boundary is taken from the body, the start is the first part.
+        let (_, attachments) = parse_http("text/xml", &body, NOW).unwrap();
+        check_content(&attachments);
+        // Multipart without its boundary parameter.
+        let (_, attachments) = parse_http("multipart/related; type=\"text/xml\"", &body, NOW).unwrap();
+        check_content(&attachments);
+        // The envelope alone labelled multipart.
+        let ns = Mm7Namespace::Rel5Mm7_1_1.uri();
+        let xml = format!(
+            r#"<e:Envelope xmlns:e="{SOAP_ENV}"><e:Body><CancelReq xmlns="{ns}"><MessageID>m</MessageID></CancelReq></e:Body></e:Envelope>"#
+        );
+        let (r, attachments) = parse_http("multipart/related; boundary=x", xml.as_bytes(), NOW).unwrap();
+        assert!(matches!(r.body, Body::Cancel(_)) && attachments.is_empty());
+        let (r, _) = parse_http("application/xml", xml.as_bytes(), NOW).unwrap();
+        assert!(matches!(r.body, Body::Cancel(_)));
+    }
+
+    #[test]
+    fn a_cid_pointing_nowhere_is_an_error() {
+        let (ct, body) = multipart_submit(false);
+        let body = String::from_utf8(body).unwrap().replace("cid:mms-content", "cid:elsewhere");
+        assert_eq!(parse_http(&ct, body.as_bytes(), NOW), Err(SoapError::MissingContent("elsewhere".into())));
+        let alone = submit_xml(Mm7Namespace::Rel6Mm7_1_4.uri(), "6.8.0");
+        assert_eq!(parse_http("text/xml", &alone, NOW), Err(SoapError::MissingContent("mms-content".into())));
+        assert_eq!(parse_http("text/plain", b"hello", NOW), Err(SoapError::Mime("neither XML nor multipart")));
+    }
+
+    #[test]
+    fn hostile_bodies_are_errors_not_panics() {
+        let (ct, body) = multipart_submit(true);
+        for cut in (0..body.len()).step_by(97) {
+            let _ = parse_http(&ct, &body[..cut], NOW);
+            let _ = parse_http("text/xml", &body[cut..], NOW);
+        }
+        let _ = parse_http("multipart/related; boundary=\"a\r\nContent-Type: text/plain\"", b"--a\r\n\r\n--a--", NOW);
+        let nested = format!("{}{}", "--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".repeat(200), "--b--");
+        let _ = parse_http("multipart/related; boundary=b", nested.as_bytes(), NOW);
+    }
+
+    fn header() -> Mm7Header {
+        Mm7Header { namespace: Mm7Namespace::Rel5Mm7_1_3, version: "5.3.0".into(), transaction_id: "tx <&> 7".into() }
+    }
+
+    fn deliver_req() -> DeliverReq {
+        DeliverReq {
+            relay_server_id: Some("tern".into()),
+            linked_id: Some("link".into()),
+            sender: Address::Number("+15550100001".into()),
+            recipients: vec![
+                Recipient {
+                    field: RecipientField::To,
+                    address: Address::ShortCode("4444".into()),
+                    display_only: false,
+                },
+                Recipient {
+                    field: RecipientField::Cc,
+                    address: Address::Rfc2822("x@example.org".into()),
+                    display_only: true,
+                },
+            ],
+            time_stamp: NOW,
+            priority: Some(Priority::Low),
+            subject: Some("Tom & Jerry <3".into()),
+            content_href: "cid:content-1".into(),
+        }
+    }
+
+    fn delivery_report_req() -> DeliveryReportReq {
+        DeliveryReportReq {
+            relay_server_id: None,
+            message_id: "msg-1".into(),
+            recipient: Address::Number("+15550100001".into()),
+            sender: Address::ShortCode("4444".into()),
+            date: NOW,
+            status: MmStatus::Retrieved,
+            status_text: Some("delivered".into()),
+        }
+    }
+
+    #[test]
+    fn written_messages_read_back() {
+        let h = header();
+        let fault = write_fault(&h, &Status::new(StatusCode::ADDRESS_ERROR));
+        let tree = read_tree(&fault).unwrap();
+        let body = tree.children.iter().find(|c| is_env(c, "Body")).unwrap();
+        let f = fault_of(body);
+        assert_eq!(f.code, "env:Client");
+        assert_eq!(f.status.unwrap().code, StatusCode::ADDRESS_ERROR);
+        let server = write_fault(&h, &Status::new(StatusCode::SERVICE_UNAVAILABLE));
+        assert!(String::from_utf8(server).unwrap().contains("<faultcode>env:Server</faultcode>"));
+        for (xml, op) in [
+            (write_cancel_rsp(&h, &Status::new(StatusCode::SUCCESS)), "CancelRsp"),
+            (write_replace_rsp(&h, &Status::new(StatusCode::SUCCESS)), "ReplaceRsp"),
+            (write_deliver_req(&h, &deliver_req()), "DeliverReq"),
+            (
+                write_read_reply_req(
+                    &h,
+                    &ReadReplyReq {
+                        relay_server_id: None,
+                        message_id: "m".into(),
+                        recipient: Address::Number("1".into()),
+                        sender: Address::Number("2".into()),
+                        time_stamp: NOW,
+                        status: ReadStatus::Deleted,
+                    },
+                ),
+                "ReadReplyReq",
+            ),
+        ] {
+            let tree = read_tree(&xml).unwrap();
+            let header = tree.children.iter().find(|c| is_env(c, "Header")).unwrap();
+            assert_eq!(header.text_of("TransactionID").as_deref(), Some("tx <&> 7"));
+            let body = tree.children.iter().find(|c| is_env(c, "Body")).unwrap();
+            assert_eq!((body.children[0].name.as_str(), body.children[0].ns.as_deref()), (op, Some(h.namespace.uri())));
+        }
+        let xml = write_deliver_req(&h, &deliver_req());
+        let tree = read_tree(&xml).unwrap();
+        let op = &tree.children.iter().find(|c| is_env(c, "Body")).unwrap().children[0];
+        assert_eq!(op.text_of("Subject").as_deref(), Some("Tom & Jerry <3"));
+        assert_eq!(op.text_of("TimeStamp").as_deref(), Some("2023-11-14T22:13:20Z"));
+        assert_eq!(recipients(op), deliver_req().recipients);
+        assert_eq!(op.child("Sender").and_then(address_in), Some(deliver_req().sender));
+    }
+
+    fn fault_of(body: &Node) -> Fault {
+        fault(body.children.iter().find(|c| is_env(c, "Fault")).unwrap()).unwrap()
+    }
+
+    /// lxml, an independent XML parser, reads what the relay writes: the namespaces and names
+    /// of the envelope, the header and the operation's children.
+    #[test]
+    fn an_independent_parser_reads_the_written_messages() {
+        let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python3");
+        let has_lxml =
+            std::process::Command::new(&python).args(["-c", "import lxml"]).output().is_ok_and(|o| o.status.success());
+        if !has_lxml {
+            eprintln!("PEER MISSING: lxml (pip install lxml)");
+            return;
+        }
+        let h = header();
+        let messages = [
+            ("SubmitRsp", write_submit_rsp(&h, &Status::new(StatusCode::SUCCESS), Some("msg-1"))),
+            ("RSErrorRsp", write_rs_error_rsp(&h, &Status::new(StatusCode::VALIDATION_ERROR))),
+            ("DeliverReq", write_deliver_req(&h, &deliver_req())),
+            ("DeliveryReportReq", write_delivery_report_req(&h, &delivery_report_req())),
+        ];
+        let script = r#"
+import sys
+from lxml import etree
+ENV = '{http://schemas.xmlsoap.org/soap/envelope/}'
+root = etree.parse(sys.argv[1]).getroot()
+assert root.tag == ENV + 'Envelope', root.tag
+tid = root.find(ENV + 'Header')[0]
+print('tid=' + tid.tag + '=' + tid.text)
+op = root.find(ENV + 'Body')[0]
+print('op=' + op.tag)
+print('children=' + ','.join(etree.QName(c).localname + ('' if etree.QName(c).namespace == etree.QName(op).namespace else '!') for c in op))
+for e in op.iter():
+    if e.text and e.text.strip():
+        print('text:' + etree.QName(e).localname + '=' + e.text)
+"#;
+        let ns = h.namespace.uri();
+        for (op, xml) in messages {
+            let path = std::env::temp_dir().join(format!("tern-mm7-{op}-{}.xml", std::process::id()));
+            std::fs::write(&path, &xml).unwrap();
+            let out = std::process::Command::new(&python).arg("-c").arg(script).arg(&path).output().unwrap();
+            let _ = std::fs::remove_file(&path);
+            assert!(out.status.success(), "{op}: {}", String::from_utf8_lossy(&out.stderr));
+            let out = String::from_utf8(out.stdout).unwrap();
+            let children = match op {
+                "SubmitRsp" => "MM7Version,Status,MessageID",
+                "RSErrorRsp" => "MM7Version,Status",
+                "DeliverReq" => {
+                    "MM7Version,MMSRelayServerID,LinkedID,Sender,Recipients,TimeStamp,Priority,Subject,Content"
+                }
+                _ => "MM7Version,MessageID,Recipient,Sender,Date,MMStatus,StatusText",
+            };
+            for line in [
+                format!("tid={{{ns}}}TransactionID=tx <&> 7"),
+                format!("op={{{ns}}}{op}"),
+                format!("children={children}"),
+                "text:MM7Version=5.3.0".to_owned(),
+            ] {
+                assert!(out.lines().any(|l| l == line), "{op}: {line:?} not in:\n{out}");
+            }
+            match op {
+                "RSErrorRsp" => assert!(out.contains("text:StatusCode=4004\n")),
+                "DeliverReq" => assert!(out.contains("text:Subject=Tom & Jerry <3\n")),
+                "DeliveryReportReq" => assert!(
+                    out.contains("text:MMStatus=Retrieved\n") && out.contains("text:Date=2023-11-14T22:13:20Z\n")
+                ),
+                _ => assert!(out.contains("text:StatusCode=1000\n") && out.contains("text:MessageID=msg-1\n")),
+            }
+        }
+    }
 }
