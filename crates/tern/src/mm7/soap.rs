@@ -39,8 +39,6 @@ pub const MAX_DEPTH: usize = 32;
 /// More elements than this in one envelope are refused.
 pub const MAX_ELEMENTS: usize = 8192;
 
-const SCHEMA_BASE: &str = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/";
-
 /// The MM7 schema namespaces deployed peers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mm7Namespace {
@@ -54,18 +52,6 @@ pub enum Mm7Namespace {
     Rel6Mm7_1_3,
     Rel6Mm7_1_4,
 }
-
-const NAMESPACES: [(Mm7Namespace, &str); 9] = [
-    (Mm7Namespace::Rel5Mm7_1_0, "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-0"),
-    (Mm7Namespace::Rel5Mm7_1_1, "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-1"),
-    (Mm7Namespace::Rel5Mm7_1_2, "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2"),
-    (Mm7Namespace::Rel5Mm7_1_3, "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-3"),
-    (Mm7Namespace::Rel6Mm7_1_0, "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"),
-    (Mm7Namespace::Rel6Mm7_1_1, "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-1"),
-    (Mm7Namespace::Rel6Mm7_1_2, "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-2"),
-    (Mm7Namespace::Rel6Mm7_1_3, "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-3"),
-    (Mm7Namespace::Rel6Mm7_1_4, "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"),
-];
 
 impl Mm7Namespace {
     /// Every namespace, oldest first.
@@ -82,13 +68,23 @@ impl Mm7Namespace {
     ];
 
     pub fn uri(self) -> &'static str {
-        NAMESPACES.iter().find(|(n, _)| *n == self).map_or(SCHEMA_BASE, |(_, u)| u)
+        match self {
+            Mm7Namespace::Rel5Mm7_1_0 => "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-0",
+            Mm7Namespace::Rel5Mm7_1_1 => "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-1",
+            Mm7Namespace::Rel5Mm7_1_2 => "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2",
+            Mm7Namespace::Rel5Mm7_1_3 => "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-3",
+            Mm7Namespace::Rel6Mm7_1_0 => "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0",
+            Mm7Namespace::Rel6Mm7_1_1 => "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-1",
+            Mm7Namespace::Rel6Mm7_1_2 => "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-2",
+            Mm7Namespace::Rel6Mm7_1_3 => "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-3",
+            Mm7Namespace::Rel6Mm7_1_4 => "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
     }
 
     /// Reads a namespace URI; a trailing slash, which some peers add, is ignored.
     pub fn parse(uri: &str) -> Option<Mm7Namespace> {
         let uri = uri.trim().trim_end_matches('/');
-        NAMESPACES.iter().find(|(_, u)| *u == uri).map(|(n, _)| *n)
+        Mm7Namespace::ALL.into_iter().find(|n| n.uri() == uri)
     }
 }
 
@@ -259,11 +255,31 @@ pub struct ContentRef {
 }
 
 impl ContentRef {
-    /// The Content-ID the href names, without `cid:` and angle brackets.
-    pub fn content_id(&self) -> &str {
+    /// The Content-ID the href names, without `cid:` and angle brackets, its `%XX` escapes
+    /// (RFC 2392 URLs escape `@` and others) undone.
+    pub fn content_id(&self) -> String {
         let href = self.href.trim();
         let id = href.get(..4).filter(|p| p.eq_ignore_ascii_case("cid:")).map_or(href, |_| &href[4..]);
-        id.trim_start_matches('<').trim_end_matches('>')
+        let id = id.trim_start_matches('<').trim_end_matches('>').as_bytes();
+        let mut out = Vec::with_capacity(id.len());
+        let mut i = 0;
+        while i < id.len() {
+            let escaped = (id[i] == b'%')
+                .then(|| id.get(i + 1..i + 3))
+                .flatten()
+                .and_then(|h| std::str::from_utf8(h).ok().and_then(|h| u8::from_str_radix(h, 16).ok()));
+            match escaped {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                None => {
+                    out.push(id[i]);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 
@@ -488,14 +504,36 @@ fn node(reader: &NsReader<&[u8]>, start: &quick_xml::events::BytesStart<'_>) -> 
     Ok(n)
 }
 
+/// The document as text: UTF-8, or the encoding its XML declaration names (operators send
+/// euc-kr and ISO-8859-1).
+fn decode(xml: &[u8]) -> Result<std::borrow::Cow<'_, str>, SoapError> {
+    if let Ok(text) = std::str::from_utf8(xml) {
+        return Ok(text.into());
+    }
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let label = match reader.read_event_into(&mut buf) {
+        Ok(Event::Decl(decl)) => decl.encoding().and_then(Result::ok).map(|e| e.into_owned()),
+        _ => None,
+    };
+    let encoding = label
+        .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
+        .ok_or_else(|| malformed("not UTF-8 and no encoding declared"))?;
+    let (text, had_errors) = encoding.decode_without_bom_handling(xml);
+    if had_errors {
+        return Err(malformed(format!("not valid {}", encoding.name())));
+    }
+    Ok(text)
+}
+
 /// Reads the whole document into a tree, within the limits.
 fn read_tree(xml: &[u8]) -> Result<Node, SoapError> {
     if xml.len() > MAX_ENVELOPE_BYTES {
         return Err(SoapError::TooLarge);
     }
     let xml = xml.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(xml);
-    let text = std::str::from_utf8(xml).map_err(malformed)?;
-    let mut reader = NsReader::from_str(text);
+    let text = decode(xml)?;
+    let mut reader = NsReader::from_str(&text);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Node> = Vec::new();
     let mut root = None;
@@ -1105,7 +1143,7 @@ pub fn parse_http(content_type: &str, body: &[u8], now: i64) -> Result<(Request,
     if bare.starts_with(b"<") {
         let request = parse_request(body, now)?;
         if let Some(r) = request.content_ref() {
-            return Err(SoapError::MissingContent(r.content_id().to_owned()));
+            return Err(SoapError::MissingContent(r.content_id()));
         }
         return Ok((request, Vec::new()));
     }
@@ -1144,8 +1182,8 @@ pub fn parse_http(content_type: &str, body: &[u8], now: i64) -> Result<(Request,
     }
     if let Some(r) = request.content_ref() {
         let cid = r.content_id();
-        if !attachments.iter().any(|(id, _)| id == cid) {
-            return Err(SoapError::MissingContent(cid.to_owned()));
+        if !attachments.iter().any(|(id, _)| *id == cid) {
+            return Err(SoapError::MissingContent(cid));
         }
     }
     Ok((request, attachments))
@@ -1288,7 +1326,9 @@ mod tests {
         assert_eq!(s.content_class.as_deref(), Some("image-basic"));
         assert_eq!(s.drm_content, Some(false));
         let content = s.content.as_ref().unwrap();
-        assert_eq!((content.content_id(), content.allow_adaptations), ("mms-content", Some(true)));
+        assert_eq!((content.content_id().as_str(), content.allow_adaptations), ("mms-content", Some(true)));
+        let escaped = ContentRef { href: "CID:<part%401.example%2>".into(), allow_adaptations: None };
+        assert_eq!(escaped.content_id(), "part@1.example%2");
     }
 
     #[test]
@@ -1303,6 +1343,21 @@ mod tests {
         assert_eq!(r.namespace, Some(Mm7Namespace::Rel5Mm7_1_2));
         assert_eq!(submit_of(&r).subject.as_deref(), Some("hi"));
         assert_eq!(submit_of(&r).recipients.len(), 1);
+    }
+
+    #[test]
+    fn a_declared_encoding_is_honoured() {
+        let ns = Mm7Namespace::Rel5Mm7_1_2.uri();
+        let xml = format!(
+            r#"<?xml version="1.0" encoding="euc-kr"?><e:Envelope xmlns:e="{SOAP_ENV}"><e:Body><SubmitReq xmlns="{ns}"><Subject>안녕</Subject></SubmitReq></e:Body></e:Envelope>"#
+        );
+        let (bytes, _, _) = encoding_rs::EUC_KR.encode(&xml);
+        assert!(std::str::from_utf8(&bytes).is_err());
+        let r = parse_request(&bytes, NOW).unwrap();
+        assert_eq!(submit_of(&r).subject.as_deref(), Some("안녕"));
+        assert!(matches!(read_tree(b"<a>\xe9</a>"), Err(SoapError::Malformed(_))));
+        let latin = b"<?xml version='1.0' encoding='ISO-8859-1'?><a>\xe9</a>";
+        assert_eq!(read_tree(latin).unwrap().text, "\u{e9}");
     }
 
     #[test]
