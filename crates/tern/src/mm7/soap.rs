@@ -1577,6 +1577,42 @@ mod tests {
         let _ = parse_http("multipart/related; boundary=b", nested.as_bytes(), NOW);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+
+        /// Damaged envelopes and bodies (bytes overwritten, cut out or repeated) give a value
+        /// or an error, never a panic.
+        #[test]
+        fn damaged_input_never_panics(
+            edits in proptest::collection::vec((0usize..1 << 16, proptest::prelude::any::<u8>(), 0u8..3), 1..16),
+            multipart in proptest::prelude::any::<bool>(),
+        ) {
+            let (ct, mut bytes) = if multipart {
+                multipart_submit(true)
+            } else {
+                ("text/xml".to_owned(), submit_xml(Mm7Namespace::Rel6Mm7_1_4.uri(), "6.8.0"))
+            };
+            for (at, byte, op) in edits {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = at % bytes.len();
+                match op {
+                    0 => bytes[at] = byte,
+                    1 => {
+                        bytes.drain(at..(at + usize::from(byte % 16)).min(bytes.len()));
+                    }
+                    _ => {
+                        let piece = bytes[at..(at + usize::from(byte % 64)).min(bytes.len())].to_vec();
+                        bytes.splice(at..at, piece);
+                    }
+                }
+            }
+            let _ = parse_request(&bytes, NOW);
+            let _ = parse_http(&ct, &bytes, NOW);
+        }
+    }
+
     fn header() -> Mm7Header {
         Mm7Header { namespace: Mm7Namespace::Rel5Mm7_1_3, version: "5.3.0".into(), transaction_id: "tx <&> 7".into() }
     }
