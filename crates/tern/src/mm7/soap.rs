@@ -1003,6 +1003,7 @@ fn operation(h: &Mm7Header, name: &str, inner: impl FnOnce(&mut Xml) -> io::Resu
     })
 }
 
+/// The SubmitRsp to a SubmitReq: its status and, once accepted, the Message-ID given.
 pub fn write_submit_rsp(h: &Mm7Header, status: &Status, message_id: Option<&str>) -> Vec<u8> {
     operation(h, "SubmitRsp", |w| {
         status_element(w, status)?;
@@ -1010,14 +1011,17 @@ pub fn write_submit_rsp(h: &Mm7Header, status: &Status, message_id: Option<&str>
     })
 }
 
+/// The CancelRsp to a CancelReq.
 pub fn write_cancel_rsp(h: &Mm7Header, status: &Status) -> Vec<u8> {
     operation(h, "CancelRsp", |w| status_element(w, status))
 }
 
+/// The ReplaceRsp to a ReplaceReq.
 pub fn write_replace_rsp(h: &Mm7Header, status: &Status) -> Vec<u8> {
     operation(h, "ReplaceRsp", |w| status_element(w, status))
 }
 
+/// An RSErrorRsp: the relay's answer to a request it could not take as that operation.
 pub fn write_rs_error_rsp(h: &Mm7Header, status: &Status) -> Vec<u8> {
     operation(h, "RSErrorRsp", |w| status_element(w, status))
 }
@@ -1044,6 +1048,7 @@ pub fn write_fault(h: &Mm7Header, status: &Status) -> Vec<u8> {
     })
 }
 
+/// A DeliverReq, sent with the message content as the attachment its href names.
 pub fn write_deliver_req(h: &Mm7Header, r: &DeliverReq) -> Vec<u8> {
     operation(h, "DeliverReq", |w| {
         leaf_opt(w, "MMSRelayServerID", r.relay_server_id.as_deref())?;
@@ -1079,6 +1084,7 @@ pub fn write_deliver_req(h: &Mm7Header, r: &DeliverReq) -> Vec<u8> {
     })
 }
 
+/// A DeliveryReportReq about a message the VASP submitted.
 pub fn write_delivery_report_req(h: &Mm7Header, r: &DeliveryReportReq) -> Vec<u8> {
     operation(h, "DeliveryReportReq", |w| {
         leaf_opt(w, "MMSRelayServerID", r.relay_server_id.as_deref())?;
@@ -1091,6 +1097,7 @@ pub fn write_delivery_report_req(h: &Mm7Header, r: &DeliveryReportReq) -> Vec<u8
     })
 }
 
+/// A ReadReplyReq about a message the VASP submitted.
 pub fn write_read_reply_req(h: &Mm7Header, r: &ReadReplyReq) -> Vec<u8> {
     operation(h, "ReadReplyReq", |w| {
         leaf_opt(w, "MMSRelayServerID", r.relay_server_id.as_deref())?;
