@@ -51,8 +51,6 @@ impl Postfix {
         // The master process takes its lock in the data directory as the mail owner.
         let chown = Command::new("chown").arg("postfix").arg(&data).status().unwrap();
         assert!(chown.success(), "chown postfix {}", data.display());
-        let port = free_port();
-        std::fs::write(config.join("master.cf"), master_cf(port)).unwrap();
         let transport: String = routes.iter().map(|(domain, to)| format!("{domain} smtp:[127.0.0.1]:{to}\n")).collect();
         std::fs::write(config.join("transport"), transport).unwrap();
         let domains: Vec<&str> = routes.iter().map(|(domain, _)| *domain).collect();
@@ -90,10 +88,23 @@ impl Postfix {
         main.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         let text: String = main.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
         std::fs::write(config.join("main.cf"), text).unwrap();
-        let mut postfix = Postfix { port, dir, config, running: false };
-        // `check` also makes the queue's subdirectories with their owners and modes.
-        postfix.run("check");
-        postfix.run("start");
+        let mut postfix = Postfix { port: 0, dir, config, running: false };
+        // The port is found free and then bound by Postfix's master a moment later; another
+        // test's connection can take it in between, so a start that finds it taken tries another.
+        for attempt in 1.. {
+            postfix.port = free_port();
+            std::fs::write(postfix.config.join("master.cf"), master_cf(postfix.port)).unwrap();
+            // `check` also makes the queue's subdirectories with their owners and modes.
+            postfix.run("check");
+            match postfix.try_run("start") {
+                Ok(()) => break,
+                Err(e) if attempt < 5 && postfix.log().contains("Address already in use") => {
+                    println!("postfix: port {} was taken, trying another ({e})", postfix.port);
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let port = postfix.port;
         postfix.running = true;
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -106,14 +117,22 @@ impl Postfix {
     /// Runs `postfix -c DIR <command>`; Postfix prints its errors only on a terminal, so a
     /// failure shows its log instead.
     fn run(&self, command: &str) {
+        if let Err(e) = self.try_run(command) {
+            panic!("{e}");
+        }
+    }
+
+    fn try_run(&self, command: &str) -> Result<(), String> {
         let out = Command::new(POSTFIX).arg("-c").arg(&self.config).arg(command).output().unwrap();
-        assert!(
-            out.status.success(),
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "postfix {command} failed: {}{}\nits log:\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
             self.log()
-        );
+        ))
     }
 
     /// Everything Postfix logged so far.
