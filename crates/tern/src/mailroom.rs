@@ -28,6 +28,16 @@ impl Mailroom {
         self.cfg.mm4.peers.iter().filter(|_| self.cfg.mm4.enabled)
     }
 
+    /// The peers whose `admit` ranges hold `ip`.
+    fn admitting(&self, ip: IpAddr) -> impl Iterator<Item = &Mm4Peer> {
+        self.mm4_peers().filter(move |p| p.admit.iter().any(|n| n.contains(&ip)))
+    }
+
+    /// Whether `ip` is within a peer's or MM3's admitted ranges.
+    fn admitted(&self, ip: IpAddr) -> bool {
+        self.admitting(ip).next().is_some() || self.mm3_admits(ip)
+    }
+
     fn mm3_admits(&self, ip: IpAddr) -> bool {
         self.cfg.mm3.enabled && self.cfg.mm3.admit.iter().any(|net| net.contains(&ip))
     }
@@ -39,7 +49,7 @@ impl Mailroom {
             return self.mm4_peers().find(|p| &p.name == name);
         }
         let ip = session.peer.ip();
-        let admitted: Vec<&Mm4Peer> = self.mm4_peers().filter(|p| p.admit.iter().any(|n| n.contains(&ip))).collect();
+        let admitted: Vec<&Mm4Peer> = self.admitting(ip).collect();
         let domain = from.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>'));
         match domain.and_then(|d| admitted.iter().find(|p| p.domain.eq_ignore_ascii_case(d))) {
             Some(p) => Some(p),
@@ -81,7 +91,7 @@ fn is_mm4(mail: &[u8]) -> bool {
 impl Handler for Mailroom {
     fn connect(&self, peer: SocketAddr) -> Result<(), Reply> {
         let ip = peer.ip();
-        let by_range = self.mm4_peers().any(|p| p.admit.iter().any(|n| n.contains(&ip))) || self.mm3_admits(ip);
+        let by_range = self.admitted(ip);
         // A peer that may authenticate can come from anywhere; it is admitted once it has.
         let by_auth = self.mm4_peers().any(|p| p.auth.is_some());
         if by_range || by_auth {
@@ -106,11 +116,7 @@ impl Handler for Mailroom {
     }
 
     async fn sender(&self, session: &Session, from: &str) -> Result<(), Reply> {
-        let ip = session.peer.ip();
-        if session.identity.is_some()
-            || self.mm4_peers().any(|p| p.admit.iter().any(|n| n.contains(&ip)))
-            || self.mm3_admits(ip)
-        {
+        if session.identity.is_some() || self.admitted(session.peer.ip()) {
             Ok(())
         } else {
             tracing::warn!(peer = %session.peer, %from, "mail from an address that is not admitted, without AUTH");
