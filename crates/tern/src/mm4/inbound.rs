@@ -13,7 +13,7 @@ use crate::core::policy::{Refusal, RefusalKind};
 use crate::core::report::{DeliveryStatus, ReadStatus};
 use crate::intake::Intake;
 use crate::smtp::Reply;
-use crate::store::Store;
+use crate::store::{Delivery, Store};
 
 use super::wire::{self, ForwardReq, Mm4Message, MmStatus, Response};
 
@@ -44,51 +44,66 @@ pub async fn take(intake: &Intake, store: &Store, cfg: &Config, peer: &str, rcpt
                 MmStatus::Forwarded => DeliveryStatus::Forwarded,
                 MmStatus::Unrecognised => DeliveryStatus::Unrecognised,
             };
-            let about = wire::from_mm4_address(&r.recipient);
-            let found = store.by_message_and_recipient(&r.message_id, &about).await;
-            let (changes, answer) = match found {
-                Ok(Some(d)) => (events::peer_delivery_report(&d, status, now), AnswerStatus::Ok),
-                Ok(None) => {
-                    tracing::info!(%peer, message_id = %r.message_id, recipient = %about, "delivery report for no message of ours");
-                    (Vec::new(), AnswerStatus::NotFound)
-                }
-                Err(e) => return unavailable(&e),
+            let asked = Asked {
+                transaction_id: &r.transaction_id,
+                message_id: &r.message_id,
+                recipient: &r.recipient,
+                ack: r.ack_request,
             };
-            let answer = r.ack_request.then(|| {
-                owed(
-                    peer,
-                    AnswerKind::DeliveryReport,
-                    &r.transaction_id,
-                    &r.message_id,
-                    &r.recipient,
-                    answer,
-                    None,
-                    now,
-                )
-            });
-            record(store, changes, answer).await
+            report(store, peer, AnswerKind::DeliveryReport, asked, |d| events::peer_delivery_report(d, status, now))
+                .await
         }
         Mm4Message::ReadReplyReq(r) => {
             let status = match r.status {
                 wire::ReadStatus::Read => ReadStatus::Read,
                 wire::ReadStatus::DeletedWithoutBeingRead => ReadStatus::DeletedUnread,
             };
-            let about = wire::from_mm4_address(&r.recipient);
-            let (changes, answer) = match store.by_message_and_recipient(&r.message_id, &about).await {
-                Ok(Some(d)) => (vec![events::read(&d, status, now)], AnswerStatus::Ok),
-                Ok(None) => (Vec::new(), AnswerStatus::NotFound),
-                Err(e) => return unavailable(&e),
+            let asked = Asked {
+                transaction_id: &r.transaction_id,
+                message_id: &r.message_id,
+                recipient: &r.recipient,
+                ack: r.ack_request,
             };
-            let answer = r.ack_request.then(|| {
-                owed(peer, AnswerKind::ReadReport, &r.transaction_id, &r.message_id, &r.recipient, answer, None, now)
-            });
-            record(store, changes, answer).await
+            report(store, peer, AnswerKind::ReadReport, asked, |d| vec![events::read(d, status, now)]).await
         }
         Mm4Message::ForwardRes(res) | Mm4Message::DeliveryReportRes(res) | Mm4Message::ReadReplyRes(res) => {
             answered(peer, &res);
             Reply::ok("answer taken")
         }
     }
+}
+
+/// What a peer's report names: its request, the message and the recipient it is about.
+struct Asked<'a> {
+    transaction_id: &'a str,
+    message_id: &'a str,
+    /// In MM4 address form, as the report wrote it.
+    recipient: &'a str,
+    ack: bool,
+}
+
+/// A peer's report about a recipient of a message of ours: `changes` says what it does to the
+/// recipient, and the answer the peer asked for says whether the message was found.
+async fn report(
+    store: &Store,
+    peer: &str,
+    kind: AnswerKind,
+    asked: Asked<'_>,
+    changes: impl FnOnce(&Delivery) -> Vec<Change>,
+) -> Reply {
+    let now = ids::now();
+    let about = wire::from_mm4_address(asked.recipient);
+    let (changes, status) = match store.by_message_and_recipient(asked.message_id, &about).await {
+        Ok(Some(d)) => (changes(&d), AnswerStatus::Ok),
+        Ok(None) => {
+            tracing::info!(%peer, message_id = %asked.message_id, recipient = %about, "report for no message of ours");
+            (Vec::new(), AnswerStatus::NotFound)
+        }
+        Err(e) => return unavailable(&e),
+    };
+    let answer =
+        asked.ack.then(|| owed(peer, kind, asked.transaction_id, asked.message_id, asked.recipient, status, None, now));
+    record(store, changes, answer).await
 }
 
 fn answered(peer: &str, res: &Response) {
