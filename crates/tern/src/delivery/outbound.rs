@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::backoff::outbound_backoff;
-use crate::config::Config;
+use crate::config::{Config, Mm4Peer};
 use crate::content::{self, Content};
 use crate::core::envelope::{BodyFormat, Envelope};
 use crate::core::model::{Change, DueOutbound, OutboundJob, OutboundResult};
@@ -149,14 +149,15 @@ async fn run(store: &Store, cfg: &Config, clients: &Clients, job: DueOutbound) -
     }
     let (outcome, recipients) = match &job.job {
         OutboundJob::Forward { envelope, format, body, recipients, .. } => {
+            // Every recipient was taken, or expired, since the job was queued: nothing to read.
+            if recipients.is_empty() {
+                return vec![close(&job, job.attempts, OutboundEvent::Cancelled, None)];
+            }
             let content = match load(store, body, *format).await {
                 Ok(content) => content,
                 Err(Load::Again(e)) => return vec![retry(cfg, &job, attempts, now, e)],
                 Err(Load::Broken(e)) => return fail_all(store, &job, attempts, recipients, &e, now).await,
             };
-            if recipients.is_empty() {
-                return vec![close(&job, job.attempts, OutboundEvent::Cancelled, None)];
-            }
             match job.destination.strip_prefix("mm4:") {
                 Some(peer) => {
                     let Some(p) = cfg.mm4.peer(peer) else {
@@ -165,28 +166,20 @@ async fn run(store: &Store, cfg: &Config, clients: &Clients, job: DueOutbound) -
                     };
                     let addresses: Vec<String> = recipients.iter().map(|(_, a)| a.clone()).collect();
                     let out = mm4::outbound::forward(cfg, p, job.id, envelope, &content, &addresses);
-                    let sent = send(clients.peers.get(peer), &p.target(), &out).await;
-                    (sent, recipients.clone())
+                    (to_peer(clients, p, &out).await, recipients.clone())
                 }
                 None => return mail(store, cfg, clients, &job, envelope, &content, recipients, attempts, now).await,
             }
         }
-        OutboundJob::Report(report) => {
-            let Some(p) = job.destination.strip_prefix("mm4:").and_then(|peer| cfg.mm4.peer(peer)) else {
-                return vec![close(&job, attempts, OutboundEvent::Failed, Some("no such MM4 peer".into()))];
-            };
-            let out = mm4::outbound::report(cfg, p, job.id, report);
-            (send(clients.peers.get(&p.name), &p.target(), &out).await, Vec::new())
-        }
-        OutboundJob::Answer(answer) => {
-            let Some(p) = job.destination.strip_prefix("mm4:").and_then(|peer| cfg.mm4.peer(peer)) else {
-                return vec![close(&job, attempts, OutboundEvent::Failed, Some("no such MM4 peer".into()))];
-            };
-            let out = mm4::outbound::answer(cfg, answer);
-            (send(clients.peers.get(&p.name), &p.target(), &out).await, Vec::new())
-        }
+        OutboundJob::Report(report) => match peer_of(cfg, &job) {
+            Some(p) => (to_peer(clients, p, &mm4::outbound::report(cfg, p, job.id, report)).await, Vec::new()),
+            None => return vec![no_peer(&job, attempts)],
+        },
+        OutboundJob::Answer(answer) => match peer_of(cfg, &job) {
+            Some(p) => (to_peer(clients, p, &mm4::outbound::answer(cfg, answer)).await, Vec::new()),
+            None => return vec![no_peer(&job, attempts)],
+        },
     };
-    metrics::counter!("tern_outbound_total", "outcome" => outcome_name(&outcome)).increment(1);
     match outcome {
         Sent::Taken => {
             let ids: Vec<i64> = recipients.iter().map(|(id, _)| *id).collect();
@@ -209,9 +202,28 @@ fn outcome_name(s: &Sent) -> &'static str {
     }
 }
 
+/// The MM4 peer a report's or an answer's job is for.
+fn peer_of<'a>(cfg: &'a Config, job: &DueOutbound) -> Option<&'a Mm4Peer> {
+    job.destination.strip_prefix("mm4:").and_then(|peer| cfg.mm4.peer(peer))
+}
+
+fn no_peer(job: &DueOutbound, attempts: u32) -> Change {
+    close(job, attempts, OutboundEvent::Failed, Some("no such MM4 peer".into()))
+}
+
+/// Sends a mail to a peer with its own client.
+async fn to_peer(clients: &Clients, peer: &Mm4Peer, out: &Outgoing) -> Sent {
+    send(clients.peers.get(&peer.name), &peer.target(), out).await
+}
+
+/// Sends one mail, counting how it went.
 async fn send(client: Option<&Client>, target: &SendTarget, out: &Outgoing) -> Sent {
-    let Some(client) = client else { return Sent::Refused("no client for this peer".into()) };
-    client.send(target, &out.from, &out.to, &out.mail).await.into()
+    let sent = match client {
+        Some(client) => client.send(target, &out.from, &out.to, &out.mail).await.into(),
+        None => Sent::Refused("no client for this peer".into()),
+    };
+    metrics::counter!("tern_outbound_total", "outcome" => outcome_name(&sent)).increment(1);
+    sent
 }
 
 /// An MM3 job: one mail through the smarthost, or one per recipient domain to its MX. A
@@ -249,9 +261,7 @@ async fn mail(
         let to: Vec<String> = group.iter().map(|(_, a)| a.clone()).collect();
         let bytes = mm3::wire::build_mail(env, content, &from, &to, cfg.mm3.keep_smil);
         let out = Outgoing { from: from.clone(), to, mail: bytes };
-        let sent = send(Some(&clients.mail), &target, &out).await;
-        metrics::counter!("tern_outbound_total", "outcome" => outcome_name(&sent)).increment(1);
-        match sent {
+        match send(Some(&clients.mail), &target, &out).await {
             Sent::Taken => forwarded.extend(group.iter().map(|(id, _)| *id)),
             Sent::Again(e) => again = Some(e),
             Sent::Refused(e) => refused.push((group, e)),
