@@ -16,9 +16,11 @@ pub use crate::core::routing::RoutingConfig;
 pub use crate::core::settings::{DeliveryConfig, RetrievalConfig, SubscribersConfig};
 pub use mm3::Mm3Config;
 pub use mm4::{MM4_VERSION, Mm4Config, Mm4Peer, PeerAuth};
+pub use mm7::{Mm7Config, Protocol as VaspProtocol, Vasp};
 
 mod mm3;
 mod mm4;
+mod mm7;
 pub use crate::smtp::{ClientConfig as SmtpClientConfig, ServerConfig as SmtpConfig};
 
 /// Environment variables with this prefix and a `__` in their name override one key each.
@@ -51,6 +53,7 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub mm4: Mm4Config,
     pub mm3: Mm3Config,
+    pub mm7: Mm7Config,
     /// The SMTP listener MM4 peers' mail and MM3 mail come in on (when either runs).
     pub smtp: SmtpConfig,
     /// How MM4 and MM3 mail leaves.
@@ -517,6 +520,7 @@ impl Config {
             return invalid("mm1.max_connections", "must be at least 1");
         }
         self.validate_interconnect()?;
+        self.validate_mm7()?;
         if self.store.commit_batch_max == 0 {
             return invalid("store.commit_batch_max", "must be at least 1");
         }
@@ -665,6 +669,52 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Content providers' accounts, and the rules that name them.
+    fn validate_mm7(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let vasps = &self.mm7.vasps;
+        for (i, v) in vasps.iter().enumerate() {
+            if v.name.is_empty() || vasps[..i].iter().any(|o| o.name == v.name) {
+                return invalid("mm7.vasps.name", format!("{:?} is empty or named twice", v.name));
+            }
+            if v.username.is_empty() || vasps[..i].iter().any(|o| o.username == v.username) {
+                return invalid("mm7.vasps.username", format!("VASP {}: empty or the same as another's", v.name));
+            }
+            if v.vasp_id.is_empty() {
+                return invalid("mm7.vasps.vasp_id", format!("VASP {} has no VASPID", v.name));
+            }
+            if let Err(e) = crate::core::secret::PasswordHash::parse(&v.password_hash) {
+                return invalid("mm7.vasps.password_hash", format!("VASP {}: {e}", v.name));
+            }
+            if !mm7::is_schema_name(&v.namespace) {
+                return invalid("mm7.vasps.namespace", format!("VASP {}: {:?} is no MM7 schema", v.name, v.namespace));
+            }
+            if let Some(url) = &v.url
+                && !reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            {
+                return invalid("mm7.vasps.url", format!("VASP {}: {url:?} is not an http(s) URL", v.name));
+            }
+            if v.url_username.is_some() != v.url_password.is_some() {
+                return invalid(
+                    "mm7.vasps.url_password",
+                    format!("VASP {}: give url_username and url_password together", v.name),
+                );
+            }
+            let taken = vasps[..i].iter().flat_map(|o| &o.short_codes).find(|c| v.short_codes.contains(c));
+            if let Some(code) = taken {
+                return invalid("mm7.vasps.short_codes", format!("short code {code} is given to two VASPs"));
+            }
+        }
+        for name in self.routing.vasp_names() {
+            if self.mm7.vasp(name).is_none() {
+                return invalid("routing", format!("names VASP {name:?}, which [[mm7.vasps]] does not list"));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn validate_smpp_link(link: &SmppLink) -> Result<(), ConfigError> {
     let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
     if link.host.is_empty() {
@@ -738,6 +788,7 @@ fn entry_template(path: &str) -> Option<Value> {
             auth: None,
         })
         .ok(),
+        "mm7.vasps" => Value::try_from(Vasp::default()).ok(),
         // A rule's keys are all text, and which of them a rule has is its meaning: an entry
         // starts empty and takes only the keys set.
         "routing.rules" => Some(Value::Table(Table::new())),

@@ -182,7 +182,7 @@ pub fn message(
 fn new_recipient(r: &Recipient) -> NewRecipient {
     let (state, status_text, local) = match &r.destination {
         Destination::Local => (RecipientState::Accepted, None, true),
-        Destination::Mm4 { .. } | Destination::Mm3 => (RecipientState::Accepted, None, false),
+        Destination::Mm4 { .. } | Destination::Mm3 | Destination::Mm7 { .. } => (RecipientState::Accepted, None, false),
         Destination::Reject { text, .. } => (RecipientState::Failed, Some(text.clone()), false),
         Destination::NoRoute { reason } => (RecipientState::NoRoute, Some(reason.clone()), false),
         // Left out by the caller: another relay delivers it.

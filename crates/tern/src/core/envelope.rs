@@ -1,5 +1,5 @@
-//! The neutral message model: what every interface (MM1 handsets, MM4 peers, MM3 e-mail, later
-//! MM7) says about a message, in one typed envelope, with the body kept by reference as it was
+//! The neutral message model: what every interface (MM1 handsets, MM4 peers, MM3 e-mail, MM7
+//! content providers) says about a message, in one typed envelope, with the body kept by reference as it was
 //! received. Interfaces map their wire form to and from it; the core routes, screens and stores
 //! it. Plain data, serialisable so that the store can keep it whole without knowing any wire
 //! format.
@@ -16,6 +16,8 @@ pub enum Destination {
     Mm4 { peer: String },
     /// An e-mail address, over MM3.
     Mm3,
+    /// A content provider (VASP) over MM7 or EAIF: its name in `[[mm7.vasps]]`.
+    Mm7 { vasp: String },
     /// Refused by a routing rule, with the status and text the rule gives.
     Reject { status: RejectStatus, text: String },
     /// No rule sends this kind of recipient anywhere.
@@ -32,6 +34,7 @@ impl Destination {
             Destination::Local => "local".into(),
             Destination::Mm4 { peer } => format!("mm4:{peer}"),
             Destination::Mm3 => "mm3".into(),
+            Destination::Mm7 { vasp } => format!("mm7:{vasp}"),
             Destination::Reject { .. } => "reject".into(),
             Destination::NoRoute { .. } => "no-route".into(),
             Destination::Listed => "listed".into(),
@@ -112,6 +115,17 @@ pub enum Origin {
     Mm4 { peer: String, transaction_id: String },
     /// An e-mail from outside.
     Mm3,
+    /// A content provider (VASP) over MM7 or EAIF: its name in `[[mm7.vasps]]`, and what its
+    /// request said of the service, for its reports and for charging.
+    Mm7 {
+        vasp: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vas_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service_code: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        linked_id: Option<String>,
+    },
 }
 
 /// How the stored body is written: the bytes are kept exactly as received, and the interface

@@ -4,7 +4,7 @@
 //! rejected, unrecognised, expired, failed. Each event is one conditional transition of the
 //! table in [`super::state`], so a repeated or late event (a second GET, an acknowledgement
 //! after expiry) changes nothing and reports nothing twice. A report goes back the way the
-//! message came: pushed to a local sender's handset, or queued for the peer that sent it.
+//! message came: pushed to a local sender's handset, or queued for the peer or content provider that sent it.
 
 use super::envelope::Origin;
 use super::model::{Change, Delivery, OutboundJob};
@@ -33,6 +33,7 @@ pub fn report_route(d: &Delivery, kind: ReportKind, now: i64) -> Option<ReportRo
     match &env.origin {
         Origin::Mm1 => Some(ReportRoute::Push { msisdn: env.originator.clone(), report }),
         Origin::Mm4 { peer, .. } => Some(ReportRoute::Outbound { destination: format!("mm4:{peer}"), report }),
+        Origin::Mm7 { vasp, .. } => Some(ReportRoute::Outbound { destination: format!("mm7:{vasp}"), report }),
         Origin::Mm3 => None,
     }
 }

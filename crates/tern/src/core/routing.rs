@@ -39,6 +39,15 @@ impl RoutingConfig {
             })
             .chain(self.default_peer.as_deref())
     }
+
+    /// Every content provider the rules name, for the configuration to check against its
+    /// `[[mm7.vasps]]`.
+    pub fn vasp_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().filter_map(|rule| match &rule.action {
+            Action::Mm7 { vasp } => Some(vasp.as_str()),
+            _ => None,
+        })
+    }
 }
 
 /// Where e-mail addresses without a rule go.
@@ -67,6 +76,8 @@ pub enum Match {
     Number(String),
     /// The E.164 numbers beginning with this, '+' included.
     Prefix(String),
+    /// One short code (digits or letters), as handsets dial it.
+    ShortCode(String),
     /// E-mail addresses at this domain (lower case); written with a leading dot (`.example.net`),
     /// at its subdomains too (`mail.example.net`, and `example.net` itself).
     Domain(String),
@@ -81,6 +92,8 @@ pub enum Action {
     Mm4 { peer: String },
     /// Over MM3 (e-mail domains only).
     Mm3,
+    /// To this content provider (VASP) over MM7 or EAIF.
+    Mm7 { vasp: String },
     /// Refused, with this status and text.
     Reject { status: RejectStatus, text: String },
 }
@@ -96,9 +109,13 @@ struct RuleText {
     prefix: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    short_code: Option<String>,
     action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     peer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vasp: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<RejectStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,16 +126,22 @@ impl TryFrom<RuleText> for Rule {
     type Error = String;
 
     fn try_from(mut t: RuleText) -> Result<Self, String> {
-        let matches = match (t.number.take(), t.prefix.take(), t.domain.take()) {
-            (Some(n), None, None) if is_e164(&n) => Match::Number(n),
-            (Some(n), None, None) => return Err(format!("rule number {n:?} is not an E.164 number such as +15550100")),
-            (None, Some(p), None) if p.len() > 1 && is_e164_prefix(&p) => Match::Prefix(p),
-            (None, Some(p), None) => return Err(format!("rule prefix {p:?} is not '+' and digits")),
-            (None, None, Some(d)) if is_domain(d.strip_prefix('.').unwrap_or(&d)) => {
+        let matches = match (t.number.take(), t.prefix.take(), t.domain.take(), t.short_code.take()) {
+            (Some(n), None, None, None) if is_e164(&n) => Match::Number(n),
+            (Some(n), None, None, None) => {
+                return Err(format!("rule number {n:?} is not an E.164 number such as +15550100"));
+            }
+            (None, Some(p), None, None) if p.len() > 1 && is_e164_prefix(&p) => Match::Prefix(p),
+            (None, Some(p), None, None) => return Err(format!("rule prefix {p:?} is not '+' and digits")),
+            (None, None, Some(d), None) if is_domain(d.strip_prefix('.').unwrap_or(&d)) => {
                 Match::Domain(d.to_ascii_lowercase())
             }
-            (None, None, Some(d)) => return Err(format!("rule domain {d:?} is not a domain name")),
-            _ => return Err("a rule names exactly one of number, prefix or domain".into()),
+            (None, None, Some(d), None) => return Err(format!("rule domain {d:?} is not a domain name")),
+            (None, None, None, Some(c)) if is_short_code(&c) => Match::ShortCode(c),
+            (None, None, None, Some(c)) => {
+                return Err(format!("rule short_code {c:?} is not 1 to 20 letters and digits"));
+            }
+            _ => return Err("a rule names exactly one of number, prefix, domain or short_code".into()),
         };
         let on_number = !matches!(matches, Match::Domain(_));
         let action = match t.action.as_str() {
@@ -130,15 +153,22 @@ impl TryFrom<RuleText> for Rule {
                 Some(peer) if !peer.is_empty() => Action::Mm4 { peer },
                 _ => return Err("action mm4 needs a peer".into()),
             },
+            "mm7" => match t.vasp.take() {
+                Some(vasp) if !vasp.is_empty() => Action::Mm7 { vasp },
+                _ => return Err("action mm7 needs a vasp".into()),
+            },
             "reject" => Action::Reject {
                 status: t.status.take().unwrap_or(RejectStatus::ServiceDenied),
                 text: t.text.take().unwrap_or_default(),
             },
-            other => return Err(format!("unknown action {other:?}: local, mm4, mm3 or reject")),
+            other => return Err(format!("unknown action {other:?}: local, mm4, mm3, mm7 or reject")),
         };
         // What the action did not take was misplaced: say so rather than ignore it.
         if t.peer.is_some() {
             return Err("peer is only for action mm4".into());
+        }
+        if t.vasp.is_some() {
+            return Err("vasp is only for action mm7".into());
         }
         if t.status.is_some() || t.text.is_some() {
             return Err("status and text are only for action reject".into());
@@ -154,6 +184,7 @@ impl From<Rule> for RuleText {
             Match::Number(n) => t.number = Some(n),
             Match::Prefix(p) => t.prefix = Some(p),
             Match::Domain(d) => t.domain = Some(d),
+            Match::ShortCode(c) => t.short_code = Some(c),
         }
         t.action = match rule.action {
             Action::Local => "local".into(),
@@ -162,6 +193,10 @@ impl From<Rule> for RuleText {
                 "mm4".into()
             }
             Action::Mm3 => "mm3".into(),
+            Action::Mm7 { vasp } => {
+                t.vasp = Some(vasp);
+                "mm7".into()
+            }
             Action::Reject { status, text } => {
                 t.status = Some(status);
                 t.text = Some(text);
@@ -178,6 +213,10 @@ fn is_e164_prefix(s: &str) -> bool {
 
 fn is_e164(s: &str) -> bool {
     is_e164_prefix(s) && (7..=16).contains(&s.len()) && !s.starts_with("+0")
+}
+
+fn is_short_code(c: &str) -> bool {
+    (1..=20).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 fn is_domain(d: &str) -> bool {
@@ -287,8 +326,16 @@ pub fn route(
         Route::Local | Route::RemotePlmn if canonical.starts_with('+') => {
             route_number(canonical, ported, cfg, subs, own_domain, peers)
         }
-        // A short code: normalization has already called the ones of this relay's handsets local.
+        // A short code: a rule naming it first (a content provider's code goes to it), then
+        // the ones normalization already called this relay's handsets'.
         Route::Local | Route::RemotePlmn | Route::ShortCode => {
+            if let Some(rule) = cfg
+                .rules
+                .iter()
+                .find(|r| matches!(&r.matches, Match::ShortCode(c) if c.eq_ignore_ascii_case(canonical)))
+            {
+                return act(&rule.action);
+            }
             let served = canonical.bytes().all(|b| b.is_ascii_digit())
                 && subs.local_short_codes.iter().any(|p| canonical.starts_with(p.as_str()));
             if served {
@@ -372,6 +419,7 @@ fn act(action: &Action) -> Destination {
         Action::Local => Destination::Local,
         Action::Mm4 { peer } => Destination::Mm4 { peer: peer.clone() },
         Action::Mm3 => Destination::Mm3,
+        Action::Mm7 { vasp } => Destination::Mm7 { vasp: vasp.clone() },
         Action::Reject { status, text } => Destination::Reject { status: *status, text: text.clone() },
     }
 }
