@@ -6,15 +6,17 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
 use crate::delivery;
+use crate::http::{self, Limits};
 use crate::mailroom::Mailroom;
 use crate::mm1::body::Budget;
-use crate::mm1::{self, Mm1, listener};
+use crate::mm1::{self, Mm1};
 use crate::push::Bearers;
 use crate::push::smpp::LinkStates;
 use crate::store::Store;
@@ -38,7 +40,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let metrics = crate::admin::metrics::recorder()?;
     // Before anything opens files, so that the store and the bearers get the raised limit too.
-    let cap = listener::connection_cap(cfg.mm1.max_connections);
+    let cap = http::connection_cap(cfg.mm1.max_connections);
     let (store, committer) = Store::open(&cfg.store.data_dir, cfg.store.commit_batch_max)
         .await
         .with_context(|| format!("opening the store in {}", cfg.store.data_dir.display()))?;
@@ -100,7 +102,13 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
         cfg: cfg.clone(),
         budget: Budget::new(&cfg.mm1),
     });
-    listener::serve(socket, app, &cfg.mm1, cap, stop).await;
+    let limits = Limits {
+        name: "mm1",
+        header_timeout: Duration::from_secs(cfg.mm1.header_timeout_secs),
+        busy_wait: Duration::from_millis(cfg.mm1.busy_wait_ms),
+        body_stall: Duration::from_secs(cfg.mm1.body_timeout_secs),
+    };
+    http::serve(socket, app, &limits, cap, None, stop).await;
 
     tracing::info!("stopping");
     let _ = stopping.send(true);

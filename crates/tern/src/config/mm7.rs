@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::smtp::TlsFiles;
+use crate::tls::TlsFiles;
 
 /// The MM7 schema written to a VASP that does not name one.
 pub const MM7_NAMESPACE: &str = "REL-6-MM7-1-4";

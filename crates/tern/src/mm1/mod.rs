@@ -6,7 +6,6 @@ mod answer;
 pub mod body;
 pub mod identity;
 mod indications;
-pub mod listener;
 pub mod pdus;
 mod retrieve;
 mod submit;

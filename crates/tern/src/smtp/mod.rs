@@ -8,7 +8,6 @@
 mod client;
 mod reply;
 mod server;
-mod tls;
 
 pub use client::{Accepted, Client, ClientConfig, ClientTls, Credentials, SendError, SendTarget, SetupError};
 pub use reply::Reply;
@@ -20,5 +19,5 @@ pub struct Outgoing {
     pub to: Vec<String>,
     pub mail: Vec<u8>,
 }
-pub use server::{Handler, ServerConfig, Session, TlsFiles, serve};
-pub use tls::TlsError;
+pub use crate::tls::{TlsError, TlsFiles};
+pub use server::{Handler, ServerConfig, Session, serve};

@@ -10,7 +10,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_rustls::TlsAcceptor;
 
 use super::reply::Reply;
-use super::tls::{self, TlsError};
+use crate::tls::{self, TlsError, TlsFiles};
 
 /// The SMTP server's settings, self-contained so that an interface's configuration can embed
 /// them as a table of its own.
@@ -89,16 +88,6 @@ impl Default for ServerConfig {
             allow_auth_without_tls: false,
         }
     }
-}
-
-/// PEM files for STARTTLS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsFiles {
-    /// The certificate chain, the server's certificate first.
-    pub cert: PathBuf,
-    /// The certificate's private key (PKCS #8, PKCS #1 or SEC1).
-    pub key: PathBuf,
 }
 
 /// What the session knows of its client when it asks the handler.

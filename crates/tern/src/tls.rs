@@ -1,15 +1,24 @@
-//! The server's side of STARTTLS: a rustls acceptor made once from the configured PEM files (the
-//! certificate chain and its private key), so a bad file stops the start rather than every
-//! STARTTLS.
+//! The server side of TLS, for SMTP's STARTTLS and the HTTPS of MM7: the PEM files a listener
+//! is configured with, and a rustls acceptor made once from them (the certificate chain and its
+//! private key), so a bad file stops the start rather than every handshake.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
 use tokio_rustls::TlsAcceptor;
 
-use super::server::TlsFiles;
+/// PEM files of a TLS server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's certificate first.
+    pub cert: PathBuf,
+    /// The certificate's private key (PKCS #8, PKCS #1 or SEC1).
+    pub key: PathBuf,
+}
 
 /// A certificate or key file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +34,7 @@ fn file_error(file: &Path, message: impl ToString) -> TlsError {
 }
 
 /// The acceptor for `files`: the chain as the file lists it, leaf first.
-pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
+pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
     let chain = CertificateDer::pem_file_iter(&files.cert)
         .map_err(|e| file_error(&files.cert, e))?
         .collect::<Result<Vec<_>, _>>()

@@ -1,9 +1,10 @@
-//! The MM1 HTTP front: the accept loop and each connection's HTTP/1.1 (hyper), with what keeps a
-//! flood of clients from exhausting the relay's descriptors: the open-file limit raised at start
+//! The HTTP front of MM1 and MM7: the accept loop and each connection's HTTP/1.1 (hyper), over
+//! TLS when the interface has a certificate, with what keeps a flood of clients from exhausting
+//! the relay's descriptors: the open-file limit raised at start
 //! and the connection cap drawn from it, idle connections closed first at the cap, a minimal 503
 //! when no slot comes free, hyper's header-read timeout, which also ends idle keep-alive
 //! connections, and a timeout on writes a client does not take. What a request gets is
-//! `mm1::router`'s business; each request carries the peer's address as
+//! the interface's router's business; each request carries the peer's address as
 //! `ConnectInfo<SocketAddr>`. On `stop` it stops accepting, closes idle connections and waits
 //! for the requests in flight.
 
@@ -25,10 +26,24 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, Sleep};
 
-use crate::config::Mm1Config;
+use tokio_rustls::TlsAcceptor;
 
-/// Descriptors kept from MM1 for the store's files, the bearers' links, the admin endpoint and
-/// the moment a refused connection is open.
+/// What bounds one interface's connections, and the name its metrics and logs go by.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `mm1` or `mm7`: the metrics are `tern_<name>_connections` and the like.
+    pub name: &'static str,
+    /// The longest wait for a request head (and for a TLS handshake), which also ends idle
+    /// keep-alive connections.
+    pub header_timeout: Duration,
+    /// How long a connection beyond the cap waits for a slot before it is refused.
+    pub busy_wait: Duration,
+    /// How long a write may wait for the client to take more.
+    pub body_stall: Duration,
+}
+
+/// Descriptors kept from the HTTP interfaces for the store's files, the bearers' links, the
+/// admin endpoint and the moment a refused connection is open.
 const RESERVED_FILES: u64 = 256;
 
 /// hyper's buffer size limit, which also bounds a request's head: ample for a handset's headers,
@@ -78,19 +93,24 @@ fn cap_for(configured: usize, open_files: u64) -> usize {
     configured.min(usize::try_from(available).unwrap_or(usize::MAX)).min(u32::MAX as usize)
 }
 
-/// Serves MM1 on `listener` until `stop` resolves, then lets the requests in flight finish.
-pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usize, stop: impl Future<Output = ()>) {
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `stop` resolves, then lets
+/// the requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: &Limits,
+    cap: usize,
+    tls: Option<TlsAcceptor>,
+    stop: impl Future<Output = ()>,
+) {
     let slots = Arc::new(Semaphore::new(cap));
     let (signal, signals) = watch::channel(Signal::default());
     let mut http = http1::Builder::new();
     // hyper starts this timer whenever it waits for a request head, on a new connection and
     // again after each answer, so it bounds idle keep-alive connections as well as slow headers.
-    http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(cfg.header_timeout_secs))
-        .max_buf_size(MAX_BUFFER);
-    let wait = Duration::from_millis(cfg.busy_wait_ms);
-    let stall = Duration::from_secs(cfg.body_timeout_secs);
-    let open = metrics::gauge!("tern_mm1_connections");
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(MAX_BUFFER);
+    let (wait, stall, name) = (limits.busy_wait, limits.body_stall, limits.name);
+    let open = metrics::gauge!(format!("tern_{name}_connections"));
     let mut last_warning: Option<Instant> = None;
     let mut refused_at: Option<Instant> = None;
     tokio::pin!(stop);
@@ -110,7 +130,7 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usi
             // A wait that has just ended without a slot says the next one would too: refusing at
             // once keeps the connections queued behind it from waiting their turns one by one.
             Err(_) if refused_at.is_some_and(|at| at.elapsed() < wait) => {
-                refuse(&stream);
+                refuse(&stream, name);
                 continue;
             }
             Err(_) => {
@@ -125,7 +145,7 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usi
                     Some(slot) => slot,
                     None => {
                         refused_at = Some(Instant::now());
-                        refuse(&stream);
+                        refuse(&stream, name);
                         continue;
                     }
                 }
@@ -145,33 +165,24 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usi
                 }
             })
         };
-        let connection = http.serve_connection(TokioIo::new(Socket::new(stream, stall)), service);
+        let socket = Socket::new(stream, stall);
         let mut signals = signals.clone();
         // A shed asked for before this connection was accepted is not for it.
         signals.borrow_and_update();
         let open = open.clone();
         open.increment(1.0);
+        let (http, tls, handshake) = (http.clone(), tls.clone(), limits.header_timeout);
         tokio::spawn(async move {
-            tokio::pin!(connection);
-            let ended = loop {
-                tokio::select! {
-                    ended = connection.as_mut() => break ended,
-                    changed = signals.changed() => {
-                        let stopping = changed.is_err() || signals.borrow_and_update().stopping;
-                        if stopping || in_flight.load(Ordering::Acquire) == 0 {
-                            if !stopping {
-                                metrics::counter!("tern_mm1_connections_shed_total").increment(1);
-                            }
-                            // Never cuts a request: hyper closes at once only when idle, and
-                            // otherwise after the answer.
-                            connection.as_mut().graceful_shutdown();
-                            break connection.as_mut().await;
-                        }
-                    }
-                }
+            let ended = match tls {
+                None => drive(&http, socket, service, signals, &in_flight, name).await,
+                Some(tls) => match tokio::time::timeout(handshake, tls.accept(socket)).await {
+                    Ok(Ok(socket)) => drive(&http, socket, service, signals, &in_flight, name).await,
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("TLS handshake timed out".to_owned()),
+                },
             };
             if let Err(e) = ended {
-                tracing::debug!(%peer, error = %e, "MM1 connection ended");
+                tracing::debug!(%peer, error = %e, "{name} connection ended");
             }
             open.decrement(1.0);
             drop(slot);
@@ -181,6 +192,44 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &Mm1Config, cap: usi
     signal.send_modify(|s| s.stopping = true);
     // Every connection holds a slot until it ends.
     let _ = slots.acquire_many(u32::try_from(cap).unwrap_or(u32::MAX)).await;
+}
+
+/// Serves one connection's requests until it ends, or until the accept loop sheds it (when it
+/// has no request in flight) or stops.
+async fn drive<I, S>(
+    http: &http1::Builder,
+    io: I,
+    service: S,
+    mut signals: watch::Receiver<Signal>,
+    in_flight: &AtomicUsize,
+    name: &'static str,
+) -> Result<(), String>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = axum::response::Response>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: Send + 'static,
+{
+    let connection = http.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let ended = loop {
+        tokio::select! {
+            ended = connection.as_mut() => break ended,
+            changed = signals.changed() => {
+                let stopping = changed.is_err() || signals.borrow_and_update().stopping;
+                if stopping || in_flight.load(Ordering::Acquire) == 0 {
+                    if !stopping {
+                        metrics::counter!(format!("tern_{name}_connections_shed_total")).increment(1);
+                    }
+                    // Never cuts a request: hyper closes at once only when idle, and
+                    // otherwise after the answer.
+                    connection.as_mut().graceful_shutdown();
+                    break connection.as_mut().await;
+                }
+            }
+        }
+    };
+    ended.map_err(|e| e.to_string())
 }
 
 /// A connection's socket whose writes fail once they have waited longer than the stall timeout
@@ -271,8 +320,8 @@ impl Drop for InFlight {
 }
 
 /// No slot came free: a minimal 503, written only if the socket takes it at once, then close.
-fn refuse(stream: &TcpStream) {
-    metrics::counter!("tern_mm1_connections_refused_total").increment(1);
+fn refuse(stream: &TcpStream, name: &'static str) {
+    metrics::counter!(format!("tern_{name}_connections_refused_total")).increment(1);
     let _ = stream.try_write(
         b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 5\r\n\r\n",
     );
@@ -287,7 +336,7 @@ async fn accept_failed(e: &std::io::Error, signal: &watch::Sender<Signal>, last_
         return;
     }
     if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
-        tracing::warn!(error = %e, "MM1 accept error");
+        tracing::warn!(error = %e, "accept error");
         *last_warning = Some(Instant::now());
     }
     if matches!(Errno::from_io_error(e), Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) {

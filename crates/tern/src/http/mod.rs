@@ -1,0 +1,6 @@
+//! What the HTTP interfaces (MM1 for handsets, MM7 and EAIF for content providers) share: the
+//! listener that bounds their connections.
+
+pub mod listener;
+
+pub use listener::{Limits, connection_cap, serve};
