@@ -68,7 +68,7 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
     );
 
     let intake = crate::intake::Intake::new(store.clone(), cfg.clone()).context("setting up routing")?;
-    let (mail, outbound) = if cfg.mm4.enabled || cfg.mm3.enabled {
+    let mail = if cfg.mm4.enabled || cfg.mm3.enabled {
         let listener = tokio::net::TcpListener::bind(cfg.smtp.listen)
             .await
             .with_context(|| format!("listening on {} (SMTP)", cfg.smtp.listen))?;
@@ -84,13 +84,18 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
                 tracing::error!(error = %e, "the SMTP listener stopped");
             }
         });
-        let worker =
-            delivery::outbound(store.clone(), cfg.clone(), stopping.subscribe()).context("starting MM4/MM3")?;
-        let outbound = tokio::spawn(worker);
-        (Some(mail), Some(outbound))
+        Some(mail)
     } else {
-        (None, None)
+        None
     };
+    let outbound = if cfg.mm4.enabled || cfg.mm3.enabled || cfg.mm7.enabled {
+        let worker =
+            delivery::outbound(store.clone(), cfg.clone(), stopping.subscribe()).context("starting MM4/MM3/MM7")?;
+        Some(tokio::spawn(worker))
+    } else {
+        None
+    };
+    let vasps = if cfg.mm7.enabled { Some(start_mm7(&cfg, &store, &intake, cap, &stopping).await?) } else { None };
 
     let socket = tokio::net::TcpListener::bind(cfg.mm1.listen)
         .await
@@ -123,11 +128,50 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
     if let Some(outbound) = outbound {
         let _ = outbound.await;
     }
+    if let Some(vasps) = vasps {
+        let _ = vasps.await;
+    }
     drop(intake);
     drop(store);
     committer.closed().await;
     tracing::info!("stopped; everything accepted is stored");
     Ok(())
+}
+
+/// Starts the MM7 and EAIF endpoint, which stops when `stopping` turns true.
+async fn start_mm7(
+    cfg: &Arc<Config>,
+    store: &Store,
+    intake: &crate::intake::Intake,
+    cap: usize,
+    stopping: &watch::Sender<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let tls = cfg.mm7.tls.as_ref().map(crate::tls::acceptor).transpose().context("mm7.tls")?;
+    let accounts = Arc::new(crate::mm7::Accounts::new(&cfg.mm7)?);
+    let socket = tokio::net::TcpListener::bind(cfg.mm7.listen)
+        .await
+        .with_context(|| format!("listening on {} (MM7)", cfg.mm7.listen))?;
+    tracing::info!(listen = %socket.local_addr()?, https = tls.is_some(), vasps = cfg.mm7.vasps.len(), "MM7 ready");
+    let app = crate::mm7::router(crate::mm7::Mm7 {
+        store: store.clone(),
+        intake: intake.clone(),
+        cfg: cfg.clone(),
+        accounts,
+    });
+    // The same bounds as MM1's connections: VASPs are fewer than handsets, but no kinder.
+    let limits = Limits {
+        name: "mm7",
+        header_timeout: Duration::from_secs(cfg.mm1.header_timeout_secs),
+        busy_wait: Duration::from_millis(cfg.mm1.busy_wait_ms),
+        body_stall: Duration::from_secs(cfg.mm1.body_timeout_secs),
+    };
+    let mut stop = stopping.subscribe();
+    Ok(tokio::spawn(async move {
+        let stop = async move {
+            let _ = stop.changed().await;
+        };
+        http::serve(socket, app, &limits, cap, tls, stop).await;
+    }))
 }
 
 /// Starts the bearers and the delivery worker on a thread of their own, with a single-threaded

@@ -1,6 +1,6 @@
 //! The outbound worker: it leases the due jobs of the outbound queues (MM4 forwards, reports
-//! and answers to peers, MM3 mail), has the interface write each one's mail, sends it over
-//! SMTP and records the outcome, jobs side by side. A forward the next hop took moves its recipients to
+//! and answers to peers, MM3 mail, MM7 deliveries and reports to VASPs), has the interface
+//! write each one's mail or request, sends it over SMTP or HTTP and records the outcome, jobs side by side. A forward the next hop took moves its recipients to
 //! `forwarded`; one it refused for good, or one whose attempts or time ran out, fails them with
 //! a delivery report to the sender; anything worth a retry goes again with doubling backoff.
 
@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::backoff::outbound_backoff;
-use crate::config::{Config, Mm4Peer};
+use crate::config::{Config, Mm4Peer, Vasp};
 use crate::content::{self, Content};
 use crate::core::envelope::{BodyFormat, Envelope};
 use crate::core::model::{Change, DueOutbound, OutboundJob, OutboundResult};
@@ -20,7 +20,7 @@ use crate::core::state::OutboundEvent;
 use crate::core::{events, ids};
 use crate::smtp::{Client, Outgoing, SendError, SendTarget};
 use crate::store::{BlobRef, Store};
-use crate::{mm3, mm4};
+use crate::{mm3, mm4, mm7};
 
 /// How long a leased job stays out of the queue while it is sent.
 const LEASE_SECS: i64 = 600;
@@ -29,10 +29,12 @@ const IDLE: Duration = Duration::from_secs(1);
 /// How long shutdown waits for sends in flight.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// The SMTP clients: one per MM4 peer (each may have its own credentials), one for MM3.
+/// The SMTP clients: one per MM4 peer (each may have its own credentials), one for MM3; and
+/// the HTTP client of VASPs' receivers.
 struct Clients {
     peers: HashMap<String, Client>,
     mail: Client,
+    vasps: mm7::Client,
 }
 
 impl Clients {
@@ -49,7 +51,8 @@ impl Clients {
             );
         }
         let mail = Client::new(cfg.smtp_out.clone()).map_err(|e| anyhow::anyhow!("smtp_out: {e}"))?;
-        Ok(Clients { peers, mail })
+        let vasps = mm7::Client::new(&cfg.mm7)?;
+        Ok(Clients { peers, mail, vasps })
     }
 }
 
@@ -168,12 +171,26 @@ async fn run(store: &Store, cfg: &Config, clients: &Clients, job: DueOutbound) -
                     let out = mm4::outbound::forward(cfg, p, job.id, envelope, &content, &addresses);
                     (to_peer(clients, p, &out).await, recipients.clone())
                 }
-                None => return mail(store, cfg, clients, &job, envelope, &content, recipients, attempts, now).await,
+                None => match vasp_of(cfg, &job) {
+                    Some(v) => {
+                        let addresses: Vec<String> = recipients.iter().map(|(_, a)| a.clone()).collect();
+                        let out = mm7::outbound::deliver(cfg, v, job.id, envelope, &content, &addresses);
+                        (to_vasp(clients, v, &out).await, recipients.clone())
+                    }
+                    None if job.destination.starts_with("mm7:") => {
+                        let e = format!("no VASP {} is configured", &job.destination[4..]);
+                        return fail_all(store, &job, attempts, recipients, &e, now).await;
+                    }
+                    None => {
+                        return mail(store, cfg, clients, &job, envelope, &content, recipients, attempts, now).await;
+                    }
+                },
             }
         }
-        OutboundJob::Report(report) => match peer_of(cfg, &job) {
-            Some(p) => (to_peer(clients, p, &mm4::outbound::report(cfg, p, job.id, report)).await, Vec::new()),
-            None => return vec![no_peer(&job, attempts)],
+        OutboundJob::Report(report) => match (peer_of(cfg, &job), vasp_of(cfg, &job)) {
+            (Some(p), _) => (to_peer(clients, p, &mm4::outbound::report(cfg, p, job.id, report)).await, Vec::new()),
+            (None, Some(v)) => (to_vasp(clients, v, &mm7::outbound::report(cfg, v, job.id, report)).await, Vec::new()),
+            (None, None) => return vec![no_peer(&job, attempts)],
         },
         OutboundJob::Answer(answer) => match peer_of(cfg, &job) {
             Some(p) => (to_peer(clients, p, &mm4::outbound::answer(cfg, answer)).await, Vec::new()),
@@ -207,8 +224,24 @@ fn peer_of<'a>(cfg: &'a Config, job: &DueOutbound) -> Option<&'a Mm4Peer> {
     job.destination.strip_prefix("mm4:").and_then(|peer| cfg.mm4.peer(peer))
 }
 
+/// The VASP a job is for.
+fn vasp_of<'a>(cfg: &'a Config, job: &DueOutbound) -> Option<&'a Vasp> {
+    job.destination.strip_prefix("mm7:").and_then(|vasp| cfg.mm7.vasp(vasp))
+}
+
 fn no_peer(job: &DueOutbound, attempts: u32) -> Change {
-    close(job, attempts, OutboundEvent::Failed, Some("no such MM4 peer".into()))
+    close(job, attempts, OutboundEvent::Failed, Some("no such MM4 peer or VASP".into()))
+}
+
+/// Sends a request to a VASP's receiver, counting how it went.
+async fn to_vasp(clients: &Clients, vasp: &Vasp, req: &mm7::outbound::Request) -> Sent {
+    let sent = match clients.vasps.send(vasp, req).await {
+        Ok(()) => Sent::Taken,
+        Err(mm7::SendError::Again(e)) => Sent::Again(e),
+        Err(mm7::SendError::Refused(e)) => Sent::Refused(e),
+    };
+    metrics::counter!("tern_outbound_total", "outcome" => outcome_name(&sent)).increment(1);
+    sent
 }
 
 /// Sends a mail to a peer with its own client.

@@ -81,6 +81,12 @@ impl Mm7Namespace {
         }
     }
 
+    /// The schema by its name, the last part of its URI (`REL-6-MM7-1-4`), as the configuration
+    /// writes it; a whole URI is taken too.
+    pub fn from_name(name: &str) -> Option<Mm7Namespace> {
+        Mm7Namespace::parse(name).or_else(|| Mm7Namespace::ALL.into_iter().find(|n| n.uri().ends_with(&format!("/{name}"))))
+    }
+
     /// Reads a namespace URI; a trailing slash, which some peers add, is ignored.
     pub fn parse(uri: &str) -> Option<Mm7Namespace> {
         let uri = uri.trim().trim_end_matches('/');
@@ -204,6 +210,11 @@ pub enum Address {
 }
 
 impl Address {
+    /// The address as written, whatever its kind.
+    pub fn value(&self) -> &str {
+        self.element().1
+    }
+
     fn element(&self) -> (&'static str, &str) {
         match self {
             Address::Number(a) => ("Number", a),
@@ -1109,6 +1120,15 @@ pub fn write_read_reply_req(h: &Mm7Header, r: &ReadReplyReq) -> Vec<u8> {
     })
 }
 
+/// One attachment of a request: its Content-ID (without angle brackets), the MIME entity
+/// exactly as sent (its header fields, a blank line, its body), and that entity read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub cid: String,
+    pub entity: Vec<u8>,
+    pub content: Content,
+}
+
 /// The Content-ID a MIME part is referenced by: its Content-ID without angle brackets, else its
 /// Content-Location.
 fn part_id(part: &mail_parser::MessagePart<'_>) -> Option<String> {
@@ -1141,7 +1161,7 @@ fn multipart_type(content_type: &str, body: &[u8]) -> Result<String, SoapError> 
 /// Reads an MM7 HTTP request body: the envelope alone, or a `multipart/related` whose start
 /// part (by `start=`, else the first) is the envelope and whose other parts are the content,
 /// returned by Content-ID. The content a request's `Content href` names must be among them.
-pub fn parse_http(content_type: &str, body: &[u8], now: i64) -> Result<(Request, Vec<(String, Content)>), SoapError> {
+pub fn parse_http(content_type: &str, body: &[u8], now: i64) -> Result<(Request, Vec<Attachment>), SoapError> {
     if body.len() > MAX_HTTP_BYTES {
         return Err(SoapError::TooLarge);
     }
@@ -1185,11 +1205,12 @@ pub fn parse_http(content_type: &str, body: &[u8], now: i64) -> Result<(Request,
         let entity = raw
             .get(part.raw_header_offset() as usize..part.raw_end_offset() as usize)
             .ok_or(SoapError::Mime("part out of bounds"))?;
-        attachments.push((cid, content::from_mime(entity)?));
+        let content = content::from_mime(entity)?;
+        attachments.push(Attachment { cid, entity: entity.to_vec(), content });
     }
     if let Some(r) = request.content_ref() {
         let cid = r.content_id();
-        if !attachments.iter().any(|(id, _)| *id == cid) {
+        if !attachments.iter().any(|a| a.cid == cid) {
             return Err(SoapError::MissingContent(cid));
         }
     }
@@ -1518,9 +1539,10 @@ mod tests {
         (ct, body.into_bytes())
     }
 
-    fn check_content(attachments: &[(String, Content)]) {
+    fn check_content(attachments: &[Attachment]) {
         assert_eq!(attachments.len(), 1);
-        let (cid, content) = &attachments[0];
+        let Attachment { cid, content, entity } = &attachments[0];
+        assert!(entity.windows(4).any(|w| w == b"\r\n\r\n"), "the entity keeps its header");
         assert_eq!(cid, "mms-content");
         assert_eq!(content.media_type, "multipart/related");
         assert_eq!(content.start.as_deref(), Some("smil"));
