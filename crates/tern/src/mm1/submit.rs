@@ -33,8 +33,9 @@ async fn accept_send(mm1: &Mm1, who: Identity, req: &SendReq, body: Option<&[u8]
     }
     let sender = sender(mm1, who, req.from.as_ref())?;
     let body = body.ok_or_else(|| Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, "no message body"))?;
-    // The decoder has read this Content-Type field already; it is read again only for its name.
-    let content_type = ContentType::decode(&mut Reader::new(body))
+    // The decoder has read this Content-Type field already; it is read again only for its name,
+    // after the field's own code octet.
+    let content_type = ContentType::decode(&mut Reader::new(body.get(1..).unwrap_or_default()))
         .map_or_else(|_| "application/vnd.wap.multipart.mixed".to_owned(), |ct| ct.media_type);
     let sub = submission(req, &req.to, &req.cc, &req.bcc, sender, content_type, body.to_vec());
     store(mm1, sub).await

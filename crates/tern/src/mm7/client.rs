@@ -63,8 +63,8 @@ impl Client {
             .unwrap_or_default();
         let body = read_limited(answer).await;
         if vasp.protocol == VaspProtocol::Eaif {
-            return eaif::read_answer(http, &headers).map_err(|e| {
-                if e.is_transient() { SendError::Again(e.to_string()) } else { SendError::Refused(e.to_string()) }
+            return eaif::read_answer(http, &headers).map(|_| ()).map_err(|e| {
+                if e.is_retryable() { SendError::Again(e.to_string()) } else { SendError::Refused(e.to_string()) }
             });
         }
         read_answer(http, &content_type, &body)

@@ -59,7 +59,17 @@ pub fn address(canonical: &str) -> Address {
 /// The message `env` with `content`, for the VASP's `recipients` (canonical), as job `job`.
 pub fn deliver(cfg: &Config, vasp: &Vasp, job: i64, env: &Envelope, content: &Content, recipients: &[String]) -> Request {
     if vasp.protocol == VaspProtocol::Eaif {
-        let r = eaif::write_deliver(env, &content::to_wsp(content), recipients);
+        let body = content::to_wsp(content);
+        let r = eaif::write_deliver(&eaif::Deliver {
+            message_id: &env.message_id,
+            from: &env.originator,
+            to: recipients,
+            subject: env.subject.as_deref(),
+            date: env.date,
+            body: &body,
+            form: eaif::DeliverForm::default(),
+            version: eaif::DEFAULT_VERSION,
+        });
         return Request { content_type: r.content_type, headers: r.headers, body: r.body };
     }
     let listed = env.recipients.iter().filter(|r| recipients.contains(&r.address)).map(|r| Recipient {
@@ -92,10 +102,7 @@ pub fn deliver(cfg: &Config, vasp: &Vasp, job: i64, env: &Envelope, content: &Co
 /// A report on a message the VASP submitted, as job `job`.
 pub fn report(cfg: &Config, vasp: &Vasp, job: i64, r: &Report) -> Request {
     if vasp.protocol == VaspProtocol::Eaif {
-        let out = match r.kind {
-            ReportKind::Delivery(status) => eaif::write_delivery_report(&r.message_id, &r.about, &r.to, status, r.date),
-            ReportKind::Read(status) => eaif::write_read_reply(&r.message_id, &r.about, &r.to, status, r.date),
-        };
+        let out = eaif::write_report(r, eaif::DEFAULT_VERSION);
         return Request { content_type: out.content_type, headers: out.headers, body: out.body };
     }
     let h = header(vasp, job);

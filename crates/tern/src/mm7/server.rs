@@ -85,7 +85,7 @@ async fn post(State(mm7): State<Mm7>, ConnectInfo(peer): ConnectInfo<SocketAddr>
         }
     };
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if eaif_in::is_eaif(content_type) {
+    if eaif_in::is_eaif(content_type, &parts.headers) {
         return eaif_in::take(&mm7, &account, &parts.headers, content_type, &bytes).await;
     }
     let now = ids::now();

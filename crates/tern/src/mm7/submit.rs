@@ -77,7 +77,7 @@ pub fn submission(
 
 /// The sender: the SenderAddress when it is one of the VASP's, else its first short code or
 /// address; a VASP with neither must name one.
-fn originator(vasp: &Vasp, given: Option<&soap::Address>, subs: &SubscribersConfig) -> Result<Normalized, Status> {
+pub(super) fn originator(vasp: &Vasp, given: Option<&soap::Address>, subs: &SubscribersConfig) -> Result<Normalized, Status> {
     let raw = match given {
         Some(a) => a.value().to_owned(),
         None => vasp.short_codes.iter().chain(&vasp.senders).next().cloned().ok_or_else(|| {
