@@ -1,7 +1,7 @@
 //! How events from handsets, peers and the outbound queues move a recipient through the
 //! delivery lifecycle, and which reports they send back: accepted -> notified -> retrieved ->
 //! acknowledged here, accepted -> forwarded -> what the next relay reports there, or deferred,
-//! rejected, unrecognised, expired, failed. Each event is one conditional transition of the
+//! rejected, unrecognised, expired, failed, cancelled. Each event is one conditional transition of the
 //! table in [`super::state`], so a repeated or late event (a second GET, an acknowledgement
 //! after expiry) changes nothing and reports nothing twice. A report goes back the way the
 //! message came: pushed to a local sender's handset, or queued for the peer or content provider that sent it.
@@ -101,6 +101,14 @@ pub fn notified(recipients: Vec<i64>, now: i64) -> Change {
 /// The message expired before this recipient fetched it.
 pub fn expired(d: &Delivery, now: i64) -> Change {
     transition(d, E::Expired, Some(DeliveryStatus::Expired), true, now)
+}
+
+/// The sender cancelled the message (MM7 CancelReq) while this recipient still waited for it
+/// here: its pending notifications are cancelled with it, and no report goes, since the sender
+/// is the one who asked. A recipient that fetched it already, or one forwarded, stays as it is
+/// (the change does not apply).
+pub fn cancelled(d: &Delivery, now: i64) -> Change {
+    transition(d, E::Cancelled, None, true, now)
 }
 
 /// A read report from the recipient (its handset's m-read-rec.ind, or a peer's

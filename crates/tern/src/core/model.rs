@@ -1,8 +1,9 @@
 //! What the core builds and the store persists: a message to store with its recipients
-//! ([`NewMessage`]), a recipient as it is read back with its message ([`Delivery`]), the pushes
-//! and outbound jobs that are due ([`DuePush`], [`DueOutbound`]), and the durable changes the
-//! core decides on ([`Change`]), which the store applies atomically. Plain data: no I/O here,
-//! and nothing of how the store keeps it (a body is an opaque [`BlobRef`]).
+//! ([`NewMessage`]), a recipient as it is read back with its message ([`Delivery`]), a message
+//! with all its recipients ([`StoredMessage`]), the pushes and outbound jobs that are due
+//! ([`DuePush`], [`DueOutbound`]), and the durable changes the core decides on ([`Change`]),
+//! which the store applies atomically. Plain data: no I/O here, and nothing of how the store
+//! keeps it (a body is an opaque [`BlobRef`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,8 @@ pub struct BlobRef(pub String);
 pub struct Delivery {
     pub recipient: i64,
     pub address: String,
+    /// Where it goes, by the destination's stored name (as [`NewRecipient::destination`]).
+    pub route: String,
     pub state: RecipientState,
     pub transaction_id: Option<String>,
     pub envelope: Envelope,
@@ -55,6 +58,17 @@ pub struct Delivery {
     /// When the recipient confirmed its retrieval (m-notifyresp.ind Retrieved or
     /// m-acknowledge.ind), if it did.
     pub acked_at: Option<i64>,
+}
+
+/// A stored message with every recipient it has a row for (listed ones have none), as a
+/// sender's request about it (cancel, replace) finds it.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub envelope: Envelope,
+    /// Its body is freed: nothing can be delivered or replaced any more.
+    pub expired: bool,
+    pub recipients: Vec<Delivery>,
 }
 
 /// A push that is due: a notification (built from its message's envelope), a report (written
@@ -190,6 +204,20 @@ pub enum Change {
     LeaseOutbound { now: i64, until: i64, limit: i64 },
     /// Outbound sends finished.
     OutboundResults(Vec<OutboundResult>),
+    /// Give a message a new body (MM7 ReplaceReq): stored durably as an accepted message's is,
+    /// and the message pointed at it with its new content type, and its new earliest delivery
+    /// when given (rescheduling the notifications and forwards not gone yet), only while no
+    /// recipient has fetched it (none retrieved or acknowledged) and it has not expired at
+    /// `now`; otherwise it applies nothing. The old body no longer counts as live in its
+    /// segment, so garbage collection frees it with the segment.
+    Replace {
+        message: i64,
+        body: Vec<u8>,
+        content_type: String,
+        format: BodyFormat,
+        deliver_after: Option<i64>,
+        now: i64,
+    },
     /// The message expired: free its body and stop its pushes and forwards.
     Expire { message: i64 },
     /// SMSCs took pushes' parts under these message ids (for their delivery receipts).

@@ -1,12 +1,14 @@
 //! The state machines of delivery. A recipient: where it stands in the delivery lifecycle
 //! (accepted -> notified -> retrieved -> acknowledged for a local one, accepted -> forwarded ->
 //! retrieved for one behind another relay; or deferred, rejected, unrecognised, expired,
-//! failed), the events that move it, and the transition table that says which event moves
-//! which states to which. An outbound job (a forward, a report, an answer to a peer): pending ->
-//! leased -> sent, or back to pending for a retry, or failed, expired, cancelled. Every transition is conditional: a recipient in a state the event does not move from
-//! stays where it is, so a repeated or late event (a second GET, an acknowledgement after
-//! expiry) changes nothing. The store applies a transition with its condition, atomically
-//! (`Change::Transition`); [`super::events`] says which transition each handset event is.
+//! failed, or cancelled by its sender before it was fetched), the events that move it, and the
+//! transition table that says which event moves which states to which. An outbound job (a
+//! forward, a report, an answer to a peer): pending -> leased -> sent, or back to pending for a
+//! retry, or failed, expired, cancelled. Every transition is conditional: a recipient in a state
+//! the event does not move from stays where it is, so a repeated or late event (a second GET,
+//! an acknowledgement after expiry) changes nothing. The store applies a transition with its
+//! condition, atomically (`Change::Transition`); [`super::events`] says which transition each
+//! handset event is.
 
 use std::str::FromStr;
 
@@ -34,10 +36,12 @@ pub enum RecipientState {
     /// The next relay or the mail system refused it for good, a routing rule refused it, or
     /// its queue gave up.
     Failed,
+    /// The sender cancelled the message before the recipient fetched it.
+    Cancelled,
 }
 
 impl RecipientState {
-    pub const ALL: [RecipientState; 11] = [
+    pub const ALL: [RecipientState; 12] = [
         RecipientState::Accepted,
         RecipientState::Notified,
         RecipientState::Retrieved,
@@ -49,6 +53,7 @@ impl RecipientState {
         RecipientState::NoRoute,
         RecipientState::Forwarded,
         RecipientState::Failed,
+        RecipientState::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +69,7 @@ impl RecipientState {
             RecipientState::NoRoute => "no-route",
             RecipientState::Forwarded => "forwarded",
             RecipientState::Failed => "failed",
+            RecipientState::Cancelled => "cancelled",
         }
     }
 }
@@ -103,6 +109,9 @@ pub enum RecipientEvent {
     Forwarded,
     /// The next relay or the mail system refused it for good, or its queue gave up.
     Failed,
+    /// The sender cancelled the message (MM7 CancelReq) while the recipient still waited for
+    /// it here.
+    Cancelled,
 }
 
 /// One row of the transition table: a recipient in one of `from` moves to `to`.
@@ -127,7 +136,7 @@ pub const NOT_YET_NOTIFIED: &[RecipientState] = &[RecipientState::Accepted];
 pub const RETRIEVED: &[RecipientState] = &[RecipientState::Retrieved];
 
 impl RecipientEvent {
-    pub const ALL: [RecipientEvent; 9] = [
+    pub const ALL: [RecipientEvent; 10] = [
         RecipientEvent::Notified,
         RecipientEvent::Retrieved,
         RecipientEvent::Deferred,
@@ -137,6 +146,7 @@ impl RecipientEvent {
         RecipientEvent::Expired,
         RecipientEvent::Forwarded,
         RecipientEvent::Failed,
+        RecipientEvent::Cancelled,
     ];
 
     /// The transition table, one row an event: the states it moves a recipient from, and the
@@ -153,6 +163,9 @@ impl RecipientEvent {
             RecipientEvent::Expired => (OUTSTANDING, S::Expired),
             RecipientEvent::Forwarded => (NOT_YET_NOTIFIED, S::Forwarded),
             RecipientEvent::Failed => (NOT_YET_NOTIFIED, S::Failed),
+            // Only a copy still held here can be taken back: one fetched, or handed to another
+            // relay, is out of reach.
+            RecipientEvent::Cancelled => (WAITING, S::Cancelled),
         };
         Transition { from, to }
     }
@@ -310,24 +323,25 @@ mod tests {
     /// The whole table: for each state, its next state on each event, in the order of
     /// [`RecipientEvent::ALL`] (`__` where the event leaves the state as it is).
     #[rustfmt::skip]
-    const TABLE: [(RecipientState, [Option<RecipientState>; 9]); 11] = {
+    const TABLE: [(RecipientState, [Option<RecipientState>; 10]); 12] = {
         const __: Option<RecipientState> = None;
         const fn to(s: RecipientState) -> Option<RecipientState> {
             Some(s)
         }
         [
-            //              Notified      Retrieved      Deferred      Rejected      Unrecognised      Acknowledged      Expired      Forwarded      Failed
-            (Accepted,     [to(Notified), to(Retrieved), to(Deferred), to(Rejected), to(Unrecognised), __,               to(Expired), to(Forwarded), to(Failed)]),
-            (Notified,     [__,           to(Retrieved), to(Deferred), to(Rejected), to(Unrecognised), __,               to(Expired), __,            __        ]),
-            (Retrieved,    [__,           __,            __,           __,           __,               to(Acknowledged), __,          __,            __        ]),
-            (Acknowledged, [__,           __,            __,           __,           __,               __,               __,          __,            __        ]),
-            (Deferred,     [__,           to(Retrieved), __,           to(Rejected), to(Unrecognised), __,               to(Expired), __,            __        ]),
-            (Rejected,     [__,           __,            __,           __,           __,               __,               __,          __,            __        ]),
-            (Unrecognised, [__,           __,            __,           __,           __,               __,               __,          __,            __        ]),
-            (Expired,      [__,           __,            __,           __,           __,               __,               __,          __,            __        ]),
-            (NoRoute,      [__,           __,            __,           __,           __,               __,               __,          __,            __        ]),
-            (Forwarded,    [__,           to(Retrieved), to(Deferred), to(Rejected), to(Unrecognised), __,               to(Expired), __,            __        ]),
-            (Failed,       [__,           __,            __,           __,           __,               __,               __,          __,            __        ]),
+            //              Notified      Retrieved      Deferred      Rejected      Unrecognised      Acknowledged      Expired      Forwarded      Failed      Cancelled
+            (Accepted,     [to(Notified), to(Retrieved), to(Deferred), to(Rejected), to(Unrecognised), __,               to(Expired), to(Forwarded), to(Failed), to(Cancelled)]),
+            (Notified,     [__,           to(Retrieved), to(Deferred), to(Rejected), to(Unrecognised), __,               to(Expired), __,            __,         to(Cancelled)]),
+            (Retrieved,    [__,           __,            __,           __,           __,               to(Acknowledged), __,          __,            __,         __           ]),
+            (Acknowledged, [__,           __,            __,           __,           __,               __,               __,          __,            __,         __           ]),
+            (Deferred,     [__,           to(Retrieved), __,           to(Rejected), to(Unrecognised), __,               to(Expired), __,            __,         to(Cancelled)]),
+            (Rejected,     [__,           __,            __,           __,           __,               __,               __,          __,            __,         __           ]),
+            (Unrecognised, [__,           __,            __,           __,           __,               __,               __,          __,            __,         __           ]),
+            (Expired,      [__,           __,            __,           __,           __,               __,               __,          __,            __,         __           ]),
+            (NoRoute,      [__,           __,            __,           __,           __,               __,               __,          __,            __,         __           ]),
+            (Forwarded,    [__,           to(Retrieved), to(Deferred), to(Rejected), to(Unrecognised), __,               to(Expired), __,            __,         __           ]),
+            (Failed,       [__,           __,            __,           __,           __,               __,               __,          __,            __,         __           ]),
+            (Cancelled,    [__,           __,            __,           __,           __,               __,               __,          __,            __,         __           ]),
         ]
     };
 
@@ -345,7 +359,8 @@ mod tests {
                 E::Acknowledged,
                 E::Expired,
                 E::Forwarded,
-                E::Failed
+                E::Failed,
+                E::Cancelled
             ],
             "the columns"
         );
@@ -362,6 +377,7 @@ mod tests {
             assert_eq!(state.as_str().parse::<RecipientState>().ok(), Some(state));
         }
         assert_eq!(NoRoute.as_str(), "no-route");
+        assert_eq!(Cancelled.as_str(), "cancelled");
         assert!("lost".parse::<RecipientState>().is_err());
     }
 }

@@ -1,8 +1,8 @@
 //! GET on a retrieval URL: the token names one recipient's copy. Only that recipient gets it
 //! (when a trusted identity header is present it must be the recipient's), and only until
 //! `retrieval.after_ack_secs` after it confirmed having it; anything else gets a well-formed
-//! m-retrieve.conf carrying an error Retrieve-Status, never another message. A stored body
-//! that fails its check is never served either.
+//! m-retrieve.conf carrying an error Retrieve-Status, never another message (nor a message its
+//! sender cancelled). A stored body that fails its check is never served either.
 
 use std::net::SocketAddr;
 
@@ -51,6 +51,9 @@ pub async fn get(
             return error(RetrieveStatus::PERMANENT_SERVICE_DENIED, "the identity headers disagree");
         }
         _ => {}
+    }
+    if d.state == RecipientState::Cancelled {
+        return error(RetrieveStatus::PERMANENT_MESSAGE_NOT_FOUND, "the sender cancelled the message");
     }
     let gone = matches!(d.state, RecipientState::Expired | RecipientState::Rejected | RecipientState::Unrecognised);
     if d.expired || d.envelope.expires_at <= now || gone {

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::payloads::{Location, PayloadLog};
 use super::{Result, StoreError, decode_error, format_from, format_name};
-use crate::core::envelope::Envelope;
+use crate::core::envelope::{BodyFormat, Envelope};
 use crate::core::model::{
     Change, DueOutbound, DuePush, NewMessage, NotificationParts, OutboundJob, PeerAnswer, PushContent, PushResult,
 };
@@ -31,8 +31,8 @@ pub(super) struct Applied {
 
 pub(super) struct Job {
     pub changes: Vec<Change>,
-    /// The checksum of each accepted message's body, in order, worked out by the caller so that
-    /// the committer, which every request waits on, does not spend its time on it.
+    /// The checksum of each body the changes carry ([`body`]), in order, worked out by the
+    /// caller so that the committer, which every request waits on, does not spend its time on it.
     pub checksums: Vec<u32>,
     /// The envelope of each accepted message as stored (JSON), in order, made by the caller
     /// for the same reason.
@@ -93,7 +93,7 @@ async fn commit(conn: &mut SqliteConnection, log: &mut PayloadLog, jobs: &[Job])
     }
     // Bodies first and durable, so no committed row ever points at bytes that could be lost.
     // Handing the runtime's thread over costs a thread wake-up, worth it only for a write.
-    let writes = jobs.iter().any(|job| job.changes.iter().any(|c| matches!(c, Change::Accept(_))));
+    let writes = jobs.iter().any(|job| job.changes.iter().any(|c| body(c).is_some()));
     let bodies = if writes {
         tokio::task::block_in_place(|| write_bodies(log, jobs))
     } else {
@@ -126,20 +126,21 @@ async fn commit(conn: &mut SqliteConnection, log: &mut PayloadLog, jobs: &[Job])
     results
 }
 
-/// Appends the bodies of every accepted message and syncs once; per job, where they went.
+/// The body a change brings to be stored: an accepted message's, or a replacement.
+pub(super) fn body(change: &Change) -> Option<&[u8]> {
+    match change {
+        Change::Accept(m) => Some(&m.body),
+        Change::Replace { body, .. } => Some(body),
+        _ => None,
+    }
+}
+
+/// Appends every body the jobs' changes carry and syncs once; per job, where they went.
 fn write_bodies(log: &mut PayloadLog, jobs: &[Job]) -> Vec<std::io::Result<Vec<Location>>> {
     let mut out: Vec<std::io::Result<Vec<Location>>> = jobs
         .iter()
         .map(|job| {
-            job.changes
-                .iter()
-                .filter_map(|c| match c {
-                    Change::Accept(m) => Some(m),
-                    _ => None,
-                })
-                .zip(&job.checksums)
-                .map(|(m, crc)| log.append(&m.body, *crc))
-                .collect()
+            job.changes.iter().filter_map(body).zip(&job.checksums).map(|(b, crc)| log.append(b, *crc)).collect()
         })
         .collect();
     if let Err(e) = log.sync() {
@@ -176,9 +177,8 @@ async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location
         None => Ok(()),
     };
     for change in job.changes.iter().take(if outcome.is_ok() { usize::MAX } else { 0 }) {
-        let accepted = matches!(change, Change::Accept(_));
-        let location = accepted.then(|| bodies.next().copied()).flatten();
-        let envelope = accepted.then(|| envelopes.next().map(String::as_str)).flatten();
+        let location = body(change).and_then(|_| bodies.next().copied());
+        let envelope = matches!(change, Change::Accept(_)).then(|| envelopes.next().map(String::as_str)).flatten();
         let done = match change {
             Change::LeaseDue { now, until, limit } => {
                 lease_due(conn, *now, *until, *limit).await.map(|leased| applied.leased.extend(leased))
@@ -222,6 +222,18 @@ async fn apply(
             let at = body.ok_or_else(|| StoreError::Io(std::io::Error::other("body not written")))?;
             let envelope = envelope.ok_or_else(|| StoreError::Io(std::io::Error::other("envelope not written")))?;
             accept(conn, m, at, envelope).await
+        }
+        Change::Replace { message, body: new, content_type, format, deliver_after, now } => {
+            let at = body.ok_or_else(|| StoreError::Io(std::io::Error::other("body not written")))?;
+            let replace = Replacement {
+                message: *message,
+                size: new.len(),
+                content_type,
+                format: *format,
+                deliver_after: *deliver_after,
+                now: *now,
+            };
+            replace_body(conn, &replace, at).await
         }
         Change::Transition { recipient, from, to, status_text, now, cancel_pushes, report } => {
             let states: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
@@ -489,6 +501,81 @@ async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location, envel
         .bind(json(&ids)?)
         .bind(env.deliver_after)
         .bind(env.expires_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// A [`Change::Replace`] as its body's place is recorded: all but the bytes, which are written.
+struct Replacement<'a> {
+    message: i64,
+    size: usize,
+    content_type: &'a str,
+    format: BodyFormat,
+    deliver_after: Option<i64>,
+    now: i64,
+}
+
+/// Points a message at its new body `at` (see [`Change::Replace`]); false, with nothing changed,
+/// when a recipient fetched it already or it has expired. The body's bytes are written anyway;
+/// left unreferenced, they go with their segment.
+async fn replace_body(conn: &mut SqliteConnection, r: &Replacement<'_>, at: Location) -> Result<bool> {
+    let fetched = [RecipientState::Retrieved, RecipientState::Acknowledged].map(|s| s.as_str());
+    // Read before the update moves it; nothing else writes within the transaction.
+    let old: Option<i64> = sqlx::query_scalar("SELECT segment FROM messages WHERE id = ?")
+        .bind(r.message)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(old) = old else { return Ok(false) };
+    let replaced = sqlx::query(
+        "UPDATE messages SET segment = ?, body_offset = ?, body_length = ?, body_crc = ?, size = ?, body_format = ?, \
+         deliver_after = coalesce(?, deliver_after), \
+         envelope = json_set(envelope, '$.content_type', ?, '$.deliver_after', coalesce(?, deliver_after)) \
+         WHERE id = ? AND expired = 0 AND expires_at > ? \
+         AND NOT EXISTS (SELECT 1 FROM recipients WHERE message = messages.id AND state IN (?, ?))",
+    )
+    .bind(at.segment)
+    .bind(i64::try_from(at.offset).unwrap_or(i64::MAX))
+    .bind(i64::try_from(at.length).unwrap_or(i64::MAX))
+    .bind(at.crc)
+    .bind(i64::try_from(r.size).unwrap_or(i64::MAX))
+    .bind(format_name(r.format))
+    .bind(r.deliver_after)
+    .bind(r.content_type)
+    .bind(r.deliver_after)
+    .bind(r.message)
+    .bind(r.now)
+    .bind(fetched[0])
+    .bind(fetched[1])
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        > 0;
+    if !replaced {
+        return Ok(false);
+    }
+    // The old body's segment loses a live message (garbage collection removes it once sealed and
+    // empty); the new one gains it.
+    sqlx::query("UPDATE segments SET live = live - 1 WHERE id = ?").bind(old).execute(&mut *conn).await?;
+    sqlx::query("UPDATE segments SET live = live + 1 WHERE id = ?").bind(at.segment).execute(&mut *conn).await?;
+    if let Some(when) = r.deliver_after {
+        // What has not gone yet goes at the new time: the first notification of a recipient
+        // not yet notified, and a forward still queued.
+        sqlx::query(
+            "UPDATE pushes SET next_attempt_at = ? WHERE state = 'pending' AND recipient IN \
+             (SELECT id FROM recipients WHERE message = ? AND state = ?)",
+        )
+        .bind(when)
+        .bind(r.message)
+        .bind(RecipientState::Accepted.as_str())
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "UPDATE outbound SET next_attempt_at = ? WHERE message = ? AND kind = 'forward' AND state = 'pending'",
+        )
+        .bind(when)
+        .bind(r.message)
         .execute(&mut *conn)
         .await?;
     }

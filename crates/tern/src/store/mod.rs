@@ -21,7 +21,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 // What the core builds and the store persists, re-exported for the store's callers.
 pub use crate::core::model::{
     BlobRef, Change, Delivery, DueOutbound, DuePush, NewMessage, NewRecipient, NotificationParts, OutboundJob,
-    OutboundResult, PushContent, PushResult, SmscId,
+    OutboundResult, PushContent, PushResult, SmscId, StoredMessage,
 };
 pub use crate::core::state::{OutboundState, RecipientState};
 
@@ -72,7 +72,7 @@ macro_rules! delivery_query {
     ($condition:literal) => {
         concat!(
             "SELECT r.id, r.address, r.state, r.transaction_id, m.envelope, m.body_format, m.size, m.expired, ",
-            "m.segment, m.body_offset, m.body_length, m.body_crc, r.read_at, r.acked_at ",
+            "m.segment, m.body_offset, m.body_length, m.body_crc, r.read_at, r.acked_at, r.route ",
             "FROM recipients r JOIN messages m ON m.id = r.message WHERE ",
             $condition
         )
@@ -213,20 +213,20 @@ impl Store {
             matches!(
                 c,
                 Change::Accept(_)
+                    | Change::Replace { deliver_after: Some(_), .. }
                     | Change::Transition { report: Some(_), .. }
                     | Change::ReadReport { report: Some(_), .. }
                     | Change::Enqueue { .. }
                     | Change::PushReport { .. }
             )
         });
-        // The checksum and the stored form of each accepted message are made here, on the
-        // caller's task, so that the committer, which every request waits on, does not spend
-        // its time on them.
-        let mut checksums = Vec::new();
+        // The checksum of each body and the stored form of each accepted message's envelope are
+        // made here, on the caller's task, so that the committer, which every request waits on,
+        // does not spend its time on them.
+        let checksums = changes.iter().filter_map(committer::body).map(payloads::checksum).collect();
         let mut envelopes = Vec::new();
         for change in &changes {
             if let Change::Accept(m) = change {
-                checksums.push(payloads::checksum(&m.body));
                 envelopes.push(serde_json::to_string(&m.envelope).map_err(std::io::Error::other)?);
             }
         }
@@ -282,6 +282,28 @@ impl Store {
             .fetch_optional(&self.read)
             .await?;
         row.map(|r| delivery(&r)).transpose()
+    }
+
+    /// A message by its Message-ID, with every recipient it has a row for, in the order they
+    /// were stored.
+    pub async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>> {
+        // One read transaction, so the message and its recipients are seen as one commit left
+        // them.
+        let mut tx = self.read.begin().await?;
+        let row = sqlx::query("SELECT id, envelope, expired FROM messages WHERE message_id = ?")
+            .bind(message_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: i64 = row.try_get(0)?;
+        let rows = sqlx::query(delivery_query!("r.message = ? ORDER BY r.id")).bind(id).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Some(StoredMessage {
+            id,
+            envelope: serde_json::from_str(&row.try_get::<String, _>(1)?).map_err(|e| decode_error(&e))?,
+            expired: row.try_get(2)?,
+            recipients: rows.iter().map(delivery).collect::<Result<_>>()?,
+        }))
     }
 
     /// The recipients of a forward job, as delivery knows them.
@@ -361,6 +383,7 @@ fn delivery(r: &sqlx::sqlite::SqliteRow) -> Result<Delivery> {
     Ok(Delivery {
         recipient: r.try_get(0)?,
         address: r.try_get(1)?,
+        route: r.try_get(14)?,
         state: r.try_get::<String, _>(2)?.parse()?,
         transaction_id: r.try_get(3)?,
         envelope: serde_json::from_str(&envelope).map_err(|e| decode_error(&e))?,
