@@ -27,6 +27,9 @@ enum Command {
     /// Make a random bearer token for the admin endpoint and print it with the hash to configure
     /// (`admin.token_sha256`).
     AdminToken,
+    /// Read a VASP's password from standard input (one line) and print the Argon2 hash to
+    /// configure (`mm7.vasps.password_hash`).
+    HashPassword,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Ue(args) => ue::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::AdminToken => admin::token::run(),
+        Command::HashPassword => tern::mm7::accounts::hash_password(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -63,7 +63,8 @@ impl Accounts {
             .vasps
             .iter()
             .map(|v| {
-                let hash = PasswordHash::parse(&v.password_hash).map_err(|e| anyhow::anyhow!("VASP {}: {e}", v.name))?;
+                let hash =
+                    PasswordHash::parse(&v.password_hash).map_err(|e| anyhow::anyhow!("VASP {}: {e}", v.name))?;
                 let account = Account { vasp: v.clone(), hash, proved: Mutex::new(None), meter: Mutex::default() };
                 Ok(Arc::new(account))
             })
@@ -129,6 +130,20 @@ impl Account {
         m.in_day += 1;
         Ok(())
     }
+}
+
+/// `tern hash-password`: the hash of the password on standard input's first line, for a
+/// VASP's `password_hash`.
+pub fn hash_password() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input");
+    }
+    let hash = PasswordHash::of(password.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("password_hash = \"{hash}\"");
+    Ok(())
 }
 
 /// The user and password of an HTTP Basic `Authorization` value (RFC 7617).

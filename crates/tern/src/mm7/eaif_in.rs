@@ -41,10 +41,8 @@ fn refuse(status: u16, text: impl Into<String>) -> Response {
 
 pub async fn take(mm7: &Mm7, account: &Account, headers: &HeaderMap, content_type: &str, body: &[u8]) -> Response {
     let vasp = &account.vasp;
-    let pairs: Vec<(String, String)> = headers
-        .iter()
-        .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_owned(), v.to_owned())))
-        .collect();
+    let pairs: Vec<(String, String)> =
+        headers.iter().filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_owned(), v.to_owned()))).collect();
     let parsed = match eaif::parse_submit(&pairs, content_type, body) {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -55,7 +53,7 @@ pub async fn take(mm7: &Mm7, account: &Account, headers: &HeaderMap, content_typ
     };
     let sub = match submission(mm7, account, parsed, body) {
         Ok(sub) => sub,
-        Err(response) => return response,
+        Err((status, text)) => return refuse(status, text),
     };
     if let Err(over) = account.meter(ids::now()) {
         return match over {
@@ -82,15 +80,16 @@ pub async fn take(mm7: &Mm7, account: &Account, headers: &HeaderMap, content_typ
     }
 }
 
-/// The submission a parsed EAIF request makes, its sender checked as the account's.
-fn submission(mm7: &Mm7, account: &Account, p: EaifSubmit, body: &[u8]) -> Result<Submission, Response> {
+/// The submission a parsed EAIF request makes, its sender checked as the account's; the HTTP
+/// status and text that refuse it otherwise.
+fn submission(mm7: &Mm7, account: &Account, p: EaifSubmit, body: &[u8]) -> Result<Submission, (u16, String)> {
     let vasp = &account.vasp;
     let given = p.sender.as_deref().map(super::outbound::address);
     let originator = submit::originator(vasp, given.as_ref(), &mm7.cfg.subscribers).map_err(|s| {
         let status = if s.code == super::soap::StatusCode::OPERATION_RESTRICTED { 403 } else { 400 };
-        refuse(status, s.text.unwrap_or_default())
+        (status, s.text.unwrap_or_default())
     })?;
-    let stored = body.get(p.body_span.clone()).ok_or_else(|| refuse(400, "the PDU's body is out of bounds"))?;
+    let stored = body.get(p.body_span.clone()).ok_or((400, "the PDU's body is out of bounds".to_owned()))?;
     let reports = vasp.reports && vasp.url.is_some();
     let origin = Origin::Mm7 { vasp: vasp.name.clone(), vas_id: None, service_code: None, linked_id: None };
     Ok(Submission {

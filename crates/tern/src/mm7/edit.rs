@@ -46,7 +46,7 @@ pub async fn cancel(mm7: &Mm7, account: &Account, req: &CancelReq, now: i64) -> 
     let changes: Vec<Change> = message
         .recipients
         .iter()
-        .filter(|d| d.destination == Destination::Local.name() && waiting(d.state))
+        .filter(|d| d.route == Destination::Local.name() && waiting(d.state))
         .map(|d| events::cancelled(d, now))
         .collect();
     if changes.is_empty() || message.expired {
@@ -77,9 +77,14 @@ pub async fn replace(mm7: &Mm7, account: &Account, req: &ReplaceReq, content: Op
         Ok(m) => m,
         Err(s) => return s,
     };
-    let fetched = message.recipients.iter().any(|d| matches!(d.state, RecipientState::Retrieved | RecipientState::Acknowledged));
+    let fetched = message.recipients.iter().any(|d| {
+        matches!(d.state, RecipientState::Retrieved | RecipientState::Acknowledged | RecipientState::Forwarded)
+    });
     if fetched || message.expired {
-        return status(StatusCode::NOT_POSSIBLE, "a recipient has fetched the message already, or it has expired");
+        return status(
+            StatusCode::NOT_POSSIBLE,
+            "a recipient has fetched the message already, it has left for another relay, or it has expired",
+        );
     }
     let change = Change::Replace {
         message: message.id,

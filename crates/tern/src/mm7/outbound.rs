@@ -3,8 +3,8 @@
 //! submitted is a DeliveryReportReq or a ReadReplyReq. Each is written in the VASP's configured
 //! namespace and MM7Version; a VASP on EAIF gets the EAIF form instead.
 
-use mail_builder::mime::{BodyPart, MimePart};
 use mail_builder::headers::content_type::ContentType;
+use mail_builder::mime::{BodyPart, MimePart};
 
 use crate::config::{Config, Vasp, VaspProtocol};
 use crate::content::{self, Content};
@@ -12,7 +12,10 @@ use crate::core::envelope::{Envelope, Field};
 use crate::core::report::{DeliveryStatus, ReadStatus, Report, ReportKind};
 
 use super::eaif;
-use super::soap::{self, Address, DeliverReq, DeliveryReportReq, Mm7Header, Mm7Namespace, MmStatus, ReadReplyReq, Recipient, RecipientField};
+use super::soap::{
+    self, Address, DeliverReq, DeliveryReportReq, Mm7Header, Mm7Namespace, MmStatus, ReadReplyReq, Recipient,
+    RecipientField,
+};
 
 /// The Content-ID the content of a DeliverReq goes by.
 const CONTENT_ID: &str = "mms-content";
@@ -57,7 +60,14 @@ pub fn address(canonical: &str) -> Address {
 }
 
 /// The message `env` with `content`, for the VASP's `recipients` (canonical), as job `job`.
-pub fn deliver(cfg: &Config, vasp: &Vasp, job: i64, env: &Envelope, content: &Content, recipients: &[String]) -> Request {
+pub fn deliver(
+    cfg: &Config,
+    vasp: &Vasp,
+    job: i64,
+    env: &Envelope,
+    content: &Content,
+    recipients: &[String],
+) -> Request {
     if vasp.protocol == VaspProtocol::Eaif {
         let body = content::to_wsp(content);
         let r = eaif::write_deliver(&eaif::Deliver {
@@ -158,16 +168,18 @@ fn soap_request(content_type: String, body: Vec<u8>) -> Request {
 /// The envelope as the start of a multipart/related (SOAP with attachments), with `content`
 /// as the part its Content href names.
 fn with_attachment(envelope: Vec<u8>, content: &Content) -> Request {
-    let soap_part = MimePart::new(ContentType::new("text/xml").attribute("charset", "utf-8"), BodyPart::Binary(envelope.into()))
-        .cid(ENVELOPE_ID);
+    let soap_part =
+        MimePart::new(ContentType::new("text/xml").attribute("charset", "utf-8"), BodyPart::Binary(envelope.into()))
+            .cid(ENVELOPE_ID);
     let content_part = content::mime_part(content).cid(CONTENT_ID);
     let outer = MimePart::new(
-        ContentType::new("multipart/related").attribute("type", "text/xml").attribute("start", format!("<{ENVELOPE_ID}>")),
+        ContentType::new("multipart/related")
+            .attribute("type", "text/xml")
+            .attribute("start", format!("<{ENVELOPE_ID}>")),
         BodyPart::Multipart(vec![soap_part, content_part]),
     );
     let mut written = Vec::new();
-    // Writing into a Vec cannot fail.
-    let _ = outer.write_part(&mut written);
+    outer.write_part(&mut written);
     let (content_type, body) = split_head(&written);
     soap_request(content_type, body)
 }

@@ -99,10 +99,7 @@ async fn post(State(mm7): State<Mm7>, ConnectInfo(peer): ConnectInfo<SocketAddr>
     let h = request.answer();
     match &request.body {
         Op::Submit(req) => {
-            let Some(content) = req
-                .content
-                .as_ref()
-                .and_then(|c| attachments.iter().find(|a| a.cid == c.content_id()))
+            let Some(content) = req.content.as_ref().and_then(|c| attachments.iter().find(|a| a.cid == c.content_id()))
             else {
                 let s = status(StatusCode::MESSAGE_FORMAT_CORRUPT, "the SubmitReq has no Content");
                 return fault(Http::INTERNAL_SERVER_ERROR, &h, &s);
@@ -124,7 +121,8 @@ async fn post(State(mm7): State<Mm7>, ConnectInfo(peer): ConnectInfo<SocketAddr>
         }
         // Answers and faults come back on the relay's own requests, never to this endpoint.
         Op::DeliverRsp(_) | Op::DeliveryReportRsp(_) | Op::ReadReplyRsp(_) | Op::VaspError(_) | Op::Fault(_) => {
-            let s = status(StatusCode::UNSUPPORTED_OPERATION, "this endpoint takes SubmitReq, CancelReq and ReplaceReq");
+            let s =
+                status(StatusCode::UNSUPPORTED_OPERATION, "this endpoint takes SubmitReq, CancelReq and ReplaceReq");
             answered("RSErrorRsp", &s);
             xml(Http::OK, soap::write_rs_error_rsp(&h, &s))
         }
@@ -186,7 +184,9 @@ async fn submitted(
             OverLimit::Throughput(n) => {
                 status(StatusCode::SERVICE_UNAVAILABLE, format!("more than {n} messages a second; try again"))
             }
-            OverLimit::Quota(n) => status(StatusCode::SERVICE_DENIED, format!("the daily quota of {n} messages is used up")),
+            OverLimit::Quota(n) => {
+                status(StatusCode::SERVICE_DENIED, format!("the daily quota of {n} messages is used up"))
+            }
         };
         tracing::info!(vasp = %vasp.name, text = ?s.text, "SubmitReq over the account's limits");
         return (s, None);

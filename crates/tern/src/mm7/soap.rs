@@ -84,7 +84,8 @@ impl Mm7Namespace {
     /// The schema by its name, the last part of its URI (`REL-6-MM7-1-4`), as the configuration
     /// writes it; a whole URI is taken too.
     pub fn from_name(name: &str) -> Option<Mm7Namespace> {
-        Mm7Namespace::parse(name).or_else(|| Mm7Namespace::ALL.into_iter().find(|n| n.uri().ends_with(&format!("/{name}"))))
+        Mm7Namespace::parse(name)
+            .or_else(|| Mm7Namespace::ALL.into_iter().find(|n| n.uri().ends_with(&format!("/{name}"))))
     }
 
     /// Reads a namespace URI; a trailing slash, which some peers add, is ignored.

@@ -77,17 +77,24 @@ pub fn submission(
 
 /// The sender: the SenderAddress when it is one of the VASP's, else its first short code or
 /// address; a VASP with neither must name one.
-pub(super) fn originator(vasp: &Vasp, given: Option<&soap::Address>, subs: &SubscribersConfig) -> Result<Normalized, Status> {
+pub(super) fn originator(
+    vasp: &Vasp,
+    given: Option<&soap::Address>,
+    subs: &SubscribersConfig,
+) -> Result<Normalized, Status> {
     let raw = match given {
         Some(a) => a.value().to_owned(),
         None => vasp.short_codes.iter().chain(&vasp.senders).next().cloned().ok_or_else(|| {
             status(StatusCode::ADDRESS_ERROR, "no SenderAddress, and the account has no short code or sender address")
         })?,
     };
-    let n = address::normalize(&raw, subs)
-        .map_err(|e| status(StatusCode::ADDRESS_ERROR, format!("SenderAddress {e}")))?;
+    let n =
+        address::normalize(&raw, subs).map_err(|e| status(StatusCode::ADDRESS_ERROR, format!("SenderAddress {e}")))?;
     if !vasp.may_send_as(&n.canonical) && !vasp.may_send_as(&raw) {
-        return Err(status(StatusCode::OPERATION_RESTRICTED, format!("{raw} is not one of this account's sender addresses")));
+        return Err(status(
+            StatusCode::OPERATION_RESTRICTED,
+            format!("{raw} is not one of this account's sender addresses"),
+        ));
     }
     Ok(n)
 }
