@@ -13,7 +13,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
 use crate::delivery;
-use crate::http::{self, Limits};
+use crate::http::{self, Limits, Meters};
 use crate::mailroom::Mailroom;
 use crate::mm1::body::Budget;
 use crate::mm1::{self, Mm1};
@@ -109,6 +109,11 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
     });
     let limits = Limits {
         name: "mm1",
+        meters: Meters {
+            open: metrics::gauge!("tern_mm1_connections"),
+            shed: metrics::counter!("tern_mm1_connections_shed_total"),
+            refused: metrics::counter!("tern_mm1_connections_refused_total"),
+        },
         header_timeout: Duration::from_secs(cfg.mm1.header_timeout_secs),
         busy_wait: Duration::from_millis(cfg.mm1.busy_wait_ms),
         body_stall: Duration::from_secs(cfg.mm1.body_timeout_secs),
@@ -161,6 +166,11 @@ async fn start_mm7(
     // The same bounds as MM1's connections: VASPs are fewer than handsets, but no kinder.
     let limits = Limits {
         name: "mm7",
+        meters: Meters {
+            open: metrics::gauge!("tern_mm7_connections"),
+            shed: metrics::counter!("tern_mm7_connections_shed_total"),
+            refused: metrics::counter!("tern_mm7_connections_refused_total"),
+        },
         header_timeout: Duration::from_secs(cfg.mm1.header_timeout_secs),
         busy_wait: Duration::from_millis(cfg.mm1.busy_wait_ms),
         body_stall: Duration::from_secs(cfg.mm1.body_timeout_secs),

@@ -33,6 +33,10 @@ enum Labels {
     OutboundOutcome,
     /// `outcome`: how an ENUM lookup ended.
     EnumOutcome,
+    /// `answer`: the MM7 operation or Fault the endpoint answered with.
+    Mm7Answer,
+    /// `outcome`: an EAIF submission taken or refused.
+    EaifOutcome,
     /// `link`: each SMPP link in use.
     Link,
     /// No labels: one series.
@@ -46,7 +50,7 @@ struct Series {
     help: &'static str,
 }
 
-const SERIES: [Series; 18] = [
+const SERIES: [Series; 24] = [
     Series {
         name: "tern_mm1_submissions_total",
         kind: Kind::Counter,
@@ -138,9 +142,51 @@ const SERIES: [Series; 18] = [
         name: "tern_outbound_total",
         kind: Kind::Counter,
         labels: Labels::OutboundOutcome,
-        help: "MM4 and MM3 sends: taken by the next hop, to be retried, or refused for good",
+        help: "MM4, MM3 and MM7 sends: taken by the next hop, to be retried, or refused for good",
+    },
+    Series {
+        name: "tern_mm7_connections",
+        kind: Kind::Gauge,
+        labels: Labels::None,
+        help: "MM7 and EAIF connections open",
+    },
+    Series {
+        name: "tern_mm7_connections_shed_total",
+        kind: Kind::Counter,
+        labels: Labels::None,
+        help: "Idle MM7 connections closed at the connection cap",
+    },
+    Series {
+        name: "tern_mm7_connections_refused_total",
+        kind: Kind::Counter,
+        labels: Labels::None,
+        help: "MM7 connections refused with 503 at the cap",
+    },
+    Series {
+        name: "tern_mm7_requests_total",
+        kind: Kind::Counter,
+        labels: Labels::Mm7Answer,
+        help: "MM7 requests from VASPs, by the answer given",
+    },
+    Series {
+        name: "tern_mm7_submitted_total",
+        kind: Kind::Counter,
+        labels: Labels::None,
+        help: "Messages from VASPs (MM7 and EAIF) stored",
+    },
+    Series {
+        name: "tern_eaif_submissions_total",
+        kind: Kind::Counter,
+        labels: Labels::EaifOutcome,
+        help: "EAIF submissions, taken or refused",
     },
 ];
+
+/// The answers `tern_mm7_requests_total` counts (see `mm7::server`).
+const MM7_ANSWERS: [&str; 5] = ["SubmitRsp", "CancelRsp", "ReplaceRsp", "RSErrorRsp", "Fault"];
+
+/// The outcomes `tern_eaif_submissions_total` counts.
+const EAIF_OUTCOMES: [&str; 2] = ["taken", "refused"];
 
 /// The `status` of a submission whose body could not be read (see `mm1::answer`).
 const UNREAD_BODIES: [&str; 4] = ["body-malformed", "body-aborted", "body-timeout", "busy"];
@@ -177,6 +223,8 @@ pub fn register(links: &LinkStates) {
             Labels::Mm4Type => MM4_TYPES.iter().map(|v| vec![("type", (*v).to_owned())]).collect(),
             Labels::OutboundOutcome => OUTBOUND_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
             Labels::EnumOutcome => ENUM_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
+            Labels::Mm7Answer => MM7_ANSWERS.iter().map(|v| vec![("answer", (*v).to_owned())]).collect(),
+            Labels::EaifOutcome => EAIF_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
             Labels::Link => links.names().map(|v| vec![("link", v.to_owned())]).collect(),
             Labels::None => vec![Vec::new()],
         };

@@ -28,11 +28,20 @@ use tokio::time::{Instant, Sleep};
 
 use tokio_rustls::TlsAcceptor;
 
-/// What bounds one interface's connections, and the name its metrics and logs go by.
+/// One interface's connection metrics: open now, shed at the cap, refused for want of a slot.
+#[derive(Debug, Clone)]
+pub struct Meters {
+    pub open: metrics::Gauge,
+    pub shed: metrics::Counter,
+    pub refused: metrics::Counter,
+}
+
+/// What bounds one interface's connections, and what counts them.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// `mm1` or `mm7`: the metrics are `tern_<name>_connections` and the like.
+    /// `mm1` or `mm7`, for the logs.
     pub name: &'static str,
+    pub meters: Meters,
     /// The longest wait for a request head (and for a TLS handshake), which also ends idle
     /// keep-alive connections.
     pub header_timeout: Duration,
@@ -110,7 +119,7 @@ pub async fn serve(
     // again after each answer, so it bounds idle keep-alive connections as well as slow headers.
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(MAX_BUFFER);
     let (wait, stall, name) = (limits.busy_wait, limits.body_stall, limits.name);
-    let open = metrics::gauge!(format!("tern_{name}_connections"));
+    let open = limits.meters.open.clone();
     let mut last_warning: Option<Instant> = None;
     let mut refused_at: Option<Instant> = None;
     tokio::pin!(stop);
@@ -130,7 +139,7 @@ pub async fn serve(
             // A wait that has just ended without a slot says the next one would too: refusing at
             // once keeps the connections queued behind it from waiting their turns one by one.
             Err(_) if refused_at.is_some_and(|at| at.elapsed() < wait) => {
-                refuse(&stream, name);
+                refuse(&stream, &limits.meters.refused);
                 continue;
             }
             Err(_) => {
@@ -145,7 +154,7 @@ pub async fn serve(
                     Some(slot) => slot,
                     None => {
                         refused_at = Some(Instant::now());
-                        refuse(&stream, name);
+                        refuse(&stream, &limits.meters.refused);
                         continue;
                     }
                 }
@@ -171,12 +180,13 @@ pub async fn serve(
         signals.borrow_and_update();
         let open = open.clone();
         open.increment(1.0);
-        let (http, tls, handshake) = (http.clone(), tls.clone(), limits.header_timeout);
+        let (http, tls, handshake, shed) =
+            (http.clone(), tls.clone(), limits.header_timeout, limits.meters.shed.clone());
         tokio::spawn(async move {
             let ended = match tls {
-                None => drive(&http, socket, service, signals, &in_flight, name).await,
+                None => drive(&http, socket, service, signals, &in_flight, &shed).await,
                 Some(tls) => match tokio::time::timeout(handshake, tls.accept(socket)).await {
-                    Ok(Ok(socket)) => drive(&http, socket, service, signals, &in_flight, name).await,
+                    Ok(Ok(socket)) => drive(&http, socket, service, signals, &in_flight, &shed).await,
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(_) => Err("TLS handshake timed out".to_owned()),
                 },
@@ -202,7 +212,7 @@ async fn drive<I, S>(
     service: S,
     mut signals: watch::Receiver<Signal>,
     in_flight: &AtomicUsize,
-    name: &'static str,
+    shed: &metrics::Counter,
 ) -> Result<(), String>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -219,7 +229,7 @@ where
                 let stopping = changed.is_err() || signals.borrow_and_update().stopping;
                 if stopping || in_flight.load(Ordering::Acquire) == 0 {
                     if !stopping {
-                        metrics::counter!(format!("tern_{name}_connections_shed_total")).increment(1);
+                        shed.increment(1);
                     }
                     // Never cuts a request: hyper closes at once only when idle, and
                     // otherwise after the answer.
@@ -320,8 +330,8 @@ impl Drop for InFlight {
 }
 
 /// No slot came free: a minimal 503, written only if the socket takes it at once, then close.
-fn refuse(stream: &TcpStream, name: &'static str) {
-    metrics::counter!(format!("tern_{name}_connections_refused_total")).increment(1);
+fn refuse(stream: &TcpStream, refused: &metrics::Counter) {
+    refused.increment(1);
     let _ = stream.try_write(
         b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 5\r\n\r\n",
     );

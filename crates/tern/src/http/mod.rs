@@ -3,4 +3,4 @@
 
 pub mod listener;
 
-pub use listener::{Limits, connection_cap, serve};
+pub use listener::{Limits, Meters, connection_cap, serve};

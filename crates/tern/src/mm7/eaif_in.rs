@@ -24,7 +24,8 @@ pub fn is_eaif(content_type: &str, headers: &HeaderMap) -> bool {
 
 fn answer(status: u16, headers: Vec<(String, String)>, text: String) -> Response {
     let code = Http::from_u16(status).unwrap_or(Http::BAD_REQUEST);
-    metrics::counter!("tern_eaif_requests_total", "status" => code.as_str().to_owned()).increment(1);
+    let outcome = if code.is_success() { "taken" } else { "refused" };
+    metrics::counter!("tern_eaif_submissions_total", "outcome" => outcome).increment(1);
     let mut r = (code, text).into_response();
     for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
@@ -63,7 +64,7 @@ pub async fn take(mm7: &Mm7, account: &Account, headers: &HeaderMap, content_typ
     }
     match mm7.intake.submit(sub).await {
         Ok(accepted) => {
-            metrics::counter!("tern_mm7_submitted_total", "vasp" => vasp.name.clone()).increment(1);
+            metrics::counter!("tern_mm7_submitted_total").increment(1);
             let (status, headers) = eaif::answer_ok(&accepted.message_id, eaif::DEFAULT_VERSION);
             answer(status, headers, String::new())
         }
