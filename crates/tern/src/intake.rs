@@ -11,7 +11,7 @@ use crate::core::address::Normalized;
 use crate::core::envelope::Destination;
 use crate::core::ids;
 use crate::core::policy::{Refusal, RefusalKind};
-use crate::core::routing::EmailDefault;
+use crate::core::routing::{Action, EmailDefault, Match, Rule};
 use crate::routing::Router;
 use crate::store::{Change, Store};
 
@@ -38,6 +38,15 @@ impl Intake {
         if !cfg.mm3.enabled {
             routing.email_default = EmailDefault::NoRoute;
         }
+        // Each content provider's short codes go to it, after the rules that name them.
+        if cfg.mm7.enabled {
+            for vasp in &cfg.mm7.vasps {
+                routing.rules.extend(vasp.short_codes.iter().map(|code| Rule {
+                    matches: Match::ShortCode(code.clone()),
+                    action: Action::Mm7 { vasp: vasp.name.clone() },
+                }));
+            }
+        }
         let peers = cfg.mm4.peers.iter().map(|p| (p.name.clone(), p.domain.clone())).collect();
         let router = Router::new(routing, cfg.subscribers.clone(), cfg.mm4.domain.clone(), peers)?;
         Ok(Intake { store, cfg, router: Arc::new(router) })
@@ -52,6 +61,9 @@ impl Intake {
             }
             Destination::Mm3 if !self.cfg.mm3.enabled => {
                 Destination::NoRoute { reason: "MM3 is not enabled on this relay".into() }
+            }
+            Destination::Mm7 { .. } if !self.cfg.mm7.enabled => {
+                Destination::NoRoute { reason: "MM7 is not enabled on this relay".into() }
             }
             d => d,
         }

@@ -60,7 +60,8 @@ impl Mailroom {
     }
 
     /// Whether `to` is an address of this relay: a subscriber (`+number/TYPE=PLMN@domain`,
-    /// `+number@domain`, `number@domain` on the MM4 or MM3 domain) or its own system address.
+    /// `+number@domain`, `number@domain` on the MM4 or MM3 domain), a VASP's short code, or its
+    /// own system address.
     async fn ours(&self, to: &str) -> bool {
         let to = to.trim().trim_start_matches('<').trim_end_matches('>');
         let Some((_, domain)) = to.rsplit_once('@') else { return false };
@@ -74,7 +75,11 @@ impl Mailroom {
         let local = mm4::wire::from_mm4_address(to);
         let local = if local.contains('@') { mm3::inbound::subscriber(&local) } else { local };
         match address::normalize(&local, &self.cfg.subscribers) {
-            Ok(n) if n.is_phone() || n.route == Route::Local => self.intake.destination(&n).await == Destination::Local,
+            // A content provider's short code is ours too: peers report on its messages to it,
+            // and their subscribers write to it.
+            Ok(n) if n.is_phone() || matches!(n.route, Route::Local | Route::ShortCode) => {
+                matches!(self.intake.destination(&n).await, Destination::Local | Destination::Mm7 { .. })
+            }
             _ => false,
         }
     }
