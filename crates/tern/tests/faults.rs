@@ -321,6 +321,11 @@ fn a_data_directory_of_the_previous_release_is_upgraded_in_place() {
     // New messages on the upgraded store carry checksums.
     accepted(&relay, &send_req(&[RECIPIENT], "new", b"after the upgrade", |_| {}));
     assert_eq!(relay.query("SELECT count(*) FROM messages WHERE body_crc IS NOT NULL"), [["1"]]);
+    assert_eq!(
+        relay.query("SELECT json_extract(envelope, '$.content_type') FROM messages WHERE body_crc IS NOT NULL"),
+        [["application/vnd.wap.multipart.mixed"]],
+        "the envelope names the body's type"
+    );
 }
 
 #[test]
