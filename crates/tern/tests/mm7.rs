@@ -733,3 +733,39 @@ impl Setup {
         (status, id)
     }
 }
+
+#[test]
+fn the_endpoint_speaks_https_with_the_configured_certificate() {
+    if !peer_ready() {
+        return;
+    }
+    let certs = common::scratch("mm7-https-certs");
+    let cert = common::tls::server_cert(&certs);
+    let tls = format!("[mm7.tls]\ncert = \"{}\"\nkey = \"{}\"\n", cert.cert_file.display(), cert.key_file.display());
+    let port = common::free_port();
+    let config = relay_config(port, &vasp_table("news", "news", SHORT_CODE, None, ""), "")
+        .replace(&format!("listen = \"127.0.0.1:{port}\"\n"), &format!("listen = \"127.0.0.1:{port}\"\n{tls}"));
+    let relay = Relay::start_with_config("mm7-https", &config, &[]);
+    let (text, picture) = content_files("mm7-https");
+    let out = Command::new(python())
+        .arg(vasp_py())
+        .args(["submit", "--url", &format!("https://127.0.0.1:{port}/mm7"), "--user", "news", "--password", PASSWORD])
+        .args(["--sender", SHORT_CODE, "--to", AMY, "--part", &text, "--part", &picture])
+        // The test CA is the only one the peer trusts.
+        .env("SSL_CERT_FILE", &cert.ca_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_answer(&answer, "SubmitRsp", "REL-6-MM7-1-4", 1000);
+    assert_eq!(stored(&relay), "1");
+    // Plain HTTP on the HTTPS port is no request at all.
+    let plain = Command::new(python())
+        .arg(vasp_py())
+        .args(["submit", "--url", &format!("http://127.0.0.1:{port}/mm7"), "--user", "news", "--password", PASSWORD])
+        .args(["--to", AMY, "--no-content"])
+        .output()
+        .unwrap();
+    assert!(!plain.status.success(), "plain HTTP got an answer: {}", String::from_utf8_lossy(&plain.stdout));
+    assert_eq!(stored(&relay), "1");
+}

@@ -456,6 +456,8 @@ mod tests {
             { domain = ".example.net", action = "reject", status = "service-denied", text = "no subdomains" },
             { domain = ".partner.example", action = "mm4", peer = "hub" },
             { domain = "blocked.example", action = "reject" },
+            { short_code = "4444", action = "mm7", vasp = "news" },
+            { short_code = "4242", action = "reject", text = "retired" },
         ]
     "#;
 
@@ -501,6 +503,14 @@ mod tests {
             ("served short code", "4242", None, &bare, Destination::Local),
             ("other short code", "5000", None, &bare, no_route()),
             ("alphanumeric short code", "VoteNow", None, &rules, no_route()),
+            ("a content provider's short code", "4444", None, &rules, Destination::Mm7 { vasp: "news".into() }),
+            (
+                "short code rule before the served ones",
+                "4242",
+                None,
+                &rules,
+                reject(RejectStatus::ServiceDenied, "retired"),
+            ),
             // Exact numbers come first, even inside the local range and against ENUM.
             ("number rule in local range", "+15550100999", None, &rules, reject(RejectStatus::ServiceDenied, "barred")),
             (
@@ -579,6 +589,9 @@ mod tests {
             (r#"{ prefix = "+1", action = "local", peer = "hub" }"#, "only for action mm4"),
             (r#"{ prefix = "+1", action = "mm4", peer = "hub", text = "x" }"#, "only for action reject"),
             (r#"{ prefix = "+1", action = "drop" }"#, "unknown action"),
+            (r#"{ short_code = "44 44", action = "mm7", vasp = "news" }"#, "letters and digits"),
+            (r#"{ short_code = "4444", action = "mm7" }"#, "needs a vasp"),
+            (r#"{ prefix = "+1", action = "mm4", peer = "hub", vasp = "news" }"#, "only for action mm7"),
             (r#"{ prefix = "+1", action = "reject", status = "busy" }"#, "unknown variant"),
             (r#"{ prefix = "+1", action = "local", colour = "red" }"#, "unknown field"),
         ] {
