@@ -107,17 +107,12 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
         cfg: cfg.clone(),
         budget: Budget::new(&cfg.mm1),
     });
-    let limits = Limits {
-        name: "mm1",
-        meters: Meters {
-            open: metrics::gauge!("tern_mm1_connections"),
-            shed: metrics::counter!("tern_mm1_connections_shed_total"),
-            refused: metrics::counter!("tern_mm1_connections_refused_total"),
-        },
-        header_timeout: Duration::from_secs(cfg.mm1.header_timeout_secs),
-        busy_wait: Duration::from_millis(cfg.mm1.busy_wait_ms),
-        body_stall: Duration::from_secs(cfg.mm1.body_timeout_secs),
+    let meters = Meters {
+        open: metrics::gauge!("tern_mm1_connections"),
+        shed: metrics::counter!("tern_mm1_connections_shed_total"),
+        refused: metrics::counter!("tern_mm1_connections_refused_total"),
     };
+    let limits = limits(&cfg, "mm1", meters);
     http::serve(socket, app, &limits, cap, None, stop).await;
 
     tracing::info!("stopping");
@@ -143,6 +138,18 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
     Ok(())
 }
 
+/// The bounds of an HTTP interface's connections: MM1's timeouts serve MM7 too (VASPs are fewer
+/// than handsets, but no kinder).
+fn limits(cfg: &Config, name: &'static str, meters: Meters) -> Limits {
+    Limits {
+        name,
+        meters,
+        header_timeout: Duration::from_secs(cfg.mm1.header_timeout_secs),
+        busy_wait: Duration::from_millis(cfg.mm1.busy_wait_ms),
+        body_stall: Duration::from_secs(cfg.mm1.body_timeout_secs),
+    }
+}
+
 /// Starts the MM7 and EAIF endpoint, which stops when `stopping` turns true.
 async fn start_mm7(
     cfg: &Arc<Config>,
@@ -163,18 +170,12 @@ async fn start_mm7(
         cfg: cfg.clone(),
         accounts,
     });
-    // The same bounds as MM1's connections: VASPs are fewer than handsets, but no kinder.
-    let limits = Limits {
-        name: "mm7",
-        meters: Meters {
-            open: metrics::gauge!("tern_mm7_connections"),
-            shed: metrics::counter!("tern_mm7_connections_shed_total"),
-            refused: metrics::counter!("tern_mm7_connections_refused_total"),
-        },
-        header_timeout: Duration::from_secs(cfg.mm1.header_timeout_secs),
-        busy_wait: Duration::from_millis(cfg.mm1.busy_wait_ms),
-        body_stall: Duration::from_secs(cfg.mm1.body_timeout_secs),
+    let meters = Meters {
+        open: metrics::gauge!("tern_mm7_connections"),
+        shed: metrics::counter!("tern_mm7_connections_shed_total"),
+        refused: metrics::counter!("tern_mm7_connections_refused_total"),
     };
+    let limits = limits(cfg, "mm7", meters);
     let mut stop = stopping.subscribe();
     Ok(tokio::spawn(async move {
         let stop = async move {

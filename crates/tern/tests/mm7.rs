@@ -261,54 +261,35 @@ fn stored(relay: &Relay) -> String {
     relay.query("SELECT count(*) FROM messages")[0][0].clone()
 }
 
-/// Operator B: a second relay, MM4 peer of A, on SMTP directly (no MTA between them).
-fn operator_b(name: &str, smtp_a: u16, smtp_b: u16) -> Relay {
-    let config = format!(
-        r#"
-[push]
-bearer = "udp"
-[subscribers]
-local = ["+1556"]
-[mm4]
-enabled = true
-domain = "{DOMAIN_B}"
-[[mm4.peers]]
-name = "a"
-domain = "{DOMAIN_A}"
-send = {{ via = "relay", host = "127.0.0.1", port = {smtp_a} }}
-admit = ["127.0.0.0/8"]
-[smtp]
-listen = "127.0.0.1:{smtp_b}"
-[smtp_out]
-tls = "none"
-timeout_secs = 5
-[routing]
-rules = [{{ prefix = "+1555", action = "mm4", peer = "a" }}]
-[outbound]
-initial_backoff_secs = 1
-max_backoff_secs = 2
-"#
-    );
-    Relay::start_with_config(&format!("{name}-b"), &config, &[])
-}
-
-fn mm4_for_a(smtp_a: u16, smtp_b: u16) -> String {
+/// The MM4 half of a relay's configuration: `peer` at `peer_domain` serves `peer_range`, and
+/// is reached on SMTP at `target`; this relay's own SMTP listens on `listen`.
+fn peering(peer: &str, peer_domain: &str, peer_range: &str, target: u16, listen: u16) -> String {
     format!(
         r#"
 [[mm4.peers]]
-name = "b"
-domain = "{DOMAIN_B}"
-send = {{ via = "relay", host = "127.0.0.1", port = {smtp_b} }}
+name = "{peer}"
+domain = "{peer_domain}"
+send = {{ via = "relay", host = "127.0.0.1", port = {target} }}
 admit = ["127.0.0.0/8"]
 [smtp]
-listen = "127.0.0.1:{smtp_a}"
+listen = "127.0.0.1:{listen}"
 [smtp_out]
 tls = "none"
 timeout_secs = 5
 [routing]
-rules = [{{ prefix = "+1556", action = "mm4", peer = "b" }}]
+rules = [{{ prefix = "{peer_range}", action = "mm4", peer = "{peer}" }}]
 "#
     )
+}
+
+/// Operator B: a second relay, MM4 peer of A, on SMTP directly (no MTA between them).
+fn operator_b(name: &str, smtp_a: u16, smtp_b: u16) -> Relay {
+    let config = format!(
+        "[push]\nbearer = \"udp\"\n[subscribers]\nlocal = [\"+1556\"]\n[mm4]\nenabled = true\ndomain = \"{DOMAIN_B}\"\n\
+         [outbound]\ninitial_backoff_secs = 1\nmax_backoff_secs = 2\n{}",
+        peering("a", DOMAIN_A, "+1555", smtp_a, smtp_b)
+    );
+    Relay::start_with_config(&format!("{name}-b"), &config, &[])
 }
 
 #[test]
@@ -320,7 +301,8 @@ fn a_vasp_message_reaches_two_handsets_and_another_operator_and_each_is_reported
     let receiver = Receiver::start(name, 0, &[]);
     let (smtp_a, smtp_b) = (common::free_port(), common::free_port());
     let vasps = vasp_table("news", "news", SHORT_CODE, Some(&receiver.url()), "");
-    let a = start_with(name, &vasps, &mm4_for_a(smtp_a, smtp_b), &[("TERN_MM4__ENABLED", "true")]);
+    let a =
+        start_with(name, &vasps, &peering("b", DOMAIN_B, "+1556", smtp_b, smtp_a), &[("TERN_MM4__ENABLED", "true")]);
     let b = operator_b(name, smtp_a, smtp_b);
 
     let answer =

@@ -96,6 +96,19 @@ pub enum Class {
     Other(String),
 }
 
+impl Class {
+    /// The class a text token names (MM4's and MM7's spelling, in any case).
+    pub fn from_token(value: &str) -> Class {
+        match value.to_ascii_lowercase().as_str() {
+            "personal" => Class::Personal,
+            "advertisement" => Class::Advertisement,
+            "informational" => Class::Informational,
+            "auto" => Class::Auto,
+            _ => Class::Other(value.to_owned()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {

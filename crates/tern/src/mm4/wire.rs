@@ -585,16 +585,6 @@ fn strip_id(value: &str) -> String {
     v.trim().to_owned()
 }
 
-fn parse_class(value: &str) -> Class {
-    match value.to_ascii_lowercase().as_str() {
-        "personal" => Class::Personal,
-        "advertisement" => Class::Advertisement,
-        "informational" => Class::Informational,
-        "auto" => Class::Auto,
-        _ => Class::Other(value.to_owned()),
-    }
-}
-
 fn parse_priority(value: &str) -> Option<Priority> {
     match value.to_ascii_lowercase().as_str() {
         "low" => Some(Priority::Low),
@@ -686,7 +676,7 @@ pub fn parse(mail: &[u8], now: i64) -> Result<Mm4Message, WireError> {
                 to: f.addresses("To"),
                 cc: f.addresses("Cc"),
                 subject: f.message.subject().map(str::to_owned),
-                class: f.text("X-Mms-Message-Class").map(|v| parse_class(&v)),
+                class: f.text("X-Mms-Message-Class").map(|v| Class::from_token(&v)),
                 priority,
                 date: f.date(now),
                 expires_at: f.time("X-Mms-Expiry", now)?,

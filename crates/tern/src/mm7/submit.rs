@@ -59,7 +59,7 @@ pub fn submission(
         recipients,
         listed,
         subject: req.subject.clone(),
-        class: req.message_class.as_deref().map(class),
+        class: req.message_class.as_deref().map(Class::from_token),
         priority: req.priority.map(priority),
         expiry: req.expiry.and_then(|t| u64::try_from(t).ok()).map(When::Absolute),
         delivery_time: req.earliest_delivery.and_then(|t| u64::try_from(t).ok()).map(When::Absolute),
@@ -97,16 +97,6 @@ pub(super) fn originator(
         ));
     }
     Ok(n)
-}
-
-fn class(value: &str) -> Class {
-    match value.to_ascii_lowercase().as_str() {
-        "personal" => Class::Personal,
-        "advertisement" => Class::Advertisement,
-        "informational" => Class::Informational,
-        "auto" => Class::Auto,
-        _ => Class::Other(value.to_owned()),
-    }
 }
 
 fn priority(p: soap::Priority) -> Priority {
