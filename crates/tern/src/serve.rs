@@ -169,6 +169,7 @@ async fn start_mm7(
         intake: intake.clone(),
         cfg: cfg.clone(),
         accounts,
+        checks: Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))),
     });
     let meters = Meters {
         open: metrics::gauge!("tern_mm7_connections"),

@@ -27,6 +27,8 @@ pub struct Mm7Config {
     pub relay_server_id: String,
     /// The largest HTTP request taken, SOAP envelope and content together, in octets.
     pub max_message_size: usize,
+    /// How long a VASP has to send the whole of a request once it is let in, in seconds.
+    pub request_timeout_secs: u64,
     /// How long a VASP's receiver has to answer a request, in seconds.
     pub timeout_secs: u64,
     pub vasps: Vec<Vasp>,
@@ -40,6 +42,7 @@ impl Default for Mm7Config {
             tls: None,
             relay_server_id: String::new(),
             max_message_size: 2 * 1024 * 1024,
+            request_timeout_secs: 60,
             timeout_secs: 30,
             vasps: Vec::new(),
         }

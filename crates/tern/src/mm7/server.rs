@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
@@ -30,6 +31,8 @@ pub struct Mm7 {
     pub intake: Intake,
     pub cfg: Arc<Config>,
     pub accounts: Arc<Accounts>,
+    /// Turns at checking credentials.
+    pub checks: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(mm7: Mm7) -> Router {
@@ -63,7 +66,7 @@ async fn post(State(mm7): State<Mm7>, ConnectInfo(peer): ConnectInfo<SocketAddr>
         return (Http::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
     }
     let (parts, body) = request.into_parts();
-    let account = match authenticate(&mm7.accounts, &parts.headers, peer).await {
+    let account = match authenticate(&mm7, &parts.headers, peer).await {
         Ok(account) => account,
         Err(Denied::Unauthenticated) => {
             tracing::warn!(%peer, "MM7 request without valid credentials");
@@ -78,9 +81,14 @@ async fn post(State(mm7): State<Mm7>, ConnectInfo(peer): ConnectInfo<SocketAddr>
             return fault(Http::FORBIDDEN, &unknown_header(), &s);
         }
     };
-    let bytes = match axum::body::to_bytes(body, mm7.cfg.mm7.max_message_size).await {
-        Ok(bytes) => bytes,
+    let within = Duration::from_secs(mm7.cfg.mm7.request_timeout_secs.max(1));
+    let bytes = match tokio::time::timeout(within, axum::body::to_bytes(body, mm7.cfg.mm7.max_message_size)).await {
+        Ok(Ok(bytes)) => bytes,
         Err(_) => {
+            let s = status(StatusCode::CLIENT_ERROR, "the request did not arrive in time");
+            return fault(Http::REQUEST_TIMEOUT, &unknown_header(), &s);
+        }
+        Ok(Err(_)) => {
             let s = status(StatusCode::CONTENT_REFUSED, "the request is larger than this relay takes, or was cut off");
             return fault(Http::PAYLOAD_TOO_LARGE, &unknown_header(), &s);
         }
@@ -136,10 +144,12 @@ fn answered(operation: &'static str, s: &Status) {
 }
 
 /// The account the request's credentials prove. Argon2 is slow by design, so the check runs
-/// off the async threads.
-async fn authenticate(accounts: &Arc<Accounts>, headers: &HeaderMap, peer: SocketAddr) -> Result<Arc<Account>, Denied> {
+/// off the async threads, and only as many at once as there are cores: a flood of wrong
+/// passwords waits its turn rather than taking every thread.
+async fn authenticate(mm7: &Mm7, headers: &HeaderMap, peer: SocketAddr) -> Result<Arc<Account>, Denied> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let accounts = accounts.clone();
+    let Ok(_turn) = mm7.checks.acquire().await else { return Err(Denied::Unauthenticated) };
+    let accounts = mm7.accounts.clone();
     tokio::task::spawn_blocking(move || accounts.authenticate(authorization.as_deref(), peer.ip()))
         .await
         .unwrap_or(Err(Denied::Unauthenticated))
