@@ -46,6 +46,7 @@ fn message(message_id: &str, body: &[u8]) -> NewMessage {
         aux_applic_info: None,
         content_class: None,
         drm: false,
+        no_distribution: false,
         origin: Origin::Mm1,
     };
     let recipient = |a: &str| NewRecipient {

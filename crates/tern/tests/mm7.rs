@@ -506,6 +506,34 @@ fn a_message_cancelled_before_retrieval_is_gone_and_a_replaced_one_is_fetched_ne
 }
 
 #[test]
+fn a_message_the_vasp_does_not_let_be_passed_on_is_marked_so_and_not_forwarded() {
+    if !peer_ready() {
+        return;
+    }
+    let setup = start("mm7-distribution", &vasp_table("news", "news", SHORT_CODE, None, ""), "");
+    let answer = submit(&setup, "news", &[AMY], &["--no-distribution"]);
+    assert_answer(&answer, "SubmitRsp", "REL-6-MM7-1-4", 1000);
+    let Pdu::NotificationInd(note) = setup.relay.next_push().1.pdu else { panic!("a notification") };
+    assert_eq!(note.distribution_indicator, Some(false), "the handset is told");
+    let url = note.content_location.unwrap();
+    let (conf, _) = fetch(&setup.relay, &url, AMY);
+    assert_eq!(conf.distribution_indicator, Some(false));
+    let forward = Message::new(ForwardReq {
+        transaction_id: Some("fwd-1".into()),
+        mms_version: Some(Version::V1_2),
+        from: Some(Sender::InsertAddress),
+        to: vec![Address::phone(ALEX)],
+        content_location: Some(url),
+        ..ForwardReq::default()
+    })
+    .encode();
+    let answer = setup.relay.post(&forward, Some(AMY));
+    let Pdu::ForwardConf(conf) = Message::decode(&answer.body).unwrap().pdu else { panic!("an m-forward.conf") };
+    assert_eq!(conf.response_status, Some(ResponseStatus::PERMANENT_SERVICE_DENIED));
+    assert_eq!(stored(&setup.relay), "1", "nothing forwarded");
+}
+
+#[test]
 fn every_namespace_submits_and_is_answered_in_its_own() {
     if !peer_ready() {
         return;

@@ -49,6 +49,8 @@ pub struct Submission {
     pub aux_applic_info: Option<String>,
     pub content_class: Option<String>,
     pub drm: bool,
+    /// The originator does not allow recipients to pass it on.
+    pub no_distribution: bool,
     /// The Message-ID the originating relay gave it (MM4); this relay makes one otherwise.
     pub message_id: Option<String>,
     /// The date the originator gave it, if any; the time of acceptance otherwise.
@@ -87,6 +89,7 @@ impl Submission {
             aux_applic_info: None,
             content_class: None,
             drm: false,
+            no_distribution: false,
             message_id: None,
             date: None,
         }
@@ -169,6 +172,7 @@ pub fn message(
         aux_applic_info: sub.aux_applic_info,
         content_class: sub.content_class,
         drm: sub.drm,
+        no_distribution: sub.no_distribution,
         origin: sub.origin,
     };
     let mut draft = NewMessage { recipients: Vec::new(), envelope, format: sub.format, body: sub.body };

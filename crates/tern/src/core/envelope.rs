@@ -192,6 +192,10 @@ pub struct Envelope {
     /// Whether the sender marked the content as DRM-protected.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drm: bool,
+    /// Whether the originator asked that recipients not pass the message on (MM7's
+    /// DistributionIndicator false): handsets are told so, and the relay forwards it for no one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_distribution: bool,
     pub origin: Origin,
 }
 

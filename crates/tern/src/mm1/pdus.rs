@@ -99,6 +99,7 @@ fn retrieve_fields(env: &Envelope) -> Vec<u8> {
         aux_applic_info: env.aux_applic_info.clone(),
         content_class: content_class(env),
         drm_content: env.drm.then_some(true),
+        distribution_indicator: env.no_distribution.then_some(false),
         previously_sent_by: env
             .forwarded_from
             .iter()
@@ -133,6 +134,7 @@ fn fields_size(env: &Envelope) -> u64 {
         + text(&env.reply_applic_id)
         + text(&env.aux_applic_info)
         + forwarded
+        + if env.no_distribution { 2 } else { 0 }
         + env.class.as_ref().map_or(0, |c| match c {
             Class::Other(token) => token.len() + 2,
             _ => 0,
@@ -169,6 +171,7 @@ pub fn notification(env: &Envelope, size: u64, transaction_id: &str, url: &str, 
         aux_applic_info: env.aux_applic_info.clone(),
         content_class: content_class(env),
         drm_content: env.drm.then_some(true),
+        distribution_indicator: env.no_distribution.then_some(false),
         ..NotificationInd::default()
     };
     let fields = Message::new(ind).encode().split_off(2);
@@ -272,6 +275,7 @@ mod tests {
             aux_applic_info: None,
             content_class: Some("image-basic".into()),
             drm: false,
+            no_distribution: false,
             origin: Origin::Mm1,
         }
     }

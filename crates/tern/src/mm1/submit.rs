@@ -85,6 +85,7 @@ fn submission(
         aux_applic_info: req.aux_applic_info.clone(),
         content_class: req.content_class.and_then(|c| c.name()).map(str::to_owned),
         drm: req.drm_content == Some(true),
+        no_distribution: false,
         message_id: None,
         date: None,
     }
@@ -123,6 +124,12 @@ async fn accept_forward(mm1: &Mm1, who: Identity, req: &ForwardReq) -> Result<St
         Err(e) => return Err(transient(e)),
     };
     let original = &stored.envelope;
+    if original.no_distribution {
+        return Err(Refusal::new(
+            ResponseStatus::PERMANENT_SERVICE_DENIED,
+            "the sender does not allow this message to be passed on",
+        ));
+    }
     let send = SendReq {
         transaction_id: req.transaction_id.clone(),
         expiry: req.expiry,

@@ -168,6 +168,7 @@ mod tests {
             aux_applic_info: None,
             content_class: None,
             drm: false,
+            no_distribution: false,
             origin: Origin::Mm1,
         }
     }

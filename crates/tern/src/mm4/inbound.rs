@@ -263,6 +263,7 @@ fn submission(
         aux_applic_info: req.aux_applic_info.clone(),
         content_class: req.content_class.clone(),
         drm: req.drm,
+        no_distribution: req.no_distribution,
         message_id: Some(req.message_id.clone()),
         date: Some(req.date),
     })

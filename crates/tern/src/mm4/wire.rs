@@ -314,6 +314,7 @@ pub fn build_forward_req(env: &Envelope, content: &Content, fwd: &ForwardParams)
         .raw_opt("X-Mms-Aux-Applic-Info", env.aux_applic_info.as_deref())
         .raw_opt("X-Mms-Content-Class", env.content_class.as_deref())
         .raw_opt("X-Mms-Drm-Content", env.drm.then_some("Yes"))
+        .raw_opt("X-Mms-Distribution-Indicator", env.no_distribution.then_some("No"))
         .address("From", vec![from.clone()])
         .address("To", listed(Field::To))
         .address("Cc", listed(Field::Cc))
@@ -451,6 +452,8 @@ pub struct ForwardReq {
     pub content_class: Option<String>,
     /// X-Mms-Drm-Content.
     pub drm: bool,
+    /// X-Mms-Distribution-Indicator No: recipients may not pass it on.
+    pub no_distribution: bool,
     pub content: Content,
 }
 
@@ -691,6 +694,7 @@ pub fn parse(mail: &[u8], now: i64) -> Result<Mm4Message, WireError> {
                 aux_applic_info: f.text("X-Mms-Aux-Applic-Info"),
                 content_class: f.text("X-Mms-Content-Class").map(|c| c.to_ascii_lowercase()),
                 drm: f.flag("X-Mms-Drm-Content")?,
+                no_distribution: f.text("X-Mms-Distribution-Indicator").is_some_and(|v| v.eq_ignore_ascii_case("no")),
                 content: content::from_message(&f.message)?,
                 version,
                 transaction_id,
@@ -751,6 +755,7 @@ mod tests {
             aux_applic_info: None,
             content_class: Some("image-basic".into()),
             drm: true,
+            no_distribution: false,
             origin: Origin::Mm1,
         }
     }

@@ -70,6 +70,7 @@ pub fn submission(
         aux_applic_info: req.aux_applic_info.clone(),
         content_class: req.content_class.clone(),
         drm: req.drm_content.unwrap_or(false),
+        no_distribution: req.distribution_indicator == Some(false),
         date: req.time_stamp,
         ..Submission::new(origin, originator, media_type, format, content.entity.clone())
     })

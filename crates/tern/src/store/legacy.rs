@@ -103,6 +103,7 @@ pub async fn envelopes(conn: &mut SqliteConnection, payloads: &Path) -> Result<u
             aux_applic_info: conf.aux_applic_info,
             content_class: conf.content_class.and_then(|c| c.name()).map(str::to_owned),
             drm: conf.drm_content == Some(true),
+            no_distribution: conf.distribution_indicator == Some(false),
             origin: Origin::Mm1,
         };
         let json = serde_json::to_string(&envelope).map_err(std::io::Error::other)?;

@@ -195,6 +195,7 @@ def submit_spec(args):
         ("EarliestDeliveryTime", args.earliest), ("ExpiryDate", args.expiry),
         ("DeliveryReport", flag(args.delivery_report)), ("ReadReply", flag(args.read_reply)),
         ("Priority", args.priority), ("Subject", args.subject),
+        ("DistributionIndicator", "false" if args.no_distribution else None),
     ]
     return spec + [c for c in [content_spec(args)] if c]
 
@@ -1062,6 +1063,8 @@ def build_parser():
     submit.add_argument("--subject")
     submit.add_argument("--delivery-report", action="store_true")
     submit.add_argument("--read-reply", action="store_true")
+    submit.add_argument("--no-distribution", action="store_true",
+                        help="DistributionIndicator false: recipients may not pass it on")
     submit.add_argument("--linked-id")
     submit.add_argument("--priority", choices=["High", "Normal", "Low"])
     submit.add_argument("--message-class")
