@@ -755,7 +755,7 @@ mod tests {
             aux_applic_info: None,
             content_class: Some("image-basic".into()),
             drm: true,
-            no_distribution: false,
+            no_distribution: true,
             origin: Origin::Mm1,
         }
     }
@@ -828,6 +828,7 @@ mod tests {
         assert_eq!(req.forwarded_from, env.forwarded_from);
         assert_eq!(req.applic_id, env.applic_id);
         assert_eq!((req.content_class.as_deref(), req.drm), (Some("image-basic"), true));
+        assert!(req.no_distribution, "X-Mms-Distribution-Indicator: No");
         assert_eq!(req.reply_applic_id, None);
         assert_eq!(req.content, content);
     }
