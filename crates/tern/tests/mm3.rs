@@ -11,8 +11,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::Relay;
 use common::mail::{Aiosmtpd, python, smtplib};
+use common::{PNG_HEX, Relay, png};
 use tern_codec::mms::*;
 use tern_codec::wsp::{Charset, ContentType, EncodedString, Part};
 
@@ -20,13 +20,6 @@ use tern_codec::wsp::{Charset, ContentType, EncodedString, Part};
 const DOMAIN: &str = "mms.mnc001.mcc001.gprs";
 const ALICE: &str = "+15550100001";
 const AMY: &str = "+15550100002";
-/// A 1x1 PNG, small enough to compare byte for byte.
-const PNG_HEX: &str = "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c63f8dfc0\
-                       000004010180c52a185d0000000049454e44ae426082";
-
-fn png() -> Vec<u8> {
-    hex::decode(PNG_HEX).unwrap()
-}
 
 /// A relay with MM3 on: mail in on `smtp`, mail out through 127.0.0.1:`smarthost`.
 fn relay(test: &str, smtp: u16, smarthost: u16) -> Relay {

@@ -18,9 +18,9 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Relay;
 use common::mail::{Aiosmtpd, Mail, smtplib};
 use common::postfix::Postfix;
+use common::{Relay, png};
 use tern_codec::mms::*;
 use tern_codec::wsp::{Charset, ContentType, EncodedString, Part};
 
@@ -36,14 +36,7 @@ const BOB: &str = "+15560100001";
 const PORTED: &str = "+15560100009";
 /// Where a copy of every mail through Postfix goes.
 const TAP_DOMAIN: &str = "tap.tern.test";
-/// A 1x1 PNG, small enough to compare byte for byte.
-const PNG_HEX: &str = "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c63f8dfc0\
-                       000004010180c52a185d0000000049454e44ae426082";
 const TEXT: &[u8] = b"hello from A";
-
-fn png() -> Vec<u8> {
-    hex::decode(PNG_HEX).unwrap()
-}
 
 /// One operator: its MMS domain, its number range, and the peer it routes the other range to.
 struct Operator {

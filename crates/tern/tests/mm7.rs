@@ -19,8 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::Relay;
 use common::mail::python;
+use common::{Relay, png};
 use serde_json::Value;
 use tern_codec::mms::*;
 use tern_codec::wsp::{Charset, ContentType, EncodedString, Part};
@@ -34,19 +34,12 @@ const BOB: &str = "+15560100001";
 const SHORT_CODE: &str = "4444";
 const EAIF_CODE: &str = "5555";
 const PASSWORD: &str = "vasp-secret";
-/// A 1x1 PNG, small enough to compare byte for byte.
-const PNG_HEX: &str = "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c63f8dfc0\
-                       000004010180c52a185d0000000049454e44ae426082";
 const TEXT: &[u8] = b"Your weather for today: sunny";
 
 /// A message's parts as (content type, bytes).
 type Parts = Vec<(String, Vec<u8>)>;
 /// A POST as a receiver saw it: its header fields (names in lower case) and body.
 type Post = (Vec<(String, String)>, Vec<u8>);
-
-fn png() -> Vec<u8> {
-    hex::decode(PNG_HEX).unwrap()
-}
 
 fn vasp_py() -> PathBuf {
     common::root().join("crates/tern/tests/peers/vasp.py")

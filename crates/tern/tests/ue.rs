@@ -17,16 +17,13 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::Relay;
+use common::{PNG_HEX, Relay};
 use serde_json::Value;
 use tern_codec::mms::{DeliveryInd, Message, NotificationInd, Pdu, Status, Version};
 use tern_codec::push::Push;
 
 const SENDER: &str = "+15550100001";
 const RECIPIENT: &str = "+15550100002";
-/// A 1x1 PNG, small enough to compare byte for byte.
-const PNG_HEX: &str = "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c63f8dfc0\
-                       000004010180c52a185d0000000049454e44ae426082";
 /// How long a `tern ue receive` waits for each push: far above what a loaded CI machine needs.
 const PUSH_TIMEOUT: &str = "30";
 

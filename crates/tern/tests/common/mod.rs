@@ -247,6 +247,14 @@ impl Drop for Relay {
     }
 }
 
+/// A 1x1 PNG in hex, small enough for the end-to-end tests to compare byte for byte.
+pub const PNG_HEX: &str = "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c63f8dfc0\
+                           000004010180c52a185d0000000049454e44ae426082";
+
+pub fn png() -> Vec<u8> {
+    hex::decode(PNG_HEX).unwrap()
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; good enough for a test's own peers).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
