@@ -134,4 +134,21 @@ mod tests {
         assert!(matches!(read_answer(404, "text/html", b"nope"), Err(SendError::Refused(_))));
         assert!(matches!(read_answer(200, "text/plain", b"OK"), Err(SendError::Again(_))));
     }
+
+    /// Faults as VASPs send them: another prefix, no MM7 status, or one in the detail.
+    #[test]
+    fn faults_in_any_shape_are_read() {
+        let fault = |code: &str, detail: &str| {
+            format!(
+                r#"<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body><S:Fault>
+                <faultcode>{code}</faultcode><faultstring>no</faultstring>{detail}</S:Fault></S:Body></S:Envelope>"#
+            )
+        };
+        let detail = r#"<detail><VASPErrorRsp xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2">
+            <MM7Version>5.3.0</MM7Version><Status><StatusCode>3000</StatusCode></Status></VASPErrorRsp></detail>"#;
+        let read = |xml: String| read_answer(500, "text/xml", xml.as_bytes());
+        assert!(matches!(read(fault("S:Server", "")), Err(SendError::Again(_))));
+        assert!(matches!(read(fault("S:Client", "")), Err(SendError::Refused(_))));
+        assert!(matches!(read(fault("S:Client", detail)), Err(SendError::Again(_))), "the detail's status decides");
+    }
 }
