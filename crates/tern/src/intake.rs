@@ -1,16 +1,19 @@
 //! The one entry for a new message from any interface: the recipients are checked and routed
 //! (routing may ask ENUM, so this is the I/O side of [`crate::core::accept`]), the policy stage
-//! runs, and the message is stored durably before anyone hears "accepted". Every interface
+//! runs, the protection profiles screen the content, and the message is stored durably before anyone hears "accepted". Every interface
 //! hands a neutral [`Submission`] in and turns a [`Refusal`] into its own status.
 
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::content;
 use crate::core::accept::{self, Submission};
 use crate::core::address::Normalized;
 use crate::core::envelope::Destination;
+use crate::core::envelope::{BodyFormat, Origin};
 use crate::core::ids;
 use crate::core::policy::{Refusal, RefusalKind};
+use crate::core::protection::{self, Decision, Interface};
 use crate::core::routing::{Action, EmailDefault, Match, Rule};
 use crate::routing::Router;
 use crate::store::{Change, Store};
@@ -79,8 +82,26 @@ impl Intake {
             routed.push((field, n, destination));
         }
         let sender = sub.originator.canonical.clone();
+        let interface = interface(&sub.origin);
+        let decisions = self.screen(interface, &sub);
         let message = accept::message(sub, routed, now, cfg)?;
         let message_id = message.envelope.message_id.clone();
+        for d in &decisions {
+            let actions: Vec<&str> = d.actions.iter().map(|a| a.name()).collect();
+            tracing::warn!(%message_id, %sender, interface = interface.name(), profile = %d.profile, check = d.check,
+                detail = %d.detail, ?actions, "protection");
+            for action in &actions {
+                metrics::counter!("tern_protection_decisions_total", "interface" => interface.name(), "check" => d.check,
+                    "action" => *action)
+                .increment(1);
+            }
+        }
+        if decisions.iter().any(Decision::blocks) {
+            return Err(Refusal::new(
+                RefusalKind::ContentNotAccepted,
+                "the relay's content filter refused the message",
+            ));
+        }
         let applied = self.store.apply(vec![Change::Accept(Box::new(message))]).await.map_err(|e| {
             tracing::error!(error = %e, "store unavailable");
             Refusal::new(RefusalKind::Transient, "the relay cannot store messages now; try again")
@@ -92,5 +113,32 @@ impl Intake {
             tracing::info!(%message_id, %sender, "taken again; stored before");
         }
         Ok(Accepted { message_id, stored })
+    }
+
+    /// What the protection profiles for `interface` find in the submission's content. Content
+    /// that cannot be read is not screened here: each interface has refused what it cannot read.
+    fn screen(&self, interface: Interface, sub: &Submission) -> Vec<Decision> {
+        let cfg = &self.cfg.protection;
+        if !cfg.screens(interface) {
+            return Vec::new();
+        }
+        let read = match sub.format {
+            BodyFormat::Wsp => content::from_wsp(&sub.body),
+            BodyFormat::Mime => content::from_mime(&sub.body),
+        };
+        let Ok(content) = read else { return Vec::new() };
+        let parts: Vec<protection::Part<'_>> =
+            content.parts.iter().map(|p| protection::Part { declared: &p.media_type, data: &p.data }).collect();
+        protection::screen(cfg, interface, &parts)
+    }
+}
+
+/// The interface a message is screened as, by where it came from.
+fn interface(origin: &Origin) -> Interface {
+    match origin {
+        Origin::Mm1 => Interface::Mm1Sent,
+        Origin::Mm4 { .. } => Interface::Mm4,
+        Origin::Mm3 => Interface::Mm3,
+        Origin::Mm7 { .. } => Interface::Mm7,
     }
 }

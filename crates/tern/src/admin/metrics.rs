@@ -37,6 +37,8 @@ enum Labels {
     Mm7Answer,
     /// `outcome`: an EAIF submission taken or refused.
     EaifOutcome,
+    /// `interface`, `check` and `action` of a protection decision.
+    Protection,
     /// `link`: each SMPP link in use.
     Link,
     /// No labels: one series.
@@ -50,7 +52,7 @@ struct Series {
     help: &'static str,
 }
 
-const SERIES: [Series; 24] = [
+const SERIES: [Series; 25] = [
     Series {
         name: "tern_mm1_submissions_total",
         kind: Kind::Counter,
@@ -180,7 +182,18 @@ const SERIES: [Series; 24] = [
         labels: Labels::EaifOutcome,
         help: "EAIF submissions, taken or refused",
     },
+    Series {
+        name: "tern_protection_decisions_total",
+        kind: Kind::Counter,
+        labels: Labels::Protection,
+        help: "What the protection profiles found, by interface, check and action taken",
+    },
 ];
+
+/// The interfaces, checks and actions `tern_protection_decisions_total` counts.
+const PROTECTION_INTERFACES: [&str; 4] = ["mm1-sent", "mm3", "mm4", "mm7"];
+const PROTECTION_CHECKS: [&str; 2] = ["file-filter", "checksum"];
+const PROTECTION_ACTIONS: [&str; 2] = ["log", "block"];
 
 /// The answers `tern_mm7_requests_total` counts (see `mm7::server`).
 const MM7_ANSWERS: [&str; 5] = ["SubmitRsp", "CancelRsp", "ReplaceRsp", "RSErrorRsp", "Fault"];
@@ -225,6 +238,14 @@ pub fn register(links: &LinkStates) {
             Labels::EnumOutcome => ENUM_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
             Labels::Mm7Answer => MM7_ANSWERS.iter().map(|v| vec![("answer", (*v).to_owned())]).collect(),
             Labels::EaifOutcome => EAIF_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
+            Labels::Protection => PROTECTION_INTERFACES
+                .iter()
+                .flat_map(|i| PROTECTION_CHECKS.iter().map(move |c| (i, c)))
+                .flat_map(|(i, c)| PROTECTION_ACTIONS.iter().map(move |a| (i, c, a)))
+                .map(|(i, c, a)| {
+                    vec![("interface", (*i).to_owned()), ("check", (*c).to_owned()), ("action", (*a).to_owned())]
+                })
+                .collect(),
             Labels::Link => links.names().map(|v| vec![("link", v.to_owned())]).collect(),
             Labels::None => vec![Vec::new()],
         };

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 // The tables the core decides by are its own types; the schema takes them as they are.
+pub use crate::core::protection::ProtectionConfig;
 pub use crate::core::routing::RoutingConfig;
 pub use crate::core::settings::{DeliveryConfig, RetrievalConfig, SubscribersConfig};
 pub use mm3::Mm3Config;
@@ -54,6 +55,7 @@ pub struct Config {
     pub mm4: Mm4Config,
     pub mm3: Mm3Config,
     pub mm7: Mm7Config,
+    pub protection: ProtectionConfig,
     /// The SMTP listener MM4 peers' mail and MM3 mail come in on (when either runs).
     pub smtp: SmtpConfig,
     /// How MM4 and MM3 mail leaves.
@@ -521,6 +523,7 @@ impl Config {
         }
         self.validate_interconnect()?;
         self.validate_mm7()?;
+        self.validate_protection()?;
         if self.store.commit_batch_max == 0 {
             return invalid("store.commit_batch_max", "must be at least 1");
         }
@@ -670,6 +673,25 @@ impl Config {
 }
 
 impl Config {
+    /// Protection profiles, and the policies that name them.
+    fn validate_protection(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let profiles = &self.protection.profiles;
+        for (i, p) in profiles.iter().enumerate() {
+            if p.name.is_empty() || profiles[..i].iter().any(|o| o.name == p.name) {
+                return invalid("protection.profiles.name", format!("{:?} is empty or named twice", p.name));
+            }
+            let sums = p.checksums.iter().flat_map(|c| &c.sha256);
+            if let Some(bad) = sums.into_iter().find(|d| d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit())) {
+                return invalid("protection.profiles.checksums.sha256", format!("{bad:?} is not a SHA-256 in hex"));
+            }
+        }
+        if let Some(name) = self.protection.unknown_profiles().first() {
+            return invalid("protection.policies.profile", format!("names profile {name:?}, which no profile has"));
+        }
+        Ok(())
+    }
+
     /// Content providers' accounts, and the rules that name them.
     fn validate_mm7(&self) -> Result<(), ConfigError> {
         let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
@@ -789,6 +811,9 @@ fn entry_template(path: &str) -> Option<Value> {
         })
         .ok(),
         "mm7.vasps" => Value::try_from(Vasp::default()).ok(),
+        "protection.profiles" => Value::try_from(crate::core::protection::Profile::default()).ok(),
+        // A policy's keys have no defaults: both are set.
+        "protection.policies" => Some(Value::Table(Table::new())),
         // A rule's keys are all text, and which of them a rule has is its meaning: an entry
         // starts empty and takes only the keys set.
         "routing.rules" => Some(Value::Table(Table::new())),

@@ -10,6 +10,7 @@ pub mod events;
 pub mod ids;
 pub mod model;
 pub mod policy;
+pub mod protection;
 pub mod report;
 pub mod routing;
 pub mod secret;

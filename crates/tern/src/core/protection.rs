@@ -1,0 +1,279 @@
+//! Protection profiles: named sets of checks on a message's content, each with the actions it
+//! takes when it matches, and the policies that choose a profile by the interface a message
+//! came in on. This step has the content filters that need no scanner: a part's real type (by
+//! its magic bytes, not the type it declares or its name), a part's size, and a blocklist of
+//! the SHA-256 of parts' bytes; their actions are logging and blocking. Pure: the intake hands
+//! the content in and answers a block with the interface's own refusal.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `[protection]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProtectionConfig {
+    pub profiles: Vec<Profile>,
+    pub policies: Vec<Policy>,
+}
+
+/// Where a message is screened: the interface it came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Interface {
+    /// Sent by a handset of this relay.
+    Mm1Sent,
+    Mm3,
+    Mm4,
+    Mm7,
+}
+
+impl Interface {
+    pub fn name(self) -> &'static str {
+        match self {
+            Interface::Mm1Sent => "mm1-sent",
+            Interface::Mm3 => "mm3",
+            Interface::Mm4 => "mm4",
+            Interface::Mm7 => "mm7",
+        }
+    }
+}
+
+/// Which profile screens the messages of which interfaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub interfaces: Vec<Interface>,
+    pub profile: String,
+}
+
+/// What a check does when it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Logged and counted; the message goes on.
+    Log,
+    /// Refused with the interface's answer; nothing is stored.
+    Block,
+}
+
+/// A named set of checks.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    pub file_filter: Option<FileFilter>,
+    pub checksums: Option<Checksums>,
+}
+
+/// Parts by their real type and their size.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileFilter {
+    /// Real media types matched (`application/x-executable`, or `image/*` for a whole kind),
+    /// read from the part's first bytes whatever it declares.
+    pub types: Vec<String>,
+    /// A part's declared type that is not its real one matches too (a picture sent as text).
+    pub mislabelled: bool,
+    /// Parts larger than this match, in octets; 0 for no limit.
+    pub max_part_size: usize,
+    pub actions: Vec<Action>,
+}
+
+/// Parts by the SHA-256 of their bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Checksums {
+    /// Lower-case hex digests.
+    pub sha256: Vec<String>,
+    pub actions: Vec<Action>,
+}
+
+/// One part of the content, as the screen sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    pub declared: &'a str,
+    pub data: &'a [u8],
+}
+
+/// What matched: the profile, the check, why, and what it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub profile: String,
+    pub check: &'static str,
+    pub detail: String,
+    pub actions: Vec<Action>,
+}
+
+impl Decision {
+    pub fn blocks(&self) -> bool {
+        self.actions.contains(&Action::Block)
+    }
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Log => "log",
+            Action::Block => "block",
+        }
+    }
+}
+
+impl ProtectionConfig {
+    /// The profiles that screen messages of `interface`, each once, in the policies' order.
+    pub fn profiles_for(&self, interface: Interface) -> Vec<&Profile> {
+        let mut out: Vec<&Profile> = Vec::new();
+        let named = self.policies.iter().filter(|p| p.interfaces.contains(&interface)).map(|p| p.profile.as_str());
+        for name in named {
+            if let Some(profile) = self.profiles.iter().find(|p| p.name == name)
+                && !out.iter().any(|p| p.name == name)
+            {
+                out.push(profile);
+            }
+        }
+        out
+    }
+
+    /// Whether anything screens messages of `interface` (so the content need not be read).
+    pub fn screens(&self, interface: Interface) -> bool {
+        !self.profiles_for(interface).is_empty()
+    }
+
+    /// The profile names policies use that no profile has, for the configuration's check.
+    pub fn unknown_profiles(&self) -> Vec<&str> {
+        self.policies
+            .iter()
+            .map(|p| p.profile.as_str())
+            .filter(|name| !self.profiles.iter().any(|p| p.name == *name))
+            .collect()
+    }
+}
+
+/// Every match of the checks of the profiles for `interface` on `parts`.
+pub fn screen(cfg: &ProtectionConfig, interface: Interface, parts: &[Part<'_>]) -> Vec<Decision> {
+    let mut out = Vec::new();
+    for profile in cfg.profiles_for(interface) {
+        let decide = |check, detail: String, actions: &[Action]| Decision {
+            profile: profile.name.clone(),
+            check,
+            detail,
+            actions: actions.to_vec(),
+        };
+        for part in parts {
+            if let Some(f) = &profile.file_filter
+                && let Some(why) = file_match(f, part)
+            {
+                out.push(decide("file-filter", why, &f.actions));
+            }
+            if let Some(c) = &profile.checksums {
+                let digest = hex::encode(Sha256::digest(part.data));
+                if c.sha256.iter().any(|d| d.eq_ignore_ascii_case(&digest)) {
+                    out.push(decide("checksum", format!("a part with SHA-256 {digest}"), &c.actions));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The real type of some bytes, by their magic; `None` when nothing known starts them.
+pub fn real_type(data: &[u8]) -> Option<&'static str> {
+    infer::get(data).map(|t| t.mime_type())
+}
+
+fn type_matches(pattern: &str, media_type: &str) -> bool {
+    match pattern.strip_suffix("/*") {
+        Some(kind) => media_type.split('/').next().is_some_and(|k| k.eq_ignore_ascii_case(kind)),
+        None => pattern.eq_ignore_ascii_case(media_type),
+    }
+}
+
+fn file_match(f: &FileFilter, part: &Part<'_>) -> Option<String> {
+    if f.max_part_size > 0 && part.data.len() > f.max_part_size {
+        return Some(format!("a part of {} octets, over {}", part.data.len(), f.max_part_size));
+    }
+    let real = real_type(part.data)?;
+    if f.types.iter().any(|t| type_matches(t, real)) {
+        return Some(format!("a part that is {real} (declared {})", part.declared));
+    }
+    let declared = part.declared.split(';').next().unwrap_or_default().trim();
+    if f.mislabelled && !type_matches(&format!("{}/*", real.split('/').next().unwrap_or_default()), declared) {
+        return Some(format!("a part declared {declared} that is {real}"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
+    /// An ELF header (x86-64 executable), as long as a real one.
+    const ELF: &[u8; 64] = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0\x01\0\0\0\0\0\0\0\0\0\0\0\
+        \0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
+    fn cfg(profile: Profile, interfaces: &[Interface]) -> ProtectionConfig {
+        let policy = Policy { interfaces: interfaces.to_vec(), profile: profile.name.clone() };
+        ProtectionConfig { profiles: vec![profile], policies: vec![policy] }
+    }
+
+    fn filter(types: &[&str], mislabelled: bool, max: usize, action: Action) -> Profile {
+        Profile {
+            name: "files".into(),
+            file_filter: Some(FileFilter {
+                types: types.iter().map(|t| (*t).to_owned()).collect(),
+                mislabelled,
+                max_part_size: max,
+                actions: vec![action],
+            }),
+            checksums: None,
+        }
+    }
+
+    #[test]
+    fn parts_are_judged_by_their_real_type_not_the_declared_one() {
+        let c = cfg(filter(&["application/x-executable"], true, 0, Action::Block), &[Interface::Mm1Sent]);
+        let renamed = [Part { declared: "text/plain", data: PNG }];
+        let d = screen(&c, Interface::Mm1Sent, &renamed);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].blocks() && d[0].detail.contains("declared text/plain that is image/png"), "{d:?}");
+        let honest = [Part { declared: "image/png", data: PNG }];
+        assert!(screen(&c, Interface::Mm1Sent, &honest).is_empty());
+        let program = [Part { declared: "image/jpeg", data: ELF.as_slice() }];
+        assert_eq!(screen(&c, Interface::Mm1Sent, &program)[0].check, "file-filter");
+        let text = [Part { declared: "text/plain", data: b"hello" }];
+        assert!(screen(&c, Interface::Mm1Sent, &text).is_empty(), "plain text has no magic");
+        // Another interface, another policy: nothing screens it.
+        assert!(screen(&c, Interface::Mm4, &renamed).is_empty());
+    }
+
+    #[test]
+    fn kinds_sizes_and_checksums_match() {
+        let c = cfg(filter(&["image/*"], false, 0, Action::Log), &[Interface::Mm7]);
+        let d = screen(&c, Interface::Mm7, &[Part { declared: "image/png", data: PNG }]);
+        assert_eq!((d.len(), d[0].blocks()), (1, false));
+        let c = cfg(filter(&[], false, 4, Action::Block), &[Interface::Mm3]);
+        assert!(screen(&c, Interface::Mm3, &[Part { declared: "text/plain", data: b"hello" }])[0].blocks());
+        let digest = hex::encode(Sha256::digest(b"known bad"));
+        let profile = Profile {
+            name: "sums".into(),
+            file_filter: None,
+            checksums: Some(Checksums { sha256: vec![digest.to_uppercase()], actions: vec![Action::Block] }),
+        };
+        let c = cfg(profile, &[Interface::Mm4]);
+        let d = screen(&c, Interface::Mm4, &[Part { declared: "text/plain", data: b"known bad" }]);
+        assert_eq!(d[0].check, "checksum");
+        assert!(screen(&c, Interface::Mm4, &[Part { declared: "text/plain", data: b"known good" }]).is_empty());
+    }
+
+    #[test]
+    fn a_profile_serves_several_policies_once_and_unknown_names_are_found() {
+        let mut c = cfg(filter(&["image/*"], false, 0, Action::Log), &[Interface::Mm1Sent]);
+        c.policies.push(Policy { interfaces: vec![Interface::Mm1Sent, Interface::Mm7], profile: "files".into() });
+        c.policies.push(Policy { interfaces: vec![Interface::Mm3], profile: "nowhere".into() });
+        assert_eq!(c.profiles_for(Interface::Mm1Sent).len(), 1);
+        assert!(c.screens(Interface::Mm7) && !c.screens(Interface::Mm3));
+        assert_eq!(c.unknown_profiles(), ["nowhere"]);
+    }
+}
