@@ -127,9 +127,12 @@ impl Intake {
             BodyFormat::Mime => content::from_mime(&sub.body),
         };
         let Ok(content) = read else { return Vec::new() };
-        let parts: Vec<protection::Part<'_>> =
-            content.parts.iter().map(|p| protection::Part { declared: &p.media_type, data: &p.data }).collect();
-        protection::screen(cfg, interface, &parts)
+        let parts: Vec<protection::Part<'_>> = content
+            .parts
+            .iter()
+            .map(|p| protection::Part { declared: &p.media_type, charset: p.param("charset"), data: &p.data })
+            .collect();
+        protection::screen(cfg, interface, sub.subject.as_deref(), &parts)
     }
 }
 

@@ -1,8 +1,8 @@
 //! Protection end to end over MM1: a profile's content filter, chosen by a policy for messages
 //! sent by handsets, judges each part by its real type and its checksum. A picture declared as
 //! text is refused with m-send.conf Error-permanent-content-not-accepted and nothing stored; a
-//! part on the checksum list with the log action is stored and counted; an honest message
-//! passes.
+//! part on the checksum list with the log action is stored and counted; a banned word in the
+//! subject blocks; an honest message passes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -49,6 +49,7 @@ bearer = "udp"
 name = "handsets"
 file_filter = {{ types = ["application/x-executable"], mislabelled = true, actions = ["block"] }}
 checksums = {{ sha256 = ["{}"], actions = ["log"] }}
+banned_words = {{ words = [{{ word = "jackpot", score = 10 }}], threshold = 10, actions = ["block"] }}
 
 [[protection.policies]]
 interfaces = ["mm1-sent"]
@@ -65,6 +66,10 @@ profile = "handsets"
     assert_eq!(status(&relay, &send_req("honest", "image/png", png())).0, Some(ResponseStatus::OK));
     assert_eq!(status(&relay, &send_req("logged", "text/plain", logged.to_vec())).0, Some(ResponseStatus::OK));
     assert_eq!(relay.query("SELECT count(*) FROM messages"), [["2"]]);
+    // The subject is the message's tid here: a banned word in it blocks.
+    let (refused, _) = status(&relay, &send_req("Jackpot-tonight", "text/plain", b"hello".to_vec()));
+    assert_eq!(refused, Some(ResponseStatus::PERMANENT_CONTENT_NOT_ACCEPTED));
+    assert_eq!(relay.query("SELECT count(*) FROM messages"), [["2"]]);
 
     let metrics = relay.metrics();
     let count = |labels: &str| {
@@ -73,4 +78,5 @@ profile = "handsets"
     };
     assert_eq!(count("interface=\"mm1-sent\",check=\"file-filter\",action=\"block\""), "1");
     assert_eq!(count("interface=\"mm1-sent\",check=\"checksum\",action=\"log\""), "1");
+    assert_eq!(count("interface=\"mm1-sent\",check=\"banned-words\",action=\"block\""), "1");
 }

@@ -192,7 +192,7 @@ const SERIES: [Series; 25] = [
 
 /// The interfaces, checks and actions `tern_protection_decisions_total` counts.
 const PROTECTION_INTERFACES: [&str; 4] = ["mm1-sent", "mm3", "mm4", "mm7"];
-const PROTECTION_CHECKS: [&str; 2] = ["file-filter", "checksum"];
+const PROTECTION_CHECKS: [&str; 3] = ["file-filter", "checksum", "banned-words"];
 const PROTECTION_ACTIONS: [&str; 2] = ["log", "block"];
 
 /// The answers `tern_mm7_requests_total` counts (see `mm7::server`).

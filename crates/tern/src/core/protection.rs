@@ -1,8 +1,9 @@
 //! Protection profiles: named sets of checks on a message's content, each with the actions it
 //! takes when it matches, and the policies that choose a profile by the interface a message
 //! came in on. This step has the content filters that need no scanner: a part's real type (by
-//! its magic bytes, not the type it declares or its name), a part's size, and a blocklist of
-//! the SHA-256 of parts' bytes; their actions are logging and blocking. Pure: the intake hands
+//! its magic bytes, not the type it declares or its name), a part's size, a blocklist of the
+//! SHA-256 of parts' bytes, and banned words with scores in the subject and the text parts (in
+//! their charset); their actions are logging and blocking. Pure: the intake hands
 //! the content in and answers a block with the interface's own refusal.
 
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,7 @@ pub struct Profile {
     pub name: String,
     pub file_filter: Option<FileFilter>,
     pub checksums: Option<Checksums>,
+    pub banned_words: Option<BannedWords>,
 }
 
 /// Parts by their real type and their size.
@@ -88,10 +90,30 @@ pub struct Checksums {
     pub actions: Vec<Action>,
 }
 
+/// Words and phrases with scores; a message whose subject and text parts score at least the
+/// threshold matches.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BannedWords {
+    pub words: Vec<ScoredWord>,
+    pub threshold: u32,
+    pub actions: Vec<Action>,
+}
+
+/// A word or phrase, matched whole and in any case, and what each occurrence scores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoredWord {
+    pub word: String,
+    pub score: u32,
+}
+
 /// One part of the content, as the screen sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Part<'a> {
     pub declared: &'a str,
+    /// The charset a text part declares, if any (UTF-8 is assumed otherwise).
+    pub charset: Option<&'a str>,
     pub data: &'a [u8],
 }
 
@@ -149,8 +171,14 @@ impl ProtectionConfig {
     }
 }
 
-/// Every match of the checks of the profiles for `interface` on `parts`.
-pub fn screen(cfg: &ProtectionConfig, interface: Interface, parts: &[Part<'_>]) -> Vec<Decision> {
+/// Every match of the checks of the profiles for `interface` on the message's `subject` and
+/// `parts`.
+pub fn screen(
+    cfg: &ProtectionConfig,
+    interface: Interface,
+    subject: Option<&str>,
+    parts: &[Part<'_>],
+) -> Vec<Decision> {
     let mut out = Vec::new();
     for profile in cfg.profiles_for(interface) {
         let decide = |check, detail: String, actions: &[Action]| Decision {
@@ -172,8 +200,53 @@ pub fn screen(cfg: &ProtectionConfig, interface: Interface, parts: &[Part<'_>]) 
                 }
             }
         }
+        if let Some(b) = &profile.banned_words {
+            let score = word_score(b, subject, parts);
+            if score >= b.threshold.max(1) {
+                out.push(decide("banned-words", format!("banned words scoring {score}"), &b.actions));
+            }
+        }
     }
     out
+}
+
+/// The words of some text, lower case, one space between them: what phrases are found in.
+fn words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(' ');
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        out.extend(word.chars().flat_map(char::to_lowercase));
+        out.push(' ');
+    }
+    out
+}
+
+/// The text of a text part, in its charset.
+fn text_of(part: &Part<'_>) -> Option<String> {
+    if !part.declared.trim_start().get(..5).is_some_and(|t| t.eq_ignore_ascii_case("text/")) {
+        return None;
+    }
+    let encoding =
+        part.charset.and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes())).unwrap_or(encoding_rs::UTF_8);
+    Some(encoding.decode_without_bom_handling(part.data).0.into_owned())
+}
+
+/// What the subject and the text parts score: each occurrence of a word or phrase counts.
+fn word_score(b: &BannedWords, subject: Option<&str>, parts: &[Part<'_>]) -> u32 {
+    let texts = subject.map(str::to_owned).into_iter().chain(parts.iter().filter_map(text_of));
+    let mut score = 0u32;
+    for text in texts {
+        let text = words(&text);
+        for w in &b.words {
+            let phrase = words(&w.word);
+            if phrase.trim().is_empty() {
+                continue;
+            }
+            let hits = u32::try_from(text.matches(phrase.as_str()).count()).unwrap_or(u32::MAX);
+            score = score.saturating_add(hits.saturating_mul(w.score));
+        }
+    }
+    score
 }
 
 /// The real type of some bytes, by their magic; `None` when nothing known starts them.
@@ -228,43 +301,79 @@ mod tests {
                 actions: vec![action],
             }),
             checksums: None,
+            banned_words: None,
         }
     }
 
     #[test]
     fn parts_are_judged_by_their_real_type_not_the_declared_one() {
         let c = cfg(filter(&["application/x-executable"], true, 0, Action::Block), &[Interface::Mm1Sent]);
-        let renamed = [Part { declared: "text/plain", data: PNG }];
-        let d = screen(&c, Interface::Mm1Sent, &renamed);
+        let renamed = [Part { declared: "text/plain", charset: None, data: PNG }];
+        let d = screen(&c, Interface::Mm1Sent, None, &renamed);
         assert_eq!(d.len(), 1);
         assert!(d[0].blocks() && d[0].detail.contains("declared text/plain that is image/png"), "{d:?}");
-        let honest = [Part { declared: "image/png", data: PNG }];
-        assert!(screen(&c, Interface::Mm1Sent, &honest).is_empty());
-        let program = [Part { declared: "image/jpeg", data: ELF.as_slice() }];
-        assert_eq!(screen(&c, Interface::Mm1Sent, &program)[0].check, "file-filter");
-        let text = [Part { declared: "text/plain", data: b"hello" }];
-        assert!(screen(&c, Interface::Mm1Sent, &text).is_empty(), "plain text has no magic");
+        let honest = [Part { declared: "image/png", charset: None, data: PNG }];
+        assert!(screen(&c, Interface::Mm1Sent, None, &honest).is_empty());
+        let program = [Part { declared: "image/jpeg", charset: None, data: ELF.as_slice() }];
+        assert_eq!(screen(&c, Interface::Mm1Sent, None, &program)[0].check, "file-filter");
+        let text = [Part { declared: "text/plain", charset: None, data: b"hello" }];
+        assert!(screen(&c, Interface::Mm1Sent, None, &text).is_empty(), "plain text has no magic");
         // Another interface, another policy: nothing screens it.
-        assert!(screen(&c, Interface::Mm4, &renamed).is_empty());
+        assert!(screen(&c, Interface::Mm4, None, &renamed).is_empty());
     }
 
     #[test]
     fn kinds_sizes_and_checksums_match() {
         let c = cfg(filter(&["image/*"], false, 0, Action::Log), &[Interface::Mm7]);
-        let d = screen(&c, Interface::Mm7, &[Part { declared: "image/png", data: PNG }]);
+        let d = screen(&c, Interface::Mm7, None, &[Part { declared: "image/png", charset: None, data: PNG }]);
         assert_eq!((d.len(), d[0].blocks()), (1, false));
         let c = cfg(filter(&[], false, 4, Action::Block), &[Interface::Mm3]);
-        assert!(screen(&c, Interface::Mm3, &[Part { declared: "text/plain", data: b"hello" }])[0].blocks());
+        assert!(
+            screen(&c, Interface::Mm3, None, &[Part { declared: "text/plain", charset: None, data: b"hello" }])[0]
+                .blocks()
+        );
         let digest = hex::encode(Sha256::digest(b"known bad"));
         let profile = Profile {
             name: "sums".into(),
             file_filter: None,
             checksums: Some(Checksums { sha256: vec![digest.to_uppercase()], actions: vec![Action::Block] }),
+            banned_words: None,
         };
         let c = cfg(profile, &[Interface::Mm4]);
-        let d = screen(&c, Interface::Mm4, &[Part { declared: "text/plain", data: b"known bad" }]);
+        let d = screen(&c, Interface::Mm4, None, &[Part { declared: "text/plain", charset: None, data: b"known bad" }]);
         assert_eq!(d[0].check, "checksum");
-        assert!(screen(&c, Interface::Mm4, &[Part { declared: "text/plain", data: b"known good" }]).is_empty());
+        assert!(
+            screen(&c, Interface::Mm4, None, &[Part { declared: "text/plain", charset: None, data: b"known good" }])
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn banned_words_score_in_the_subject_and_text_parts_in_their_charset() {
+        let words = |w: &[(&str, u32)]| w.iter().map(|(w, s)| ScoredWord { word: (*w).into(), score: *s }).collect();
+        let profile = Profile {
+            name: "words".into(),
+            banned_words: Some(BannedWords {
+                words: words(&[("gewinnspiel", 5), ("free money", 5), ("prize", 1)]),
+                threshold: 10,
+                actions: vec![Action::Block],
+            }),
+            ..Profile::default()
+        };
+        let c = cfg(profile, &[Interface::Mm1Sent]);
+        // "Gewinnspiel" in ISO-8859-1 with an umlaut beside it, and the phrase across a line break.
+        let latin1 = b"Gro\xdfes GEWINNSPIEL: free\r\nmoney";
+        let part = Part { declared: "text/plain", charset: Some("iso-8859-1"), data: latin1 };
+        let d = screen(&c, Interface::Mm1Sent, None, &[part]);
+        assert_eq!((d.len(), d[0].check, d[0].detail.as_str()), (1, "banned-words", "banned words scoring 10"));
+        // Scores add up across the subject and the parts, whole words only.
+        let prizes = Part { declared: "text/plain", charset: None, data: b"prize prizes prize" };
+        assert!(screen(&c, Interface::Mm1Sent, Some("Gewinnspiel"), &[prizes]).is_empty(), "5 + 2 < 10");
+        let more = Part { declared: "text/plain", charset: None, data: b"free money" };
+        assert_eq!(screen(&c, Interface::Mm1Sent, Some("Gewinnspiel!"), &[more]).len(), 1);
+        // A picture is not text.
+        let picture = Part { declared: "image/png", charset: None, data: b"free money free money" };
+        assert!(screen(&c, Interface::Mm1Sent, None, &[picture]).is_empty());
     }
 
     #[test]
