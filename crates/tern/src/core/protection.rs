@@ -233,17 +233,15 @@ fn text_of(part: &Part<'_>) -> Option<String> {
 
 /// What the subject and the text parts score: each occurrence of a word or phrase counts.
 fn word_score(b: &BannedWords, subject: Option<&str>, parts: &[Part<'_>]) -> u32 {
+    let phrases: Vec<(String, u32)> =
+        b.words.iter().map(|w| (words(&w.word), w.score)).filter(|(p, _)| !p.trim().is_empty()).collect();
     let texts = subject.map(str::to_owned).into_iter().chain(parts.iter().filter_map(text_of));
     let mut score = 0u32;
     for text in texts {
         let text = words(&text);
-        for w in &b.words {
-            let phrase = words(&w.word);
-            if phrase.trim().is_empty() {
-                continue;
-            }
+        for (phrase, points) in &phrases {
             let hits = u32::try_from(text.matches(phrase.as_str()).count()).unwrap_or(u32::MAX);
-            score = score.saturating_add(hits.saturating_mul(w.score));
+            score = score.saturating_add(hits.saturating_mul(*points));
         }
     }
     score

@@ -85,10 +85,6 @@ impl Accounts {
         }
         Ok(account.clone())
     }
-
-    pub fn by_name(&self, name: &str) -> Option<&Arc<Account>> {
-        self.accounts.iter().find(|a| a.vasp.name == name)
-    }
 }
 
 impl Account {
@@ -198,7 +194,7 @@ mod tests {
     #[test]
     fn throughput_is_per_second_and_quota_per_day() {
         let a = accounts(2, 3);
-        let account = a.by_name("news").unwrap();
+        let account = &a.accounts[0];
         assert_eq!(account.meter(100), Ok(()));
         assert_eq!(account.meter(100), Ok(()));
         assert_eq!(account.meter(100), Err(OverLimit::Throughput(2)));
