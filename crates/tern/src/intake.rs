@@ -83,7 +83,7 @@ impl Intake {
         }
         let sender = sub.originator.canonical.clone();
         let interface = interface(&sub.origin);
-        let decisions = self.screen(interface, &sub);
+        let decisions = self.screen(interface, &sub, &routed);
         let message = accept::message(sub, routed, now, cfg)?;
         let message_id = message.envelope.message_id.clone();
         for d in &decisions {
@@ -117,7 +117,12 @@ impl Intake {
 
     /// What the protection profiles for `interface` find in the submission's content. Content
     /// that cannot be read is not screened here: each interface has refused what it cannot read.
-    fn screen(&self, interface: Interface, sub: &Submission) -> Vec<Decision> {
+    fn screen(
+        &self,
+        interface: Interface,
+        sub: &Submission,
+        routed: &[(crate::core::envelope::Field, Normalized, Destination)],
+    ) -> Vec<Decision> {
         let cfg = &self.cfg.protection;
         if !cfg.screens(interface) {
             return Vec::new();
@@ -132,7 +137,13 @@ impl Intake {
             .iter()
             .map(|p| protection::Part { declared: &p.media_type, charset: p.param("charset"), data: &p.data })
             .collect();
-        protection::screen(cfg, interface, sub.subject.as_deref(), &parts)
+        let recipients: Vec<String> = routed.iter().map(|(_, n, _)| n.canonical.clone()).collect();
+        let subject =
+            protection::Subject { interface, source: None, sender: &sub.originator.canonical, recipients: &recipients };
+        cfg.profiles_for(&subject)
+            .into_iter()
+            .flat_map(|p| protection::content_decisions(p, sub.subject.as_deref(), &parts))
+            .collect()
     }
 }
 

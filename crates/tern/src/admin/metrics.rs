@@ -7,6 +7,7 @@
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tern_codec::mms::ResponseStatus;
 
+use crate::core::protection::{Action, CHECKS, Interface};
 use crate::push::smpp::LinkStates;
 
 /// Installs the process-wide metrics recorder; what it records is rendered by `/metrics`.
@@ -190,10 +191,10 @@ const SERIES: [Series; 25] = [
     },
 ];
 
-/// The interfaces, checks and actions `tern_protection_decisions_total` counts.
-const PROTECTION_INTERFACES: [&str; 4] = ["mm1-sent", "mm3", "mm4", "mm7"];
-const PROTECTION_CHECKS: [&str; 3] = ["file-filter", "checksum", "banned-words"];
-const PROTECTION_ACTIONS: [&str; 2] = ["log", "block"];
+/// The actions `tern_protection_decisions_total` counts besides the profiles' own: an
+/// endpoint's exemptions, and a scanner that could not answer letting the message through or
+/// refusing it for now.
+const PROTECTION_OTHER_ACTIONS: [&str; 4] = ["exempt", "exempt-flood", "fail-open", "fail-closed"];
 
 /// The answers `tern_mm7_requests_total` counts (see `mm7::server`).
 const MM7_ANSWERS: [&str; 5] = ["SubmitRsp", "CancelRsp", "ReplaceRsp", "RSErrorRsp", "Fault"];
@@ -238,12 +239,14 @@ pub fn register(links: &LinkStates) {
             Labels::EnumOutcome => ENUM_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
             Labels::Mm7Answer => MM7_ANSWERS.iter().map(|v| vec![("answer", (*v).to_owned())]).collect(),
             Labels::EaifOutcome => EAIF_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
-            Labels::Protection => PROTECTION_INTERFACES
+            Labels::Protection => Interface::ALL
                 .iter()
-                .flat_map(|i| PROTECTION_CHECKS.iter().map(move |c| (i, c)))
-                .flat_map(|(i, c)| PROTECTION_ACTIONS.iter().map(move |a| (i, c, a)))
+                .flat_map(|i| CHECKS.iter().map(move |c| (i, c)))
+                .flat_map(|(i, c)| {
+                    Action::ALL.iter().map(|a| a.name()).chain(PROTECTION_OTHER_ACTIONS).map(move |a| (i, c, a))
+                })
                 .map(|(i, c, a)| {
-                    vec![("interface", (*i).to_owned()), ("check", (*c).to_owned()), ("action", (*a).to_owned())]
+                    vec![("interface", i.name().to_owned()), ("check", (*c).to_owned()), ("action", a.to_owned())]
                 })
                 .collect(),
             Labels::Link => links.names().map(|v| vec![("link", v.to_owned())]).collect(),

@@ -41,7 +41,7 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub mm1: Mm1Config,
@@ -689,6 +689,42 @@ impl Config {
         if let Some(name) = self.protection.unknown_profiles().first() {
             return invalid("protection.policies.profile", format!("names profile {name:?}, which no profile has"));
         }
+        for p in profiles {
+            for (key, rate) in [("flood", &p.flood), ("duplicate", &p.duplicate)] {
+                let Some(rate) = rate else { continue };
+                let rising = rate.thresholds.windows(2).all(|w| w[0].count < w[1].count);
+                if rate.thresholds.is_empty() || rate.thresholds.len() > 3 || !rising || rate.thresholds[0].count == 0 {
+                    return invalid(
+                        if key == "flood" { "protection.profiles.flood" } else { "protection.profiles.duplicate" },
+                        format!("profile {:?}: one to three thresholds, counts above 0 and rising", p.name),
+                    );
+                }
+                if rate.window_secs == 0 {
+                    return invalid(
+                        "protection.profiles.window_secs",
+                        format!("profile {:?}: must be above 0", p.name),
+                    );
+                }
+            }
+            if p.spam.as_ref().is_some_and(|s| !(s.threshold.is_finite() && s.threshold > 0.0)) {
+                return invalid("protection.profiles.spam.threshold", format!("profile {:?}: must be above 0", p.name));
+            }
+        }
+        for (key, scanner) in
+            [("protection.clamd", &self.protection.clamd), ("protection.spamd", &self.protection.spamd)]
+        {
+            if scanner.address.is_empty()
+                || scanner.timeout_ms == 0
+                || scanner.max_concurrent == 0
+                || scanner.max_size == 0
+            {
+                return invalid(key, "address, timeout_ms, max_concurrent and max_size must all be set".into());
+            }
+        }
+        let notify = &self.protection.notify;
+        if notify.period_secs == 0 || notify.to.iter().chain([&notify.from]).any(|a| !a.contains('@')) {
+            return invalid("protection.notify", "period_secs above 0, and from and to as e-mail addresses".into());
+        }
         Ok(())
     }
 
@@ -812,8 +848,8 @@ fn entry_template(path: &str) -> Option<Value> {
         .ok(),
         "mm7.vasps" => Value::try_from(Vasp::default()).ok(),
         "protection.profiles" => Value::try_from(crate::core::protection::Profile::default()).ok(),
-        // A policy's keys have no defaults: both are set.
-        "protection.policies" => Some(Value::Table(Table::new())),
+        // A policy's and an endpoint's keys are set one by one.
+        "protection.policies" | "protection.endpoints" => Some(Value::Table(Table::new())),
         // A rule's keys are all text, and which of them a rule has is its meaning: an entry
         // starts empty and takes only the keys set.
         "routing.rules" => Some(Value::Table(Table::new())),

@@ -1,112 +1,11 @@
-//! Protection profiles: named sets of checks on a message's content, each with the actions it
-//! takes when it matches, and the policies that choose a profile by the interface a message
-//! came in on. This step has the content filters that need no scanner: a part's real type (by
-//! its magic bytes, not the type it declares or its name), a part's size, a blocklist of the
-//! SHA-256 of parts' bytes, and banned words with scores in the subject and the text parts (in
-//! their charset); their actions are logging and blocking. Pure: the intake hands
-//! the content in and answers a block with the interface's own refusal.
+//! The content checks that need no scanner, for one profile: a part's real type (by its magic
+//! bytes, not the type it declares or its name), a part's size, a blocklist of the SHA-256 of
+//! parts' bytes, and banned words with scores in the subject and the text parts (in their
+//! charset). Pure.
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The `[protection]` table.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProtectionConfig {
-    pub profiles: Vec<Profile>,
-    pub policies: Vec<Policy>,
-}
-
-/// Where a message is screened: the interface it came in on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Interface {
-    /// Sent by a handset of this relay.
-    Mm1Sent,
-    Mm3,
-    Mm4,
-    Mm7,
-}
-
-impl Interface {
-    pub fn name(self) -> &'static str {
-        match self {
-            Interface::Mm1Sent => "mm1-sent",
-            Interface::Mm3 => "mm3",
-            Interface::Mm4 => "mm4",
-            Interface::Mm7 => "mm7",
-        }
-    }
-}
-
-/// Which profile screens the messages of which interfaces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Policy {
-    pub interfaces: Vec<Interface>,
-    pub profile: String,
-}
-
-/// What a check does when it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Logged and counted; the message goes on.
-    Log,
-    /// Refused with the interface's answer; nothing is stored.
-    Block,
-}
-
-/// A named set of checks.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Profile {
-    pub name: String,
-    pub file_filter: Option<FileFilter>,
-    pub checksums: Option<Checksums>,
-    pub banned_words: Option<BannedWords>,
-}
-
-/// Parts by their real type and their size.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FileFilter {
-    /// Real media types matched (`application/x-executable`, or `image/*` for a whole kind),
-    /// read from the part's first bytes whatever it declares.
-    pub types: Vec<String>,
-    /// A part's declared type that is not its real one matches too (a picture sent as text).
-    pub mislabelled: bool,
-    /// Parts larger than this match, in octets; 0 for no limit.
-    pub max_part_size: usize,
-    pub actions: Vec<Action>,
-}
-
-/// Parts by the SHA-256 of their bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Checksums {
-    /// Lower-case hex digests.
-    pub sha256: Vec<String>,
-    pub actions: Vec<Action>,
-}
-
-/// Words and phrases with scores; a message whose subject and text parts score at least the
-/// threshold matches.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BannedWords {
-    pub words: Vec<ScoredWord>,
-    pub threshold: u32,
-    pub actions: Vec<Action>,
-}
-
-/// A word or phrase, matched whole and in any case, and what each occurrence scores.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScoredWord {
-    pub word: String,
-    pub score: u32,
-}
+use super::{Action, BannedWords, Decision, FileFilter, Profile, Scope};
 
 /// One part of the content, as the screen sees it.
 #[derive(Debug, Clone, Copy)]
@@ -117,94 +16,33 @@ pub struct Part<'a> {
     pub data: &'a [u8],
 }
 
-/// What matched: the profile, the check, why, and what it does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub profile: String,
-    pub check: &'static str,
-    pub detail: String,
-    pub actions: Vec<Action>,
-}
-
-impl Decision {
-    pub fn blocks(&self) -> bool {
-        self.actions.contains(&Action::Block)
-    }
-}
-
-impl Action {
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Log => "log",
-            Action::Block => "block",
-        }
-    }
-}
-
-impl ProtectionConfig {
-    /// The profiles that screen messages of `interface`, each once, in the policies' order.
-    pub fn profiles_for(&self, interface: Interface) -> Vec<&Profile> {
-        let mut out: Vec<&Profile> = Vec::new();
-        let named = self.policies.iter().filter(|p| p.interfaces.contains(&interface)).map(|p| p.profile.as_str());
-        for name in named {
-            if let Some(profile) = self.profiles.iter().find(|p| p.name == name)
-                && !out.iter().any(|p| p.name == name)
-            {
-                out.push(profile);
-            }
-        }
-        out
-    }
-
-    /// Whether anything screens messages of `interface` (so the content need not be read).
-    pub fn screens(&self, interface: Interface) -> bool {
-        !self.profiles_for(interface).is_empty()
-    }
-
-    /// The profile names policies use that no profile has, for the configuration's check.
-    pub fn unknown_profiles(&self) -> Vec<&str> {
-        self.policies
-            .iter()
-            .map(|p| p.profile.as_str())
-            .filter(|name| !self.profiles.iter().any(|p| p.name == *name))
-            .collect()
-    }
-}
-
-/// Every match of the checks of the profiles for `interface` on the message's `subject` and
-/// `parts`.
-pub fn screen(
-    cfg: &ProtectionConfig,
-    interface: Interface,
-    subject: Option<&str>,
-    parts: &[Part<'_>],
-) -> Vec<Decision> {
+/// Every match of the profile's content checks on the message's `subject` and `parts`.
+pub fn content_decisions(profile: &Profile, subject: Option<&str>, parts: &[Part<'_>]) -> Vec<Decision> {
     let mut out = Vec::new();
-    for profile in cfg.profiles_for(interface) {
-        let decide = |check, detail: String, actions: &[Action]| Decision {
-            profile: profile.name.clone(),
-            check,
-            detail,
-            actions: actions.to_vec(),
-        };
-        for part in parts {
-            if let Some(f) = &profile.file_filter
-                && let Some(why) = file_match(f, part)
-            {
-                out.push(decide("file-filter", why, &f.actions));
-            }
-            if let Some(c) = &profile.checksums {
-                let digest = hex::encode(Sha256::digest(part.data));
-                if c.sha256.iter().any(|d| d.eq_ignore_ascii_case(&digest)) {
-                    out.push(decide("checksum", format!("a part with SHA-256 {digest}"), &c.actions));
-                }
+    let decide = |check, detail: String, scope, actions: &[Action]| Decision {
+        profile: profile.name.clone(),
+        check,
+        detail,
+        scope,
+        actions: actions.to_vec(),
+    };
+    for (i, part) in parts.iter().enumerate() {
+        if let Some(f) = &profile.file_filter
+            && let Some(why) = file_match(f, part)
+        {
+            out.push(decide("file-filter", why, Scope::Part(i), &f.actions));
+        }
+        if let Some(c) = &profile.checksums {
+            let digest = hex::encode(Sha256::digest(part.data));
+            if c.sha256.iter().any(|d| d.eq_ignore_ascii_case(&digest)) {
+                out.push(decide("checksum", format!("a part with SHA-256 {digest}"), Scope::Part(i), &c.actions));
             }
         }
-        if let Some(b) = &profile.banned_words {
-            let score = word_score(b, subject, parts);
-            if score >= b.threshold.max(1) {
-                out.push(decide("banned-words", format!("banned words scoring {score}"), &b.actions));
-            }
+    }
+    if let Some(b) = &profile.banned_words {
+        let score = word_score(b, subject, parts);
+        if score >= b.threshold.max(1) {
+            out.push(decide("banned-words", format!("banned words scoring {score}"), Scope::Message, &b.actions));
         }
     }
     out
@@ -277,6 +115,7 @@ fn file_match(f: &FileFilter, part: &Part<'_>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::super::{Checksums, Interface, Policy, ProtectionConfig, ScoredWord, Subject};
     use super::*;
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
@@ -285,8 +124,13 @@ mod tests {
         \0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
     fn cfg(profile: Profile, interfaces: &[Interface]) -> ProtectionConfig {
-        let policy = Policy { interfaces: interfaces.to_vec(), profile: profile.name.clone() };
-        ProtectionConfig { profiles: vec![profile], policies: vec![policy] }
+        let policy = Policy { interfaces: interfaces.to_vec(), profile: profile.name.clone(), ..Policy::default() };
+        ProtectionConfig { profiles: vec![profile], policies: vec![policy], ..ProtectionConfig::default() }
+    }
+
+    fn screen(c: &ProtectionConfig, interface: Interface, subject: Option<&str>, parts: &[Part<'_>]) -> Vec<Decision> {
+        let s = Subject { interface, source: None, sender: "+15550100001", recipients: &[] };
+        c.profiles_for(&s).into_iter().flat_map(|p| content_decisions(p, subject, parts)).collect()
     }
 
     fn filter(types: &[&str], mislabelled: bool, max: usize, action: Action) -> Profile {
@@ -298,8 +142,7 @@ mod tests {
                 max_part_size: max,
                 actions: vec![action],
             }),
-            checksums: None,
-            banned_words: None,
+            ..Profile::default()
         }
     }
 
@@ -335,7 +178,7 @@ mod tests {
             name: "sums".into(),
             file_filter: None,
             checksums: Some(Checksums { sha256: vec![digest.to_uppercase()], actions: vec![Action::Block] }),
-            banned_words: None,
+            ..Profile::default()
         };
         let c = cfg(profile, &[Interface::Mm4]);
         let d = screen(&c, Interface::Mm4, None, &[Part { declared: "text/plain", charset: None, data: b"known bad" }]);
@@ -372,15 +215,5 @@ mod tests {
         // A picture is not text.
         let picture = Part { declared: "image/png", charset: None, data: b"free money free money" };
         assert!(screen(&c, Interface::Mm1Sent, None, &[picture]).is_empty());
-    }
-
-    #[test]
-    fn a_profile_serves_several_policies_once_and_unknown_names_are_found() {
-        let mut c = cfg(filter(&["image/*"], false, 0, Action::Log), &[Interface::Mm1Sent]);
-        c.policies.push(Policy { interfaces: vec![Interface::Mm1Sent, Interface::Mm7], profile: "files".into() });
-        c.policies.push(Policy { interfaces: vec![Interface::Mm3], profile: "nowhere".into() });
-        assert_eq!(c.profiles_for(Interface::Mm1Sent).len(), 1);
-        assert!(c.screens(Interface::Mm7) && !c.screens(Interface::Mm3));
-        assert_eq!(c.unknown_profiles(), ["nowhere"]);
     }
 }
