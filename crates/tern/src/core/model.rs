@@ -1,8 +1,9 @@
 //! What the core builds and the store persists: a message to store with its recipients
 //! ([`NewMessage`]), a recipient as it is read back with its message ([`Delivery`]), a message
 //! with all its recipients ([`StoredMessage`]), the pushes and outbound jobs that are due
-//! ([`DuePush`], [`DueOutbound`]), and the durable changes the core decides on ([`Change`]),
-//! which the store applies atomically. Plain data: no I/O here, and nothing of how the store
+//! ([`DuePush`], [`DueOutbound`]), a message the protection stage holds back or keeps a copy of
+//! ([`HoldKind`], [`HoldReason`], [`Held`]), and the durable changes the core decides on
+//! ([`Change`]), which the store applies atomically. Plain data: no I/O here, and nothing of how the store
 //! keeps it (a body is an opaque [`BlobRef`]).
 
 use serde::{Deserialize, Serialize};
@@ -220,10 +221,65 @@ pub enum Change {
     },
     /// The message expired: free its body and stop its pushes and forwards.
     Expire { message: i64 },
+    /// Keep a message aside, whole (envelope, body, routed recipients), durably as an accepted
+    /// message's body is kept, but invisible to delivery: no recipient rows, pushes or jobs.
+    /// A quarantined message waits to be released (then stored as [`Change::Accept`] would) or
+    /// deleted; an archive copy waits to be deleted. It may come in the same apply as the
+    /// `Accept` of the same message, each with its own body. Always applies.
+    Hold { message: Box<NewMessage>, kind: HoldKind, reason: HoldReason, now: i64 },
     /// SMSCs took pushes' parts under these message ids (for their delivery receipts).
     SmscIds(Vec<SmscId>),
     /// An SMSC delivery receipt: the final state of one part.
     Receipt { link: String, smsc_id: String, state: String, now: i64 },
+}
+
+/// Why the protection stage keeps a message aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldKind {
+    /// Held instead of delivered, until an administrator releases or deletes it.
+    Quarantine,
+    /// A copy kept for data-loss prevention; the message itself went on or was blocked.
+    Archive,
+}
+
+impl HoldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldKind::Quarantine => "quarantine",
+            HoldKind::Archive => "archive",
+        }
+    }
+}
+
+/// Why a message is held: what the protection stage decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldReason {
+    /// The interface the message came in on.
+    pub interface: String,
+    /// The protection profile that decided.
+    pub profile: String,
+    /// The check that matched (`virus`, `spam`, `flood`...).
+    pub check: String,
+    /// What it found, for the administrator.
+    pub detail: String,
+}
+
+/// A held message as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Held {
+    pub id: i64,
+    pub kind: HoldKind,
+    pub message_id: String,
+    pub sender: String,
+    /// Every recipient the envelope names, in its order.
+    pub recipients: Vec<String>,
+    pub subject: Option<String>,
+    /// Octets of the body.
+    pub size: i64,
+    pub reason: HoldReason,
+    /// When it was held (Unix seconds).
+    pub at: i64,
 }
 
 /// How one send ended: reschedule at `next`, or close the push in `state` (`done`, `failed`).

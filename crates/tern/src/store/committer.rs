@@ -2,7 +2,9 @@
 //! to a batch limit), appends the batch's bodies to the open segment and syncs it once, then
 //! applies every request's changes in one SQLite transaction (each under its own savepoint, so
 //! one bad request cannot fail the others) and commits with one WAL fsync. Only then does any
-//! request hear back.
+//! request hear back. Besides the core's changes, a request can carry one of the store's own
+//! chores (forgetting a dead segment, releasing or deleting a held message), so that those
+//! writes, too, have the one writer.
 
 use std::path::PathBuf;
 
@@ -11,22 +13,38 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::held::{self, Holding, Release};
 use super::payloads::{Location, PayloadLog};
 use super::{Result, StoreError, decode_error, format_from, format_name};
 use crate::core::envelope::{BodyFormat, Envelope};
 use crate::core::model::{
-    Change, DueOutbound, DuePush, NewMessage, NotificationParts, OutboundJob, PeerAnswer, PushContent, PushResult,
+    Change, DueOutbound, DuePush, NewRecipient, NotificationParts, OutboundJob, PeerAnswer, PushContent, PushResult,
 };
 use crate::core::report::{REPORT_LIFETIME_SECS, Report, ReportRoute};
 use crate::core::state::{OutboundEvent, RecipientState};
 
-/// What a request's changes did: for each change but a lease, whether it applied; and the
-/// pushes its leases took.
+/// What a request's changes did: for each change but a lease, whether it applied; the
+/// pushes its leases took; and what its chore did.
 #[derive(Debug, Default)]
 pub(super) struct Applied {
     pub flags: Vec<bool>,
     pub leased: Vec<DuePush>,
     pub outbound: Vec<DueOutbound>,
+    /// A [`Chore::Release`]'s outcome.
+    pub released: Option<Release>,
+    /// Whether a [`Chore::DeleteHeld`] found its message.
+    pub deleted: bool,
+}
+
+/// The store's own work on its records, applied in a group commit like a change.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Chore {
+    /// A dead segment whose file was removed: its row goes.
+    Forget(i64),
+    /// A quarantined message goes to delivery ([`held::release`]).
+    Release { held: i64, now: i64 },
+    /// A held message goes ([`held::delete`]).
+    DeleteHeld(i64),
 }
 
 pub(super) struct Job {
@@ -34,11 +52,10 @@ pub(super) struct Job {
     /// The checksum of each body the changes carry ([`body`]), in order, worked out by the
     /// caller so that the committer, which every request waits on, does not spend its time on it.
     pub checksums: Vec<u32>,
-    /// The envelope of each accepted message as stored (JSON), in order, made by the caller
-    /// for the same reason.
+    /// The envelope of each accepted or held message as stored (JSON), in order ([`stores_envelope`]),
+    /// made by the caller for the same reason.
     pub envelopes: Vec<String>,
-    /// A dead segment whose file was removed: its row goes.
-    pub forget: Option<i64>,
+    pub chore: Option<Chore>,
     pub reply: oneshot::Sender<Result<Applied>>,
 }
 
@@ -126,13 +143,18 @@ async fn commit(conn: &mut SqliteConnection, log: &mut PayloadLog, jobs: &[Job])
     results
 }
 
-/// The body a change brings to be stored: an accepted message's, or a replacement.
+/// The body a change brings to be stored: an accepted or held message's, or a replacement.
 pub(super) fn body(change: &Change) -> Option<&[u8]> {
     match change {
-        Change::Accept(m) => Some(&m.body),
+        Change::Accept(m) | Change::Hold { message: m, .. } => Some(&m.body),
         Change::Replace { body, .. } => Some(body),
         _ => None,
     }
+}
+
+/// Whether a change stores its message's envelope (see [`Job::envelopes`]).
+pub(super) fn stores_envelope(change: &Change) -> bool {
+    matches!(change, Change::Accept(_) | Change::Hold { .. })
 }
 
 /// Appends every body the jobs' changes carry and syncs once; per job, where they went.
@@ -172,13 +194,17 @@ async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location
     let mut applied = Applied { flags: Vec::with_capacity(job.changes.len()), ..Applied::default() };
     let mut bodies = locations.iter();
     let mut envelopes = job.envelopes.iter();
-    let mut outcome = match job.forget {
-        Some(segment) => forget_segment(conn, segment).await.map(|_| ()),
+    let mut outcome = match job.chore {
+        Some(Chore::Forget(segment)) => forget_segment(conn, segment).await.map(|_| ()),
+        Some(Chore::Release { held, now }) => {
+            held::release(conn, held, now).await.map(|release| applied.released = Some(release))
+        }
+        Some(Chore::DeleteHeld(id)) => held::delete(conn, id).await.map(|found| applied.deleted = found),
         None => Ok(()),
     };
     for change in job.changes.iter().take(if outcome.is_ok() { usize::MAX } else { 0 }) {
         let location = body(change).and_then(|_| bodies.next().copied());
-        let envelope = matches!(change, Change::Accept(_)).then(|| envelopes.next().map(String::as_str)).flatten();
+        let envelope = stores_envelope(change).then(|| envelopes.next().map(String::as_str)).flatten();
         let done = match change {
             Change::LeaseDue { now, until, limit } => {
                 lease_due(conn, *now, *until, *limit).await.map(|leased| applied.leased.extend(leased))
@@ -221,7 +247,20 @@ async fn apply(
         Change::Accept(m) => {
             let at = body.ok_or_else(|| StoreError::Io(std::io::Error::other("body not written")))?;
             let envelope = envelope.ok_or_else(|| StoreError::Io(std::io::Error::other("envelope not written")))?;
-            accept(conn, m, at, envelope).await
+            let acceptance = Acceptance {
+                envelope: &m.envelope,
+                stored: envelope,
+                format: m.format,
+                size: i64::try_from(m.body.len()).unwrap_or(i64::MAX),
+                recipients: &m.recipients,
+                due: m.envelope.deliver_after,
+            };
+            accept(conn, &acceptance, at).await
+        }
+        Change::Hold { message, kind, reason, now } => {
+            let at = body.ok_or_else(|| StoreError::Io(std::io::Error::other("body not written")))?;
+            let envelope = envelope.ok_or_else(|| StoreError::Io(std::io::Error::other("envelope not written")))?;
+            held::hold(conn, &Holding { message, envelope, kind: *kind, reason, now: *now }, at).await
         }
         Change::Replace { message, body: new, content_type, format, deliver_after, now } => {
             let at = body.ok_or_else(|| StoreError::Io(std::io::Error::other("body not written")))?;
@@ -431,11 +470,26 @@ fn same_outcome(a: &PushResult, b: &PushResult) -> bool {
     (a.attempts, a.next, a.state, &a.error) == (b.attempts, b.next, b.state, &b.error)
 }
 
+/// A message as [`accept`] stores it: all but its body's bytes, which are in a segment already.
+/// A [`Change::Accept`] makes one of its message; a release ([`held::release`]) of the message
+/// it kept, so a released message is stored exactly as an accepted one.
+pub(super) struct Acceptance<'a> {
+    pub envelope: &'a Envelope,
+    /// The envelope as stored (JSON).
+    pub stored: &'a str,
+    pub format: BodyFormat,
+    /// Octets of the body.
+    pub size: i64,
+    pub recipients: &'a [NewRecipient],
+    /// When its pushes and forwards are first due.
+    pub due: i64,
+}
+
 /// Stores a message, its recipients, a pending push per local recipient waiting for its
 /// notification, and one forward job per other destination; false (nothing stored) when a
 /// message with its Message-ID is stored already.
-async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location, envelope: &str) -> Result<bool> {
-    let env = &m.envelope;
+pub(super) async fn accept(conn: &mut SqliteConnection, m: &Acceptance<'_>, at: Location) -> Result<bool> {
+    let env = m.envelope;
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO messages (message_id, sender, date, expires_at, deliver_after, envelope, body_format, size, \
          segment, body_offset, body_length, body_crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -446,9 +500,9 @@ async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location, envel
     .bind(env.date)
     .bind(env.expires_at)
     .bind(env.deliver_after)
-    .bind(envelope)
+    .bind(m.stored)
     .bind(format_name(m.format))
-    .bind(i64::try_from(m.body.len()).unwrap_or(i64::MAX))
+    .bind(m.size)
     .bind(at.segment)
     .bind(i64::try_from(at.offset).unwrap_or(i64::MAX))
     .bind(i64::try_from(at.length).unwrap_or(i64::MAX))
@@ -458,7 +512,7 @@ async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location, envel
     let Some(id) = id else { return Ok(false) };
     sqlx::query("UPDATE segments SET live = live + 1 WHERE id = ?").bind(at.segment).execute(&mut *conn).await?;
     let mut forwards: Vec<(&str, Vec<i64>)> = Vec::new();
-    for r in &m.recipients {
+    for r in m.recipients {
         let rid: i64 = sqlx::query(
             "INSERT INTO recipients (message, address, route, token, transaction_id, state, status_text, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -481,7 +535,7 @@ async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location, envel
             sqlx::query("INSERT INTO pushes (recipient, msisdn, state, next_attempt_at) VALUES (?, ?, 'pending', ?)")
                 .bind(rid)
                 .bind(&r.address)
-                .bind(env.deliver_after)
+                .bind(m.due)
                 .execute(&mut *conn)
                 .await?;
         } else {
@@ -499,7 +553,7 @@ async fn accept(conn: &mut SqliteConnection, m: &NewMessage, at: Location, envel
         .bind(id)
         .bind(destination)
         .bind(json(&ids)?)
-        .bind(env.deliver_after)
+        .bind(m.due)
         .bind(env.expires_at)
         .execute(&mut *conn)
         .await?;

@@ -5,11 +5,17 @@
 //! one committer task that groups the changes of concurrent requests into one transaction and
 //! one sync of the segment (group commit): a caller hears "done" only after its data is
 //! durable, and many callers share each fsync. Freeing bodies is the store's own business
-//! ([`Store::collect_garbage`]).
+//! ([`Store::collect_garbage`]). Messages the protection stage holds back or archives are kept
+//! beside the delivered ones, invisible to delivery, until released or deleted (`held.rs`); its
+//! flood and duplicate counters are kept here too (`counters.rs`).
 
 mod committer;
+mod counters;
+mod held;
 mod legacy;
 mod payloads;
+#[cfg(test)]
+pub(crate) mod samples;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,12 +26,15 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 // What the core builds and the store persists, re-exported for the store's callers.
 pub use crate::core::model::{
-    BlobRef, Change, Delivery, DueOutbound, DuePush, NewMessage, NewRecipient, NotificationParts, OutboundJob,
-    OutboundResult, PushContent, PushResult, SmscId, StoredMessage,
+    BlobRef, Change, Delivery, DueOutbound, DuePush, Held, HoldKind, HoldReason, NewMessage, NewRecipient,
+    NotificationParts, OutboundJob, OutboundResult, PushContent, PushResult, SmscId, StoredMessage,
 };
 pub use crate::core::state::{OutboundState, RecipientState};
+pub use held::{PAGE_MAX as HELD_PAGE_MAX, Release};
 
 use crate::core::envelope::BodyFormat;
+use committer::Chore;
+use counters::Counters;
 use payloads::Location;
 
 /// Storage failed; each interface answers with its transient error (an MM1 transient status,
@@ -65,6 +74,8 @@ pub struct Store {
     queued: Arc<Notify>,
     /// The same for the outbound queues' worker.
     outbound: Arc<Notify>,
+    /// The protection stage's event counts ([`Store::count`]).
+    counters: Arc<Counters>,
 }
 
 /// A query for [`Delivery`] rows with the given condition (a literal, so the SQL is static).
@@ -82,13 +93,17 @@ macro_rules! delivery_query {
 /// The layout `schema.sql` creates. An older data directory is upgraded in place by the
 /// migrations after [`OLDEST_SCHEMA`]; an older one still, or a newer one, is refused rather
 /// than misread.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// The oldest layout that can be upgraded: the first a release wrote.
 const OLDEST_SCHEMA: i64 = 3;
 
 /// Each step takes a data directory from the version before it to this one.
-const MIGRATIONS: &[(i64, &str)] = &[(4, include_str!("migrations/4.sql")), (5, include_str!("migrations/5.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (4, include_str!("migrations/4.sql")),
+    (5, include_str!("migrations/5.sql")),
+    (6, include_str!("migrations/6.sql")),
+];
 
 /// A body format's stored name.
 fn format_name(f: BodyFormat) -> &'static str {
@@ -189,7 +204,15 @@ impl Store {
         schema(&mut writer, &payloads).await?;
         let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         let (commits, handle) = committer::start(writer, payloads.clone(), batch_max).await?;
-        Ok((Store { read, commits, payloads, queued: Arc::default(), outbound: Arc::default() }, handle))
+        let store = Store {
+            read,
+            commits,
+            payloads,
+            queued: Arc::default(),
+            outbound: Arc::default(),
+            counters: Arc::default(),
+        };
+        Ok((store, handle))
     }
 
     /// Applies `changes` atomically and durably; returns, per change, whether it applied (a
@@ -226,21 +249,80 @@ impl Store {
         let checksums = changes.iter().filter_map(committer::body).map(payloads::checksum).collect();
         let mut envelopes = Vec::new();
         for change in &changes {
-            if let Change::Accept(m) = change {
+            if let Change::Accept(m) | Change::Hold { message: m, .. } = change {
                 envelopes.push(serde_json::to_string(&m.envelope).map_err(std::io::Error::other)?);
             }
         }
-        let (reply, answer) = oneshot::channel();
-        self.commits
-            .send(committer::Job { changes, checksums, envelopes, forget: None, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        let applied = answer.await.map_err(|_| StoreError::Closed)??;
+        let applied = self.send(changes, checksums, envelopes, None).await?;
         if queues {
-            self.queued.notify_one();
-            self.outbound.notify_one();
+            self.wake();
         }
         Ok(applied)
+    }
+
+    /// Hands a job to the committer (see [`committer::Job`]) and waits until it is committed.
+    async fn send(
+        &self,
+        changes: Vec<Change>,
+        checksums: Vec<u32>,
+        envelopes: Vec<String>,
+        chore: Option<Chore>,
+    ) -> Result<committer::Applied> {
+        let (reply, answer) = oneshot::channel();
+        let job = committer::Job { changes, checksums, envelopes, chore, reply };
+        self.commits.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Applies one of the store's own chores in a group commit.
+    async fn chore(&self, chore: Chore) -> Result<committer::Applied> {
+        self.send(Vec::new(), Vec::new(), Vec::new(), Some(chore)).await
+    }
+
+    /// Tells both delivery workers that something may be due.
+    fn wake(&self) {
+        self.queued.notify_one();
+        self.outbound.notify_one();
+    }
+
+    /// Held messages of `kind` (any when `None`) with ids above `after`, oldest first, at most
+    /// `limit` and never more than [`HELD_PAGE_MAX`].
+    pub async fn held(&self, kind: Option<HoldKind>, after_id: i64, limit: i64) -> Result<Vec<Held>> {
+        held::list(&self.read, kind, after_id, limit).await
+    }
+
+    /// A held message's body, checked against its length and checksum as every body read is
+    /// ([`Store::body`]); `None` when there is no such held message.
+    pub async fn held_body(&self, id: i64) -> Result<Option<(BodyFormat, Vec<u8>)>> {
+        let Some((format, at)) = held::body_at(&self.read, id).await? else { return Ok(None) };
+        Ok(Some((format, self.body(&at.to_ref()).await?)))
+    }
+
+    /// Releases a quarantined message to delivery: in one transaction its held row goes and it
+    /// is stored as [`Change::Accept`] stores a message, its pushes and forwards due at `now`
+    /// (or its own later delivery time). The delivery workers are woken at once.
+    pub async fn release(&self, id: i64, now: i64) -> Result<Release> {
+        let applied = self.chore(Chore::Release { held: id, now }).await?;
+        let release = applied.released.ok_or_else(|| StoreError::Io(std::io::Error::other("release not applied")))?;
+        if matches!(release, Release::Released { .. }) {
+            self.wake();
+        }
+        Ok(release)
+    }
+
+    /// Deletes a held message (quarantined or archived); its body is freed with its segment.
+    /// False when there is no such held message.
+    pub async fn delete_held(&self, id: i64) -> Result<bool> {
+        Ok(self.chore(Chore::DeleteHeld(id)).await?.deleted)
+    }
+
+    /// Counts one more event under `key` at `now` in a fixed window of `window_secs` that starts
+    /// at the key's first event; the first event at or after its end starts a new window. The
+    /// count of the current window, this event included. Not through the committer: the
+    /// embedded backend keeps counts in memory (see `counters.rs`); the shared one will keep
+    /// them in the database, hence the `Result`.
+    pub async fn count(&self, key: &str, window_secs: u64, now: i64) -> Result<u64> {
+        Ok(self.counters.count(key, window_secs, now))
     }
 
     /// Resolves once an outbound job may have been queued since the last call.
@@ -334,7 +416,7 @@ impl Store {
     }
 
     /// Frees the bodies no live message needs any more: each sealed segment that no live
-    /// message points into is removed, then forgotten. Returns how many went.
+    /// message or held message points into is removed, then forgotten. Returns how many went.
     pub async fn collect_garbage(&self) -> Result<usize> {
         let rows = sqlx::query("SELECT id FROM segments WHERE sealed = 1 AND live <= 0").fetch_all(&self.read).await?;
         let dead: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
@@ -343,18 +425,7 @@ impl Store {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
             }
-            let (reply, answer) = oneshot::channel();
-            self.commits
-                .send(committer::Job {
-                    forget: Some(segment),
-                    changes: Vec::new(),
-                    checksums: Vec::new(),
-                    envelopes: Vec::new(),
-                    reply,
-                })
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            answer.await.map_err(|_| StoreError::Closed)??;
+            self.chore(Chore::Forget(segment)).await?;
         }
         Ok(dead.len())
     }

@@ -1,8 +1,8 @@
--- Tern's embedded store, as a new data directory gets it (schema 5; older ones are upgraded by
+-- Tern's embedded store, as a new data directory gets it (schema 6; older ones are upgraded by
 -- the steps in migrations/). Times are Unix seconds (UTC).
 CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY,
-    live INTEGER NOT NULL DEFAULT 0,   -- messages whose body is in the segment and not yet freed
+    live INTEGER NOT NULL DEFAULT 0,   -- messages and held messages whose body is in the segment and not yet freed
     sealed INTEGER NOT NULL DEFAULT 0  -- no longer appended to; deleted when live reaches 0
 );
 
@@ -83,3 +83,26 @@ CREATE TABLE IF NOT EXISTS outbound (
 );
 CREATE INDEX IF NOT EXISTS outbound_due ON outbound (next_attempt_at) WHERE state IN ('pending', 'leased');
 CREATE INDEX IF NOT EXISTS outbound_message ON outbound (message);
+
+-- Messages the protection stage holds back (quarantine) or keeps a copy of (archive); invisible
+-- to delivery.
+CREATE TABLE IF NOT EXISTS held (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,                 -- quarantine (waits to be released or deleted) or archive
+    message_id TEXT NOT NULL,           -- not unique: a message can be delivered and archived
+    sender TEXT NOT NULL,               -- canonical address of the originator
+    envelope TEXT NOT NULL,             -- the neutral envelope (JSON), as in messages
+    recipients TEXT NOT NULL,           -- the routed recipients a release stores (JSON array)
+    interface TEXT NOT NULL,            -- why: the interface it came in on,
+    profile TEXT NOT NULL,              -- the protection profile,
+    check_name TEXT NOT NULL,           -- the check that matched,
+    detail TEXT NOT NULL,               -- and what it found
+    held_at INTEGER NOT NULL,
+    body_format TEXT NOT NULL,          -- wsp or mime
+    size INTEGER NOT NULL,              -- octets of the body
+    segment INTEGER NOT NULL,           -- where the body is; counted live in its segment
+    body_offset INTEGER NOT NULL,
+    body_length INTEGER NOT NULL,
+    body_crc INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS held_kind ON held (kind, id);
