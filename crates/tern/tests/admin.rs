@@ -1,7 +1,9 @@
-//! The admin endpoint of a real `tern serve` over HTTP: `/metrics` behind the bearer token made
-//! by `tern admin-token` (and refused without one beyond loopback), every series there at zero
-//! before any traffic, `/health` and `/ready` open, `/ready` failing while an SMPP link is not
-//! bound (a closed port, then the npm SMSC peer), and the log lines saying where it listens.
+//! The admin endpoint of a real `tern serve` over HTTP: `/metrics` and `/protection/held` behind
+//! the bearer token made by `tern admin-token` (and refused without one beyond loopback; the
+//! held-message routes themselves are tested on the router in `admin/held.rs`), every series
+//! there at zero before any traffic, `/health` and `/ready` open, `/ready` failing while an SMPP
+//! link is not bound (a closed port, then the npm SMSC peer), and the log lines saying where it
+//! listens.
 
 #![allow(clippy::unwrap_used)]
 
@@ -191,6 +193,9 @@ fn the_listen_address_is_logged_and_beyond_loopback_metrics_need_a_token() {
     assert!(warning.contains("with the bearer token"), "{warning}");
     assert_eq!(guarded.get("/metrics", None).status, 401);
     assert_eq!(guarded.get("/metrics", Some(&token)).status, 200);
+    assert_eq!(guarded.get("/protection/held", None).status, 401, "held messages are behind the token too");
+    let held = guarded.get("/protection/held", Some(&token));
+    assert_eq!((held.status, held.body.as_str()), (200, "[]"), "nothing is held yet");
 }
 
 #[test]

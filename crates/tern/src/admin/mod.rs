@@ -1,8 +1,10 @@
 //! The admin endpoint, on its own port (`admin.listen`, loopback by default) so that handsets
-//! never see it: `/health` and `/ready`, open to all, and `/metrics` (Prometheus text), which
-//! like every admin route added later sits behind the bearer token of [`token`]. This module
-//! owns the routes, who may use them, and what readiness means.
+//! never see it: `/health` and `/ready`, open to all, and `/metrics` (Prometheus text) and the
+//! held-message routes under `/protection/held` ([`held`]), which like every admin route added
+//! later sit behind the bearer token of [`token`]. This module owns the routes, who may use
+//! them, and what readiness means.
 
+mod held;
 pub mod metrics;
 pub mod token;
 
@@ -71,13 +73,13 @@ pub fn announce(listen: SocketAddr, access: &Access) {
         _ if is_loopback(listen) => {}
         Access::Refused => tracing::warn!(
             %listen,
-            "the admin endpoint is not on loopback and admin.token_sha256 is not set: /metrics refuses every \
-             request (`tern admin-token` makes a token)"
+            "the admin endpoint is not on loopback and admin.token_sha256 is not set: /metrics and \
+             /protection/held refuse every request (`tern admin-token` makes a token)"
         ),
         _ => tracing::warn!(
             %listen,
-            "the admin endpoint is not on loopback: other hosts reach /health and /ready, and /metrics with the \
-             bearer token"
+            "the admin endpoint is not on loopback: other hosts reach /health and /ready, and /metrics and \
+             /protection/held with the bearer token"
         ),
     }
 }
@@ -109,6 +111,7 @@ pub fn router(admin: Admin) -> Router {
     // Routes added here are guarded; only health and readiness are open, for probes.
     let guarded = Router::new()
         .route("/metrics", get(|State(admin): State<Admin>| std::future::ready(admin.metrics.render())))
+        .merge(held::routes())
         .route_layer(middleware::from_fn_with_state(admin.clone(), guard));
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
