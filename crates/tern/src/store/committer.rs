@@ -52,9 +52,10 @@ pub(super) struct Job {
     /// The checksum of each body the changes carry ([`body`]), in order, worked out by the
     /// caller so that the committer, which every request waits on, does not spend its time on it.
     pub checksums: Vec<u32>,
-    /// The envelope of each accepted or held message as stored (JSON), in order ([`stores_envelope`]),
-    /// made by the caller for the same reason.
+    /// The envelope of each accepted or held message as stored (JSON), in order
+    /// ([`stores_envelope`]), made by the caller for the same reason.
     pub envelopes: Vec<String>,
+    /// One of the store's own chores, applied before the changes.
     pub chore: Option<Chore>,
     pub reply: oneshot::Sender<Result<Applied>>,
 }
