@@ -1,8 +1,9 @@
 //! The scanner clients against the real daemons, each started by the test on its own port:
 //! clamd with a database of the EICAR test file only, asked over TCP and over its unix socket,
-//! finds EICAR and passes clean files, is unavailable at once when stopped and answers again
-//! when restarted; spamd scores a mail with GTUBE in its text as spam and a plain one as not,
-//! also when more checks come at once than it is allowed in flight.
+//! finds EICAR and passes clean files, reports its own error on a stream over its limit, is
+//! unavailable at once when stopped and answers again when restarted; spamd scores a mail with
+//! GTUBE in its text as spam and a plain one as not, also when more checks come at once than it
+//! is allowed in flight.
 
 #![allow(clippy::unwrap_used)]
 
@@ -41,6 +42,19 @@ async fn clamd_finds_eicar_over_tcp_and_its_socket_and_answers_again_after_a_res
         assert_eq!(clamd.scan(&png()).await, Ok(VirusVerdict::Clean), "a PNG over {over}");
         assert_eq!(clamd.scan(&text).await, Ok(VirusVerdict::Clean), "a text over {over}");
         assert_eq!(clamd.scan(b"").await, Ok(VirusVerdict::Clean), "nothing over {over}");
+    }
+
+    // Over clamd's StreamMaxLength (50M), clamd answers its own error, which counts even when it
+    // comes before clamd has read all that was sent.
+    let over = vec![0; 51 * 1024 * 1024];
+    for address in [format!("127.0.0.1:{}", daemon.port), daemon.socket.display().to_string()] {
+        let big =
+            Clamd::new(&ScannerConfig { max_size: over.len(), ..config(address.clone(), ScannerConfig::clamd()) });
+        let result = big.scan(&over).await;
+        assert!(
+            matches!(&result, Err(ScanError::Protocol(m)) if m.contains("size limit exceeded")),
+            "51M to {address}: {result:?}"
+        );
     }
 
     daemon.stop();
