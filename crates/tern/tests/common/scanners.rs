@@ -94,11 +94,11 @@ impl Clamd {
         assert!(sigtool.status.success(), "sigtool --md5: {}", String::from_utf8_lossy(&sigtool.stderr));
         std::fs::write(db.join("local.hdb"), &sigtool.stdout).unwrap();
         // A unix socket's path must fit in 108 octets; a deep checkout gets one in /tmp.
+        let port = free_port();
         let mut socket = dir.join("clamd.sock");
         if socket.as_os_str().len() > 100 {
-            socket = std::env::temp_dir().join(format!("tern-clamd-{}.sock", std::process::id()));
+            socket = std::env::temp_dir().join(format!("tern-clamd-{}-{port}.sock", std::process::id()));
         }
-        let port = free_port();
         // No `User` line: clamd then runs as whoever starts it, root or not, who can read the
         // scratch directory.
         let config = [
