@@ -1,10 +1,10 @@
 //! The Tern MMSC as a library: the relay (configuration, core, store, the MM1 interface, the
 //! delivery loops, the push bearers, the admin endpoint, the intake every interface hands new
-//! messages to, routing, the MM4 and MM3 interfaces with their mail formats and the SMTP
-//! transport under them, the MM7 SOAP messages, and the wire-neutral message content) and the
-//! tools built on it (`decode`, the `ue` handset simulator, `demo`). The `tern` binary is a thin
-//! command line over it (`main.rs`); tests and later crates can run the relay in-process through
-//! [`serve::serve`].
+//! messages to, routing, the clients of the virus and spam scanners, the MM4 and MM3 interfaces
+//! with their mail formats and the SMTP transport under them, the MM7 SOAP messages, and the
+//! wire-neutral message content) and the tools built on it (`decode`, the `ue` handset
+//! simulator, `demo`). The `tern` binary is a thin command line over it (`main.rs`); tests and
+//! later crates can run the relay in-process through [`serve::serve`].
 
 pub mod admin;
 pub mod config;
@@ -23,6 +23,7 @@ pub mod mm4;
 pub mod mm7;
 pub mod push;
 pub mod routing;
+pub mod scanners;
 pub mod serve;
 pub mod smtp;
 pub mod store;

@@ -5,6 +5,7 @@
 
 pub mod mail;
 pub mod postfix;
+pub mod scanners;
 pub mod tls;
 
 use std::io::{Read, Write};
