@@ -3,7 +3,8 @@
 # directory) takes 30 KB m-send.req PDUs with one local recipient from h2load, an independent
 # HTTP load tool (Debian package nghttp2-client). Prints h2load's report.
 # usage: scripts/bench-mm1.sh [REQUESTS] [CONNECTIONS] [RATE_PER_CONNECTION]
-# TERN_BIN=path runs that binary instead of building this checkout (to compare two builds).
+# TERN_BIN=path runs that binary instead of building this checkout (to compare two builds);
+# TERN_CONFIG=file gives it a configuration file (such as a protection profile).
 # (without a rate, each connection sends as fast as answers come back)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,8 @@ open(sys.argv[1], "wb").write(pdu)
 PY
 
 port=18002
-TERN_LOG=warn TERN_MM1__LISTEN=127.0.0.1:$port TERN_STORE__DATA_DIR="$work/data" "$bin" serve &
+config=${TERN_CONFIG:+--config=$TERN_CONFIG}
+TERN_LOG=warn TERN_MM1__LISTEN=127.0.0.1:$port TERN_STORE__DATA_DIR="$work/data" "$bin" serve $config &
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 echo "tern serve: $("$bin" --version), checkout $(git rev-parse --short HEAD), $(nproc) cores, body $(stat -c %s "$work/send.mms") octets"
 h2load --h1 -n "$requests" -c "$clients" -m 1 $rate -d "$work/send.mms" \

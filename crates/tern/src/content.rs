@@ -135,7 +135,7 @@ fn mime_media_type(wsp: &str) -> String {
 }
 
 /// `multipart/X` to `application/vnd.wap.multipart.X`, the only multipart form handsets read.
-fn wsp_media_type(mime: &str) -> String {
+pub fn wsp_media_type(mime: &str) -> String {
     match mime.strip_prefix("multipart/") {
         Some(sub) => format!("{WSP_MULTIPART}{sub}"),
         None => mime.to_owned(),

@@ -1,7 +1,9 @@
 //! The one entry for a new message from any interface: the recipients are checked and routed
 //! (routing may ask ENUM, so this is the I/O side of [`crate::core::accept`]), the policy stage
-//! runs, the protection profiles screen the content, and the message is stored durably before anyone hears "accepted". Every interface
-//! hands a neutral [`Submission`] in and turns a [`Refusal`] into its own status.
+//! runs, the sender's endpoint filter and the protection profiles screen it (and may refuse,
+//! hold, rewrite or archive it: [`crate::protect`]), and the message is stored durably before
+//! anyone hears "accepted". Every interface hands a neutral [`Submission`] in and turns a
+//! [`Refusal`] into its own status.
 
 use std::sync::Arc;
 
@@ -12,17 +14,20 @@ use crate::core::address::Normalized;
 use crate::core::envelope::Destination;
 use crate::core::envelope::{BodyFormat, Origin};
 use crate::core::ids;
+use crate::core::model::{HoldKind, HoldReason};
 use crate::core::policy::{Refusal, RefusalKind};
-use crate::core::protection::{self, Decision, Interface};
+use crate::core::protection::{Decision, EndpointAction, Interface, Subject};
 use crate::core::routing::{Action, EmailDefault, Match, Rule};
+use crate::protect::{Screened, Screener};
 use crate::routing::Router;
-use crate::store::{Change, Store};
+use crate::store::{Change, NewMessage, Store};
 
 #[derive(Debug, Clone)]
 pub struct Intake {
     store: Store,
     cfg: Arc<Config>,
     router: Arc<Router>,
+    screener: Screener,
 }
 
 /// A message taken: its Message-ID, and whether it was stored just now (false when the same
@@ -52,7 +57,8 @@ impl Intake {
         }
         let peers = cfg.mm4.peers.iter().map(|p| (p.name.clone(), p.domain.clone())).collect();
         let router = Router::new(routing, cfg.subscribers.clone(), cfg.mm4.domain.clone(), peers)?;
-        Ok(Intake { store, cfg, router: Arc::new(router) })
+        let screener = Screener::new(&cfg, store.clone())?;
+        Ok(Intake { store, cfg, router: Arc::new(router), screener })
     }
 
     /// Where a recipient goes, as the rules and ENUM say; an interface that is not running
@@ -72,6 +78,11 @@ impl Intake {
         }
     }
 
+    /// The screener this intake's messages pass, for MM1 retrieval to screen what it serves.
+    pub fn screener(&self) -> &Screener {
+        &self.screener
+    }
+
     pub async fn submit(&self, sub: Submission) -> Result<Accepted, Refusal> {
         let cfg = self.cfg.acceptance();
         let now = ids::now();
@@ -83,26 +94,24 @@ impl Intake {
         }
         let sender = sub.originator.canonical.clone();
         let interface = interface(&sub.origin);
-        let decisions = self.screen(interface, &sub, &routed);
-        let message = accept::message(sub, routed, now, cfg)?;
+        let endpoint = self.screener.endpoint(interface, &sender);
+        if endpoint == Some(EndpointAction::Block) {
+            return Err(Refusal::new(RefusalKind::ServiceDenied, "the sender may not send messages"));
+        }
+        let recipients: Vec<String> = routed.iter().map(|(_, n, _)| n.canonical.clone()).collect();
+        let mut message = accept::message(sub, routed, now, cfg)?;
         let message_id = message.envelope.message_id.clone();
-        for d in &decisions {
-            let actions: Vec<&str> = d.actions.iter().map(|a| a.name()).collect();
-            tracing::warn!(%message_id, %sender, interface = interface.name(), profile = %d.profile, check = d.check,
-                detail = %d.detail, ?actions, "protection");
-            for action in &actions {
-                metrics::counter!("tern_protection_decisions_total", "interface" => interface.name(), "check" => d.check,
-                    "action" => *action)
-                .increment(1);
-            }
+        let mut changes = Vec::with_capacity(2);
+        if endpoint != Some(EndpointAction::Exempt) && self.screener.screens(interface) {
+            let source = source(&message.envelope.origin);
+            let who = Subject { interface, source: source.as_deref(), sender: &sender, recipients: &recipients };
+            let counted = endpoint != Some(EndpointAction::ExemptFlood);
+            self.screen(&mut message, who, counted, &mut changes).await?;
         }
-        if decisions.iter().any(Decision::blocks) {
-            return Err(Refusal::new(
-                RefusalKind::ContentNotAccepted,
-                "the relay's content filter refused the message",
-            ));
+        if changes.iter().all(|c| !matches!(c, Change::Hold { kind: HoldKind::Quarantine, .. })) {
+            changes.insert(0, Change::Accept(Box::new(message)));
         }
-        let applied = self.store.apply(vec![Change::Accept(Box::new(message))]).await.map_err(|e| {
+        let applied = self.store.apply(changes).await.map_err(|e| {
             tracing::error!(error = %e, "store unavailable");
             Refusal::new(RefusalKind::Transient, "the relay cannot store messages now; try again")
         })?;
@@ -115,35 +124,85 @@ impl Intake {
         Ok(Accepted { message_id, stored })
     }
 
-    /// What the protection profiles for `interface` find in the submission's content. Content
-    /// that cannot be read is not screened here: each interface has refused what it cannot read.
-    fn screen(
+    /// Screens a new message with the protection profiles for it and acts on the verdict: a
+    /// block refuses it (after archiving a copy, if asked), a scanner that fails closed refuses
+    /// it for now, a quarantine holds it instead of accepting it, a replace rewrites its
+    /// content, an archive keeps a copy beside it. What must be stored is added to `changes`.
+    /// Content that cannot be read is not screened here: each interface has refused what it
+    /// cannot read.
+    async fn screen(
         &self,
-        interface: Interface,
-        sub: &Submission,
-        routed: &[(crate::core::envelope::Field, Normalized, Destination)],
-    ) -> Vec<Decision> {
-        let cfg = &self.cfg.protection;
-        if !cfg.screens(interface) {
-            return Vec::new();
-        }
-        let read = match sub.format {
-            BodyFormat::Wsp => content::from_wsp(&sub.body),
-            BodyFormat::Mime => content::from_mime(&sub.body),
+        message: &mut NewMessage,
+        who: Subject<'_>,
+        counted: bool,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), Refusal> {
+        let read = match message.format {
+            BodyFormat::Wsp => content::from_wsp(&message.body),
+            BodyFormat::Mime => content::from_mime(&message.body),
         };
-        let Ok(content) = read else { return Vec::new() };
-        let parts: Vec<protection::Part<'_>> = content
-            .parts
-            .iter()
-            .map(|p| protection::Part { declared: &p.media_type, charset: p.param("charset"), data: &p.data })
-            .collect();
-        let recipients: Vec<String> = routed.iter().map(|(_, n, _)| n.canonical.clone()).collect();
-        let subject =
-            protection::Subject { interface, source: None, sender: &sub.originator.canonical, recipients: &recipients };
-        cfg.profiles_for(&subject)
-            .into_iter()
-            .flat_map(|p| protection::content_decisions(p, sub.subject.as_deref(), &parts))
-            .collect()
+        let Ok(content) = read else { return Ok(()) };
+        let screened = Screened {
+            who,
+            message_id: &message.envelope.message_id,
+            title: message.envelope.subject.as_deref(),
+            content: &content,
+        };
+        let screening = self.screener.screen(&screened, counted).await;
+        let verdict = &screening.verdict;
+        let now = ids::now();
+        if let Some(d) = verdict.archive() {
+            changes.push(hold(message.clone(), HoldKind::Archive, who.interface, d, now));
+        }
+        if let Some(d) = verdict.block() {
+            let answer = self.screener.block_answer(d);
+            if !changes.is_empty() {
+                self.store.apply(std::mem::take(changes)).await.map_err(|e| {
+                    tracing::error!(error = %e, "store unavailable");
+                    Refusal::new(RefusalKind::Transient, "the relay cannot store messages now; try again")
+                })?;
+            }
+            return Err(match answer.check {
+                "flood" | "duplicate" => Refusal::new(RefusalKind::ServiceDenied, "the message was not accepted"),
+                _ => Refusal::new(RefusalKind::ContentNotAccepted, answer.text),
+            });
+        }
+        if let Some(down) = screening.unavailable() {
+            return Err(Refusal::new(
+                RefusalKind::Transient,
+                format!("the relay cannot screen messages now ({} is down); try again", down.scanner),
+            ));
+        }
+        if let Some(d) = verdict.quarantine() {
+            changes.push(hold(message.clone(), HoldKind::Quarantine, who.interface, d, now));
+            return Ok(());
+        }
+        if let Some(rewritten) = self.screener.rewrite(&screening, &content) {
+            message.body = content::to_wsp(&rewritten);
+            message.format = BodyFormat::Wsp;
+            message.envelope.content_type = content::wsp_media_type(&rewritten.media_type);
+        }
+        Ok(())
+    }
+}
+
+/// A copy of `message` held for `d`.
+fn hold(message: NewMessage, kind: HoldKind, interface: Interface, d: &Decision, now: i64) -> Change {
+    let reason = HoldReason {
+        interface: interface.name().to_owned(),
+        profile: d.profile.clone(),
+        check: d.check.to_owned(),
+        detail: d.detail.clone(),
+    };
+    Change::Hold { message: Box::new(message), kind, reason, now }
+}
+
+/// The source policies match a message by: the MM4 peer or the content provider it came from.
+fn source(origin: &Origin) -> Option<String> {
+    match origin {
+        Origin::Mm4 { peer, .. } => Some(format!("peer:{peer}")),
+        Origin::Mm7 { vasp, .. } => Some(format!("vasp:{vasp}")),
+        Origin::Mm1 | Origin::Mm3 => None,
     }
 }
 

@@ -40,6 +40,8 @@ enum Labels {
     EaifOutcome,
     /// `interface`, `check` and `action` of a protection decision.
     Protection,
+    /// `outcome`: how an administrator's notification ended.
+    NotifyOutcome,
     /// `link`: each SMPP link in use.
     Link,
     /// No labels: one series.
@@ -53,7 +55,7 @@ struct Series {
     help: &'static str,
 }
 
-const SERIES: [Series; 25] = [
+const SERIES: [Series; 26] = [
     Series {
         name: "tern_mm1_submissions_total",
         kind: Kind::Counter,
@@ -189,12 +191,21 @@ const SERIES: [Series; 25] = [
         labels: Labels::Protection,
         help: "What the protection profiles found, by interface, check and action taken",
     },
+    Series {
+        name: "tern_protection_notifications_total",
+        kind: Kind::Counter,
+        labels: Labels::NotifyOutcome,
+        help: "Administrator notifications of protection decisions: sent, failed, or logged only",
+    },
 ];
 
 /// The actions `tern_protection_decisions_total` counts besides the profiles' own: an
 /// endpoint's exemptions, and a scanner that could not answer letting the message through or
 /// refusing it for now.
 const PROTECTION_OTHER_ACTIONS: [&str; 4] = ["exempt", "exempt-flood", "fail-open", "fail-closed"];
+
+/// The outcomes `tern_protection_notifications_total` counts (see `protect::notify`).
+const NOTIFY_OUTCOMES: [&str; 3] = ["sent", "failed", "logged"];
 
 /// The answers `tern_mm7_requests_total` counts (see `mm7::server`).
 const MM7_ANSWERS: [&str; 5] = ["SubmitRsp", "CancelRsp", "ReplaceRsp", "RSErrorRsp", "Fault"];
@@ -237,6 +248,7 @@ pub fn register(links: &LinkStates) {
             Labels::Mm4Type => MM4_TYPES.iter().map(|v| vec![("type", (*v).to_owned())]).collect(),
             Labels::OutboundOutcome => OUTBOUND_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
             Labels::EnumOutcome => ENUM_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
+            Labels::NotifyOutcome => NOTIFY_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
             Labels::Mm7Answer => MM7_ANSWERS.iter().map(|v| vec![("answer", (*v).to_owned())]).collect(),
             Labels::EaifOutcome => EAIF_OUTCOMES.iter().map(|v| vec![("outcome", (*v).to_owned())]).collect(),
             Labels::Protection => Interface::ALL

@@ -725,6 +725,10 @@ impl Config {
         if notify.period_secs == 0 || notify.to.iter().chain([&notify.from]).any(|a| !a.contains('@')) {
             return invalid("protection.notify", "period_secs above 0, and from and to as e-mail addresses".into());
         }
+        let relay_port = notify.relay.rsplit_once(':').map(|(host, port)| (host.is_empty(), port.parse::<u16>()));
+        if !notify.relay.is_empty() && !matches!(relay_port, Some((false, Ok(_)))) {
+            return invalid("protection.notify.relay", format!("{:?} is not host:port", notify.relay));
+        }
         Ok(())
     }
 
@@ -1286,6 +1290,20 @@ mod tests {
     #[test]
     fn validation() {
         for (text, key) in [
+            (
+                "[[protection.profiles]]\nname = \"p\"\nflood = { thresholds = [{ count = 20, actions = [] }, { count = 10, actions = [] }] }",
+                "protection.profiles.flood",
+            ),
+            ("[[protection.profiles]]\nname = \"p\"\nduplicate = { thresholds = [] }", "protection.profiles.duplicate"),
+            (
+                "[[protection.profiles]]\nname = \"p\"\nflood = { window_secs = 0, thresholds = [{ count = 1, actions = [] }] }",
+                "protection.profiles.window_secs",
+            ),
+            ("[[protection.profiles]]\nname = \"p\"\nspam = { threshold = 0.0 }", "protection.profiles.spam.threshold"),
+            ("[protection.clamd]\nmax_concurrent = 0", "protection.clamd"),
+            ("[protection.spamd]\naddress = \"\"", "protection.spamd"),
+            ("[protection.notify]\nto = [\"noc\"]", "protection.notify"),
+            ("[protection.notify]\nrelay = \"smtp.example\"", "protection.notify.relay"),
             ("[mm1]\npublic_base_url = \"ftp://x\"", "mm1.public_base_url"),
             ("[mm1]\npublic_base_url = \"http://x//\"", "mm1.public_base_url"),
             ("[mm1]\npath = \"mm1\"", "mm1.path"),

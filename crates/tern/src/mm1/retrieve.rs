@@ -19,8 +19,11 @@ use super::identity::Identity;
 use super::pdus;
 use crate::content::{self, Part};
 use crate::core::envelope::BodyFormat;
+use crate::core::model::{HoldKind, HoldReason};
+use crate::core::protection::{Interface, Subject};
 use crate::core::{events, ids};
-use crate::store::{RecipientState, StoreError};
+use crate::protect::{self, Screened};
+use crate::store::{Change, Delivery, NewMessage, RecipientState, StoreError};
 
 /// Room for the retrieve-conf's own fields beside the body, in the memory budget.
 const FIELDS_ROOM: u64 = 4096;
@@ -89,6 +92,10 @@ pub async fn get(
             }
         },
     };
+    let body = match screened(&mm1, &d, body).await {
+        Ok(body) => body,
+        Err(()) => return error(RetrieveStatus::TRANSIENT_FAILURE, "the message cannot be screened now; try again"),
+    };
     let pdu = pdus::retrieve_conf(&d.envelope, d.transaction_id.as_deref().unwrap_or_default(), &body);
     drop(body);
     // The answer keeps the budget for its own size until it is sent.
@@ -97,6 +104,56 @@ pub async fn get(
         tracing::error!(error = %e, "cannot record a retrieval");
     }
     answer::pdu_body(Body::new(Held::new(pdu, held)))
+}
+
+/// The body (WSP) as the protection profiles for retrieval let it be served. A message they
+/// block (or would hold: it is stored already, so holding it here means not showing it) is
+/// served as the profile's replacement text alone; replaced parts carry the text instead; an
+/// archive keeps a copy of what was stored. A scanner that fails closed makes the handset try
+/// again later (`Err`). The recipient's state moves as for any retrieval: the handset has
+/// fetched what the relay will let it have.
+async fn screened(mm1: &Mm1, d: &Delivery, body: Vec<u8>) -> Result<Vec<u8>, ()> {
+    let screener = mm1.intake.screener();
+    if !screener.screens(Interface::Mm1Retrieved) {
+        return Ok(body);
+    }
+    let Ok(content) = content::from_wsp(&body) else { return Ok(body) };
+    let recipients = [d.address.clone()];
+    let who = Subject {
+        interface: Interface::Mm1Retrieved,
+        source: None,
+        sender: &d.envelope.originator,
+        recipients: &recipients,
+    };
+    let screened =
+        Screened { who, message_id: &d.envelope.message_id, title: d.envelope.subject.as_deref(), content: &content };
+    let screening = screener.screen(&screened, false).await;
+    let verdict = &screening.verdict;
+    if let Some(decision) = verdict.archive() {
+        let reason = HoldReason {
+            interface: Interface::Mm1Retrieved.name().to_owned(),
+            profile: decision.profile.clone(),
+            check: decision.check.to_owned(),
+            detail: decision.detail.clone(),
+        };
+        let copy = NewMessage {
+            envelope: d.envelope.clone(),
+            format: BodyFormat::Wsp,
+            body: body.clone(),
+            recipients: Vec::new(),
+        };
+        let hold = Change::Hold { message: Box::new(copy), kind: HoldKind::Archive, reason, now: ids::now() };
+        if let Err(e) = mm1.store.apply(vec![hold]).await {
+            tracing::error!(error = %e, "cannot archive a copy of a retrieved message");
+        }
+    }
+    if let Some(decision) = verdict.block().or_else(|| verdict.quarantine()) {
+        return Ok(content::to_wsp(&protect::replacement_only(screener.replacement_text(decision))));
+    }
+    if screening.unavailable().is_some() {
+        return Err(());
+    }
+    Ok(screener.rewrite(&screening, &content).map_or(body, |rewritten| content::to_wsp(&rewritten)))
 }
 
 /// A message stored as mail (from another relay or from e-mail) in its MM1 form: its parts as

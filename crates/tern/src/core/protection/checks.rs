@@ -59,8 +59,8 @@ fn words(text: &str) -> String {
     out
 }
 
-/// The text of a text part, in its charset.
-fn text_of(part: &Part<'_>) -> Option<String> {
+/// The text of a text part, in its charset; `None` for a part that is not text.
+pub fn text_of(part: &Part<'_>) -> Option<String> {
     if !part.declared.trim_start().get(..5).is_some_and(|t| t.eq_ignore_ascii_case("text/")) {
         return None;
     }

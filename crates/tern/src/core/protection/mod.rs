@@ -15,7 +15,7 @@ mod checks;
 mod patterns;
 mod verdict;
 
-pub use checks::{Part, content_decisions, real_type};
+pub use checks::{Part, content_decisions, real_type, text_of};
 pub use patterns::{AddressPattern, PatternError};
 pub use verdict::{Replaced, Verdict};
 
@@ -168,7 +168,7 @@ pub const CHECKS: [&str; 9] =
     ["endpoint", "virus", "spam", "file-filter", "checksum", "banned-words", "flood", "duplicate", "scanner-down"];
 
 /// What the profile's text says when none is configured.
-pub const DEFAULT_REPLACEMENT: &str = "This part of the message was removed by the operator's content filter.";
+pub const DEFAULT_REPLACEMENT: &str = "Content removed by the operator's filter.";
 
 /// A named set of checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
