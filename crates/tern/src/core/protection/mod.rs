@@ -1,8 +1,8 @@
 //! Protection: named profiles of checks on a message, each check with the actions it takes when
 //! it matches; the policies that choose profiles by interface, source, sender and recipients;
 //! and the endpoint filters that block, log or exempt senders by their address. This module is
-//! the configuration and the decisions, pure: the scanners (clamd, spamd), the counters behind
-//! the store and the actions' I/O are in `crate::protect`, which asks these types what to do.
+//! the configuration and the decisions, pure: asking the scanners (clamd, spamd), counting in the
+//! store and the actions' I/O are in `crate::protect`, which asks these types what to do.
 //!
 //! - `checks.rs`: the content checks that need no scanner (real file type, part size, checksum,
 //!   banned words).
