@@ -385,23 +385,34 @@ fn the_same_content_from_different_senders_is_counted_as_duplicates() {
 [push]
 bearer = "udp"
 
+[[protection.endpoints]]
+pattern = "+15550100999"
+action = "exempt-flood"
+
 [[protection.profiles]]
 name = "dups"
-duplicate = { window_secs = 60, thresholds = [{ count = 2, actions = ["log"] }, { count = 3, actions = ["block"] }] }
+duplicate = { window_secs = 60, thresholds = [{ count = 10, actions = ["log"] }, { count = 20, actions = ["archive"] }, { count = 30, actions = ["block"] }] }
 
 [[protection.policies]]
 interfaces = ["mm1-sent"]
 profile = "dups"
 "#;
     let relay = Relay::start_with_config("protection-duplicate", config, &[]);
-    let same = |tid: &str| send_req(tid, "text/plain", b"the same chain letter".to_vec());
-    assert_eq!(status_from(&relay, &same("a"), "+15550100001").0, Some(ResponseStatus::OK));
-    assert_eq!(status_from(&relay, &same("b"), "+15550100003").0, Some(ResponseStatus::OK));
-    assert_eq!(status_from(&relay, &same("c"), "+15550100004").0, Some(ResponseStatus::PERMANENT_SERVICE_DENIED));
-    let other = send_req("d", "text/plain", b"something else".to_vec());
-    assert_eq!(status_from(&relay, &other, "+15550100004").0, Some(ResponseStatus::OK));
-    assert_eq!(decisions(&relay, "mm1-sent", "duplicate", "log"), 1);
-    assert_eq!(decisions(&relay, "mm1-sent", "duplicate", "block"), 1);
+    let same = |i: u32| send_req(&format!("copy-{i}"), "text/plain", b"the same chain letter".to_vec());
+    // Each copy from another sender: the count is the content's, whoever sends it.
+    let statuses: Vec<Option<ResponseStatus>> =
+        (1..=35).map(|i| status_from(&relay, &same(i), &format!("+155501001{i:02}")).0).collect();
+    assert!(statuses[..29].iter().all(|s| *s == Some(ResponseStatus::OK)), "{statuses:?}");
+    assert!(statuses[29..].iter().all(|s| *s == Some(ResponseStatus::PERMANENT_SERVICE_DENIED)), "{statuses:?}");
+    assert_eq!(decisions(&relay, "mm1-sent", "duplicate", "log"), 10, "copies 10 to 19");
+    assert_eq!(decisions(&relay, "mm1-sent", "duplicate", "archive"), 10, "copies 20 to 29");
+    assert_eq!(decisions(&relay, "mm1-sent", "duplicate", "block"), 6, "copies 30 to 35");
+    assert_eq!(relay.query("SELECT count(*) FROM messages"), [["29"]]);
+    assert_eq!(relay.query("SELECT count(*) FROM held WHERE kind = 'archive'"), [["10"]], "copies 20 to 29 archived");
+    // Other content is not a duplicate, and the exempt sender's copies are not counted.
+    let other = send_req("other", "text/plain", b"something else".to_vec());
+    assert_eq!(status_from(&relay, &other, "+15550100200").0, Some(ResponseStatus::OK));
+    assert_eq!(status_from(&relay, &same(36), "+15550100999").0, Some(ResponseStatus::OK));
 }
 
 #[test]
