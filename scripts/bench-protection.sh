@@ -4,19 +4,21 @@
 # whose default profile scans every part with a real clamd (over its unix socket) and filters
 # parts by real type and checksum. clamd runs here with a signature database of its own (the
 # EICAR test file), so no signature download is needed.
-# usage: scripts/bench-protection.sh [REQUESTS] [CONNECTIONS] [ROUNDS]
+# usage: scripts/bench-protection.sh [REQUESTS] [CONNECTIONS] [ROUNDS] [RATE_PER_CONNECTION]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${1:-20000}
 clients=${2:-64}
 rounds=${3:-2}
+rate=${4:-}
 for tool in clamd sigtool h2load; do
   command -v $tool >/dev/null || { echo "$tool missing: apt-get install -y clamav clamav-daemon nghttp2-client" >&2; exit 1; }
 done
 cargo build --release --quiet
 export TERN_BIN=./target/release/tern
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+# clamd is stopped and waited for before its directory goes.
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 mkdir "$work/db"
 printf '%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' > "$work/eicar.com"
@@ -30,7 +32,7 @@ PidFile $work/clamd.pid
 StreamMaxLength 50M
 EOF
 [ "$(id -u)" -eq 0 ] && echo "User root" >> "$work/clamd.conf"
-clamd -c "$work/clamd.conf" &
+clamd -c "$work/clamd.conf" > "$work/clamd.out" 2>&1 &
 for _ in $(seq 300); do
   [ -S "$work/clamd.sock" ] && python3 - "$work/clamd.sock" <<'PY' 2>/dev/null && break
 import socket, sys
@@ -61,6 +63,6 @@ for round in $(seq "$rounds"); do
     config=""
     [ "$side" = default ] && config="$work/default.toml"
     echo "== round $round, profile: $side"
-    TERN_CONFIG=$config scripts/bench-mm1.sh "$requests" "$clients" | grep -E 'finished in|requests:|status codes|time for request|messages stored|tern serve'
+    TERN_CONFIG=$config scripts/bench-mm1.sh "$requests" "$clients" $rate | grep -E 'finished in|requests:|status codes|time for request|messages stored|tern serve'
   done
 done
