@@ -99,12 +99,14 @@ impl Intake {
             return Err(Refusal::new(RefusalKind::ServiceDenied, "the sender may not send messages"));
         }
         let recipients: Vec<String> = routed.iter().map(|(_, n, _)| n.canonical.clone()).collect();
+        let client = sub.client;
         let mut message = accept::message(sub, routed, now, cfg)?;
         let message_id = message.envelope.message_id.clone();
         let mut changes = Vec::with_capacity(2);
         if endpoint != Some(EndpointAction::Exempt) && self.screener.screens(interface) {
             let source = source(&message.envelope.origin);
-            let who = Subject { interface, source: source.as_deref(), sender: &sender, recipients: &recipients };
+            let who =
+                Subject { interface, source: source.as_deref(), client, sender: &sender, recipients: &recipients };
             let counted = endpoint != Some(EndpointAction::ExemptFlood);
             self.screen(&mut message, who, counted, &mut changes).await?;
         }

@@ -143,11 +143,12 @@ impl Handler for Mailroom {
                 tracing::warn!(peer = %session.peer, %from, "MM4 mail from no admitted peer refused");
                 return Reply::new(554, [5, 7, 1], "not admitted as an MM4 peer");
             };
-            return mm4::inbound::take(&self.intake, &self.store, &self.cfg, &peer, to, message).await;
+            return mm4::inbound::take(&self.intake, &self.store, &self.cfg, &peer, session.peer.ip(), to, message)
+                .await;
         }
         if !self.mm3_admits(session.peer.ip()) {
             return Reply::new(554, [5, 7, 1], "e-mail is not taken from this address");
         }
-        mm3::inbound::take(&self.intake, &self.cfg, to, message).await
+        mm3::inbound::take(&self.intake, &self.cfg, session.peer.ip(), to, message).await
     }
 }

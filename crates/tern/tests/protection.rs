@@ -128,9 +128,18 @@ file_filter = {{ types = ["application/x-executable"], mislabelled = true, actio
 checksums = {{ sha256 = ["{}"], actions = ["log"] }}
 banned_words = {{ words = [{{ word = "jackpot", score = 10 }}], threshold = 10, actions = ["block"] }}
 
+[[protection.profiles]]
+name = "elsewhere"
+banned_words = {{ words = [{{ word = "honest", score = 10 }}], threshold = 10, actions = ["block"] }}
+
 [[protection.policies]]
 interfaces = ["mm1-sent"]
+sources = ["127.0.0.0/8"]
 profile = "handsets"
+
+[[protection.policies]]
+sources = ["10.0.0.0/8"]
+profile = "elsewhere"
 "#,
         hex::encode(Sha256::digest(logged))
     );

@@ -686,6 +686,13 @@ impl Config {
                 return invalid("protection.profiles.checksums.sha256", format!("{bad:?} is not a SHA-256 in hex"));
             }
         }
+        let sources = self.protection.policies.iter().flat_map(|p| &p.sources);
+        if let Some(bad) = sources.into_iter().find(|s| !crate::core::protection::valid_source(s)) {
+            return invalid(
+                "protection.policies.sources",
+                format!("{bad:?} is not peer:<name>, vasp:<name> or an address range"),
+            );
+        }
         if let Some(name) = self.protection.unknown_profiles().first() {
             return invalid("protection.policies.profile", format!("names profile {name:?}, which no profile has"));
         }
@@ -1304,6 +1311,7 @@ mod tests {
             ("[protection.spamd]\naddress = \"\"", "protection.spamd"),
             ("[protection.notify]\nto = [\"noc\"]", "protection.notify"),
             ("[protection.notify]\nrelay = \"smtp.example\"", "protection.notify.relay"),
+            ("[[protection.policies]]\nsources = [\"gateway\"]\nprofile = \"p\"", "protection.policies.sources"),
             ("[mm1]\npublic_base_url = \"ftp://x\"", "mm1.public_base_url"),
             ("[mm1]\npublic_base_url = \"http://x//\"", "mm1.public_base_url"),
             ("[mm1]\npath = \"mm1\"", "mm1.path"),

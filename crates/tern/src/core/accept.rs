@@ -5,6 +5,8 @@
 //! Interfaces translate their wire form into a submission and a [`Refusal`] back into their
 //! own status.
 
+use std::net::IpAddr;
+
 use super::address::{self, Normalized};
 use super::envelope::{BodyFormat, Class, Destination, Envelope, Field, Origin, Priority, Recipient};
 use super::ids;
@@ -55,6 +57,9 @@ pub struct Submission {
     pub message_id: Option<String>,
     /// The date the originator gave it, if any; the time of acceptance otherwise.
     pub date: Option<i64>,
+    /// The network address it came from (the handsets' proxy, the peer's or the mail gateway's
+    /// MTA, the content provider), for the protection policies that choose by it.
+    pub client: Option<IpAddr>,
 }
 
 impl Submission {
@@ -92,6 +97,7 @@ impl Submission {
             no_distribution: false,
             message_id: None,
             date: None,
+            client: None,
         }
     }
 }

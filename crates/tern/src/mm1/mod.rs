@@ -103,8 +103,8 @@ async fn post(State(mm1): State<Mm1>, ConnectInfo(peer): ConnectInfo<SocketAddr>
         Identity::Trusted { .. } | Identity::Absent => {}
     }
     match message.pdu {
-        Pdu::SendReq(req) => submit::send(&mm1, who, req, body_span.map(|span| &bytes[span])).await,
-        Pdu::ForwardReq(req) => submit::forward(&mm1, who, req).await,
+        Pdu::SendReq(req) => submit::send(&mm1, who, peer.ip(), req, body_span.map(|span| &bytes[span])).await,
+        Pdu::ForwardReq(req) => submit::forward(&mm1, who, peer.ip(), req).await,
         Pdu::NotifyRespInd(ind) => indications::notify_response(&mm1, who, ind).await,
         Pdu::AcknowledgeInd(ind) => indications::acknowledge(&mm1, who, ind).await,
         Pdu::ReadRecInd(ind) => indications::read_report(&mm1, who, ind).await,

@@ -4,7 +4,7 @@
 //! m-retrieve.conf carrying an error Retrieve-Status, never another message (nor a message its
 //! sender cancelled). A stored body that fails its check is never served either.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
@@ -92,7 +92,7 @@ pub async fn get(
             }
         },
     };
-    let body = match screened(&mm1, &d, body).await {
+    let body = match screened(&mm1, &d, peer.ip(), body).await {
         Ok(body) => body,
         Err(()) => return error(RetrieveStatus::TRANSIENT_FAILURE, "the message cannot be screened now; try again"),
     };
@@ -112,7 +112,7 @@ pub async fn get(
 /// archive keeps a copy of what was stored. A scanner that fails closed makes the handset try
 /// again later (`Err`). The recipient's state moves as for any retrieval: the handset has
 /// fetched what the relay will let it have.
-async fn screened(mm1: &Mm1, d: &Delivery, body: Vec<u8>) -> Result<Vec<u8>, ()> {
+async fn screened(mm1: &Mm1, d: &Delivery, client: IpAddr, body: Vec<u8>) -> Result<Vec<u8>, ()> {
     let screener = mm1.intake.screener();
     if !screener.screens(Interface::Mm1Retrieved) {
         return Ok(body);
@@ -122,6 +122,7 @@ async fn screened(mm1: &Mm1, d: &Delivery, body: Vec<u8>) -> Result<Vec<u8>, ()>
     let who = Subject {
         interface: Interface::Mm1Retrieved,
         source: None,
+        client: Some(client),
         sender: &d.envelope.originator,
         recipients: &recipients,
     };

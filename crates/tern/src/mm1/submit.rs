@@ -1,6 +1,8 @@
 //! m-send.req and m-forward.req: who sends (header enrichment, From), what is sent, and the
 //! answer, which says Ok only once the message is durably stored.
 
+use std::net::IpAddr;
+
 use axum::response::Response;
 use tern_codec::mms::{Address, ForwardReq, ResponseStatus, SendReq, Sender, SenderVisibility, TimeValue};
 use tern_codec::wsp::{ContentType, Reader};
@@ -20,14 +22,20 @@ use crate::store::StoreError;
 
 /// An m-send.req; `body` is its Content-Type field and body as received, which are stored as
 /// they came (the decoder has checked them), not decoded and encoded again.
-pub async fn send(mm1: &Mm1, who: Identity, req: SendReq, body: Option<&[u8]>) -> Response {
+pub async fn send(mm1: &Mm1, who: Identity, client: IpAddr, req: SendReq, body: Option<&[u8]>) -> Response {
     let tid = req.transaction_id.clone();
     let version = req.mms_version;
-    let outcome = accept_send(mm1, who, &req, body).await;
+    let outcome = accept_send(mm1, who, client, &req, body).await;
     answer::send_conf(tid, version, outcome)
 }
 
-async fn accept_send(mm1: &Mm1, who: Identity, req: &SendReq, body: Option<&[u8]>) -> Result<String, Refusal> {
+async fn accept_send(
+    mm1: &Mm1,
+    who: Identity,
+    client: IpAddr,
+    req: &SendReq,
+    body: Option<&[u8]>,
+) -> Result<String, Refusal> {
     if req.transaction_id.is_none() {
         return Err(Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, "no X-Mms-Transaction-ID"));
     }
@@ -37,7 +45,8 @@ async fn accept_send(mm1: &Mm1, who: Identity, req: &SendReq, body: Option<&[u8]
     // after the field's own code octet.
     let content_type = ContentType::decode(&mut Reader::new(body.get(1..).unwrap_or_default()))
         .map_or_else(|_| "application/vnd.wap.multipart.mixed".to_owned(), |ct| ct.media_type);
-    let sub = submission(req, &req.to, &req.cc, &req.bcc, sender, content_type, body.to_vec());
+    let mut sub = submission(req, &req.to, &req.cc, &req.bcc, sender, content_type, body.to_vec());
+    sub.client = Some(client);
     store(mm1, sub).await
 }
 
@@ -88,18 +97,19 @@ fn submission(
         no_distribution: false,
         message_id: None,
         date: None,
+        client: None,
     }
 }
 
-pub async fn forward(mm1: &Mm1, who: Identity, req: ForwardReq) -> Response {
+pub async fn forward(mm1: &Mm1, who: Identity, client: IpAddr, req: ForwardReq) -> Response {
     let tid = req.transaction_id.clone();
     let version = req.mms_version;
-    let outcome = accept_forward(mm1, who, &req).await;
+    let outcome = accept_forward(mm1, who, client, &req).await;
     answer::forward_conf(tid, version, outcome)
 }
 
 /// Forwards a message stored here for the forwarding subscriber, without it being fetched.
-async fn accept_forward(mm1: &Mm1, who: Identity, req: &ForwardReq) -> Result<String, Refusal> {
+async fn accept_forward(mm1: &Mm1, who: Identity, client: IpAddr, req: &ForwardReq) -> Result<String, Refusal> {
     if req.transaction_id.is_none() {
         return Err(Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, "no X-Mms-Transaction-ID"));
     }
@@ -144,6 +154,7 @@ async fn accept_forward(mm1: &Mm1, who: Identity, req: &ForwardReq) -> Result<St
     sub.priority = original.priority;
     sub.format = stored.format;
     sub.forwarded_from = Some(original.originator.clone());
+    sub.client = Some(client);
     store(mm1, sub).await
 }
 

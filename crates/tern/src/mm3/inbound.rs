@@ -2,6 +2,8 @@
 //! subscriber, with the mail's sender as its From. The mail is stored as received; the handset
 //! gets its text and attachments with a generated presentation when it fetches it.
 
+use std::net::IpAddr;
+
 use crate::config::Config;
 use crate::core::accept::Submission;
 use crate::core::address;
@@ -13,7 +15,7 @@ use crate::smtp::Reply;
 use super::wire::{self, Mm3Error};
 
 /// Takes one mail for the subscribers `rcpts` (RCPT TO, accepted already as this relay's).
-pub async fn take(intake: &Intake, cfg: &Config, rcpts: &[String], mail: Vec<u8>) -> Reply {
+pub async fn take(intake: &Intake, cfg: &Config, client: IpAddr, rcpts: &[String], mail: Vec<u8>) -> Reply {
     let inbound = match wire::parse_mail(&mail, cfg.mm3.max_message_size) {
         Ok(inbound) => inbound,
         Err(e @ Mm3Error::TooLarge { .. }) => return Reply::new(552, [5, 3, 4], e.to_string()),
@@ -28,6 +30,7 @@ pub async fn take(intake: &Intake, cfg: &Config, rcpts: &[String], mail: Vec<u8>
         recipients: rcpts.iter().map(|r| (Field::To, subscriber(r))).collect(),
         subject: inbound.subject,
         date: inbound.date,
+        client: Some(client),
         ..Submission::new(Origin::Mm3, originator, inbound.content.media_type, BodyFormat::Mime, mail)
     };
     match intake.submit(sub).await {

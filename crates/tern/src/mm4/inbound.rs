@@ -2,6 +2,8 @@
 //! SMTP reply and MM4 answer it gets. A forward is stored durably before the 250; a report
 //! moves the recipient it is about; the answers peers send to our requests are logged.
 
+use std::net::IpAddr;
+
 use crate::config::Config;
 use crate::core::accept::{Submission, When};
 use crate::core::address;
@@ -22,7 +24,15 @@ const ANSWER_LIFETIME_SECS: i64 = 24 * 3600;
 
 /// Takes one MM4 mail from `peer` for the recipients `rcpts` (RCPT TO, accepted already as this
 /// relay's), as received.
-pub async fn take(intake: &Intake, store: &Store, cfg: &Config, peer: &str, rcpts: &[String], mail: Vec<u8>) -> Reply {
+pub async fn take(
+    intake: &Intake,
+    store: &Store,
+    cfg: &Config,
+    peer: &str,
+    client: IpAddr,
+    rcpts: &[String],
+    mail: Vec<u8>,
+) -> Reply {
     let now = ids::now();
     let parsed = match wire::parse(&mail, now) {
         Ok(parsed) => parsed,
@@ -33,7 +43,7 @@ pub async fn take(intake: &Intake, store: &Store, cfg: &Config, peer: &str, rcpt
     };
     metrics::counter!("tern_mm4_received_total", "type" => parsed.kind().name()).increment(1);
     match parsed {
-        Mm4Message::ForwardReq(req) => forward(intake, store, cfg, peer, rcpts, *req, mail).await,
+        Mm4Message::ForwardReq(req) => forward(intake, store, cfg, peer, client, rcpts, *req, mail).await,
         Mm4Message::DeliveryReportReq(r) => {
             let status = match r.status {
                 MmStatus::Expired => DeliveryStatus::Expired,
@@ -119,6 +129,7 @@ async fn forward(
     store: &Store,
     cfg: &Config,
     peer: &str,
+    client: IpAddr,
     rcpts: &[String],
     req: ForwardReq,
     mail: Vec<u8>,
@@ -129,7 +140,7 @@ async fn forward(
         req.ack_request
             .then(|| owed(peer, AnswerKind::Forward, &req.transaction_id, &req.message_id, &to, status, text, now))
     };
-    let outcome = match submission(cfg, peer, rcpts, &req, mail) {
+    let outcome = match submission(cfg, peer, client, rcpts, &req, mail) {
         Ok(sub) => intake.submit(sub).await,
         Err(refusal) => Err(refusal),
     };
@@ -215,6 +226,7 @@ fn unavailable(e: &dyn std::fmt::Display) -> Reply {
 fn submission(
     cfg: &Config,
     peer: &str,
+    client: IpAddr,
     rcpts: &[String],
     req: &ForwardReq,
     mail: Vec<u8>,
@@ -266,5 +278,6 @@ fn submission(
         no_distribution: req.no_distribution,
         message_id: Some(req.message_id.clone()),
         date: Some(req.date),
+        client: Some(client),
     })
 }

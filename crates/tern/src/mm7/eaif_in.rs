@@ -3,6 +3,8 @@
 //! stored exactly as sent (the PDU's Content-Type field and body); the answer is EAIF's: 204
 //! with the Message-Id once stored, an HTTP error with a line of text otherwise.
 
+use std::net::IpAddr;
+
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode as Http};
 use axum::response::{IntoResponse, Response};
 
@@ -40,7 +42,14 @@ fn refuse(status: u16, text: impl Into<String>) -> Response {
     answer(status, headers, text.into())
 }
 
-pub async fn take(mm7: &Mm7, account: &Account, headers: &HeaderMap, content_type: &str, body: &[u8]) -> Response {
+pub async fn take(
+    mm7: &Mm7,
+    account: &Account,
+    client: IpAddr,
+    headers: &HeaderMap,
+    content_type: &str,
+    body: &[u8],
+) -> Response {
     let vasp = &account.vasp;
     let pairs: Vec<(String, String)> =
         headers.iter().filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_owned(), v.to_owned()))).collect();
@@ -62,7 +71,7 @@ pub async fn take(mm7: &Mm7, account: &Account, headers: &HeaderMap, content_typ
             OverLimit::Quota(n) => refuse(403, format!("the daily quota of {n} messages is used up")),
         };
     }
-    match mm7.intake.submit(sub).await {
+    match mm7.intake.submit(Submission { client: Some(client), ..sub }).await {
         Ok(accepted) => {
             metrics::counter!("tern_mm7_submitted_total").increment(1);
             let (status, headers) = eaif::answer_ok(&accepted.message_id, eaif::DEFAULT_VERSION);

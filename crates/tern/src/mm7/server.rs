@@ -6,7 +6,7 @@
 //! 500, as SOAP 1.1 has it). A POST of an MMS PDU is an EAIF submission. Nothing is stored
 //! before every check has passed, and "accepted" is said only once it is stored.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use super::soap::{self, Body as Op, Mm7Header, Mm7Namespace, SoapError, Status, 
 use super::submit::{self, status};
 use super::{eaif_in, edit};
 use crate::config::Config;
+use crate::core::accept::Submission;
 use crate::core::ids;
 use crate::intake::Intake;
 use crate::store::Store;
@@ -95,7 +96,7 @@ async fn post(State(mm7): State<Mm7>, ConnectInfo(peer): ConnectInfo<SocketAddr>
     };
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if eaif_in::is_eaif(content_type, &parts.headers) {
-        return eaif_in::take(&mm7, &account, &parts.headers, content_type, &bytes).await;
+        return eaif_in::take(&mm7, &account, peer.ip(), &parts.headers, content_type, &bytes).await;
     }
     let now = ids::now();
     let (request, attachments) = match soap::parse_http(content_type, &bytes, now) {
@@ -113,7 +114,7 @@ async fn post(State(mm7): State<Mm7>, ConnectInfo(peer): ConnectInfo<SocketAddr>
                 let s = status(StatusCode::MESSAGE_FORMAT_CORRUPT, "the SubmitReq has no Content");
                 return fault(Http::INTERNAL_SERVER_ERROR, &h, &s);
             };
-            let (s, id) = submitted(&mm7, &account, req, content, now).await;
+            let (s, id) = submitted(&mm7, &account, peer.ip(), req, content, now).await;
             answered("SubmitRsp", &s);
             xml(Http::OK, soap::write_submit_rsp(&h, &s, id.as_deref()))
         }
@@ -179,6 +180,7 @@ fn unreadable(e: &SoapError) -> Status {
 async fn submitted(
     mm7: &Mm7,
     account: &Account,
+    client: IpAddr,
     req: &soap::SubmitReq,
     content: &soap::Attachment,
     now: i64,
@@ -203,7 +205,7 @@ async fn submitted(
         tracing::info!(vasp = %vasp.name, text = ?s.text, "SubmitReq over the account's limits");
         return (s, None);
     }
-    match mm7.intake.submit(sub).await {
+    match mm7.intake.submit(Submission { client: Some(client), ..sub }).await {
         Ok(accepted) => {
             metrics::counter!("tern_mm7_submitted_total").increment(1);
             (Status::new(StatusCode::SUCCESS), Some(accepted.message_id))

@@ -129,7 +129,7 @@ mod tests {
     }
 
     fn screen(c: &ProtectionConfig, interface: Interface, subject: Option<&str>, parts: &[Part<'_>]) -> Vec<Decision> {
-        let s = Subject { interface, source: None, sender: "+15550100001", recipients: &[] };
+        let s = Subject { interface, source: None, client: None, sender: "+15550100001", recipients: &[] };
         c.profiles_for(&s).into_iter().flat_map(|p| content_decisions(p, subject, parts)).collect()
     }
 

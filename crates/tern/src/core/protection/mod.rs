@@ -19,6 +19,9 @@ pub use checks::{Part, content_decisions, real_type, text_of};
 pub use patterns::{AddressPattern, PatternError};
 pub use verdict::{Replaced, Verdict};
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 /// The `[protection]` table.
@@ -81,8 +84,9 @@ impl Interface {
 }
 
 /// Which profile screens which messages. Every list that is not empty must match: the
-/// interface, the source (`peer:<name>` for an MM4 peer, `vasp:<name>` for a content provider),
-/// the sender, and at least one recipient.
+/// interface, the source (`peer:<name>` for an MM4 peer, `vasp:<name>` for a content provider,
+/// or an address range such as `10.20.0.0/16` that the connection came from), the sender, and
+/// at least one recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
@@ -407,6 +411,8 @@ pub struct Subject<'a> {
     pub interface: Interface,
     /// `peer:<name>` or `vasp:<name>`, for messages from another relay or a content provider.
     pub source: Option<&'a str>,
+    /// The network address the message came from, if known.
+    pub client: Option<IpAddr>,
     pub sender: &'a str,
     pub recipients: &'a [String],
 }
@@ -460,10 +466,25 @@ impl ProtectionConfig {
     }
 }
 
+/// Whether a policy's source entry names where `s` came from: its peer or content provider by
+/// name, or an address range holding the address it connected from.
+fn source_matches(entry: &str, s: &Subject<'_>) -> bool {
+    if entry.starts_with("peer:") || entry.starts_with("vasp:") {
+        return s.source == Some(entry);
+    }
+    entry.parse::<IpNet>().is_ok_and(|net| s.client.is_some_and(|ip| net.contains(&ip.to_canonical())))
+}
+
+/// A source entry a policy may give: `peer:<name>`, `vasp:<name>`, or an address range.
+pub fn valid_source(entry: &str) -> bool {
+    entry.strip_prefix("peer:").or_else(|| entry.strip_prefix("vasp:")).is_some_and(|name| !name.is_empty())
+        || entry.parse::<IpNet>().is_ok()
+}
+
 impl Policy {
     fn matches(&self, s: &Subject<'_>) -> bool {
         (self.interfaces.is_empty() || self.interfaces.contains(&s.interface))
-            && (self.sources.is_empty() || s.source.is_some_and(|src| self.sources.iter().any(|x| x == src)))
+            && (self.sources.is_empty() || self.sources.iter().any(|x| source_matches(x, s)))
             && (self.senders.is_empty() || self.senders.iter().any(|p| p.matches(s.sender)))
             && (self.recipients.is_empty() || s.recipients.iter().any(|r| self.recipients.iter().any(|p| p.matches(r))))
     }
@@ -503,7 +524,7 @@ mod tests {
         };
         let names = |interface, source, sender, to: &str| {
             let to = [to.to_owned()];
-            let s = Subject { interface, source, sender, recipients: &to };
+            let s = Subject { interface, source, client: None, sender, recipients: &to };
             cfg.profiles_for(&s).iter().map(|p| p.name.clone()).collect::<Vec<_>>()
         };
         assert_eq!(names(Interface::Mm4, Some("peer:other"), "+4470", "+15550100002"), ["peers"]);
@@ -512,6 +533,30 @@ mod tests {
         assert_eq!(names(Interface::Mm1Sent, None, "+15550100001", "+15550100002"), ["handsets"], "once");
         assert_eq!(names(Interface::Mm7, Some("vasp:news"), "1234", "+15550190000"), ["vip"]);
         assert!(cfg.screens(Interface::Mm7), "a policy without interfaces names them all");
+    }
+
+    #[test]
+    fn policies_choose_by_the_address_range_a_message_came_from() {
+        let cfg = ProtectionConfig {
+            profiles: vec![Profile { name: "gateways".into(), ..Profile::default() }],
+            policies: vec![Policy {
+                sources: vec!["10.0.0.0/8".into(), "2001:db8::/32".into()],
+                profile: "gateways".into(),
+                ..Policy::default()
+            }],
+            ..ProtectionConfig::default()
+        };
+        let chosen = |client: Option<&str>| {
+            let client = client.map(|c| c.parse().unwrap());
+            let s = Subject { interface: Interface::Mm3, source: None, client, sender: "a@b.example", recipients: &[] };
+            cfg.profiles_for(&s).len()
+        };
+        assert_eq!(chosen(Some("10.1.2.3")), 1);
+        assert_eq!(chosen(Some("::ffff:10.1.2.3")), 1, "an IPv4 address mapped into IPv6");
+        assert_eq!(chosen(Some("2001:db8::25")), 1);
+        assert_eq!(chosen(Some("192.168.1.1")), 0);
+        assert_eq!(chosen(None), 0);
+        assert!(valid_source("peer:b") && valid_source("10.0.0.0/8") && !valid_source("peer:") && !valid_source("b"));
     }
 
     #[test]
