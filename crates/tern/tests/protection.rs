@@ -6,7 +6,7 @@
 //! - clamd and spamd: the EICAR file is refused with the profile's replacement text (naming what
 //!   was found, since the profile informs senders); GTUBE scores as spam and is refused; with the
 //!   replace action the recipient fetches the replacement text instead of the infected part;
-//!   clamd stopped gives the fail-closed profile's transient error and lets the fail-open
+//!   clamd (over its unix socket) stopped gives the fail-closed profile's transient error and lets the fail-open
 //!   profile's message through, and scanning is back when clamd is.
 //! - Retrieval: a profile for `mm1-retrieved` serves the replacement text instead of a message
 //!   it blocks.
@@ -16,6 +16,9 @@
 //!   same way.
 //! - Quarantine: a held message is listed, released and then delivered, or deleted.
 //! - Notifications: fifty blocked messages in one period give one mail.
+//! - Endpoint filters block, exempt and log senders by their address.
+//! - A scanner that never answers holds up only the message it scans: another sender's is
+//!   answered meanwhile, and the scanned one goes on unscanned after the timeout (fail open).
 
 #![allow(clippy::unwrap_used)]
 
@@ -266,7 +269,7 @@ profile = "closed"
 senders = ["+15550100003"]
 profile = "open"
 "#,
-        scanners(&clamd, None)
+        format!("[protection.clamd]\naddress = \"{}\"\ntimeout_ms = 3000\n", clamd.socket.display())
     );
     let relay = Relay::start_with_config("protection-down", &config, &[]);
     let eicar = send_parts("eicar", &[("application/octet-stream", "eicar.com", EICAR.to_vec())]);
@@ -506,4 +509,102 @@ profile = "sums"
     assert_eq!(to, ["noc@operator.test", "security@operator.test"]);
     assert!(mails[0].header("Subject").is_some_and(|s| s.starts_with("Tern protection")), "{:?}", mails[0].headers);
     assert_eq!(metric(&relay, "tern_protection_notifications_total{outcome=\"sent\"}"), 1);
+}
+
+#[test]
+fn endpoint_filters_block_exempt_and_log_senders_by_address() {
+    let config = r#"
+[push]
+bearer = "udp"
+
+[[protection.endpoints]]
+pattern = "+15550100007"
+action = "block"
+
+[[protection.endpoints]]
+pattern = "re:^\\+1555010000[89]$"
+action = "exempt"
+
+[[protection.endpoints]]
+pattern = "+1555020*"
+action = "log"
+
+[[protection.profiles]]
+name = "words"
+banned_words = { words = [{ word = "jackpot", score = 10 }], threshold = 10, actions = ["block"] }
+
+[[protection.policies]]
+interfaces = ["mm1-sent"]
+profile = "words"
+"#;
+    let relay = Relay::start_with_config("protection-endpoints", config, &[]);
+    let hello = send_req("hello", "text/plain", b"hello".to_vec());
+    let jackpot = send_req("jackpot", "text/plain", b"hello".to_vec());
+    let (blocked, text) = status_from(&relay, &hello, "+15550100007");
+    assert_eq!(blocked, Some(ResponseStatus::PERMANENT_SERVICE_DENIED), "{text:?}");
+    assert_eq!(status_from(&relay, &jackpot, "+15550100008").0, Some(ResponseStatus::OK), "exempt from screening");
+    assert_eq!(status_from(&relay, &jackpot, "+15550100009").0, Some(ResponseStatus::OK), "exempt from screening");
+    assert_eq!(
+        status_from(&relay, &jackpot, "+15550100001").0,
+        Some(ResponseStatus::PERMANENT_CONTENT_NOT_ACCEPTED),
+        "others are screened"
+    );
+    assert_eq!(status_from(&relay, &hello, "+15550200001").0, Some(ResponseStatus::OK), "logged only");
+    assert_eq!(decisions(&relay, "mm1-sent", "endpoint", "block"), 1);
+    assert_eq!(decisions(&relay, "mm1-sent", "endpoint", "exempt"), 2);
+    assert_eq!(decisions(&relay, "mm1-sent", "endpoint", "log"), 1);
+    assert_eq!(
+        relay.query("SELECT sender FROM messages ORDER BY sender"),
+        [["+15550100008"], ["+15550100009"], ["+15550200001"]]
+    );
+}
+
+#[test]
+fn a_scanner_that_never_answers_holds_up_only_the_messages_it_scans() {
+    // A "clamd" that takes connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Default::default();
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for stream in silent.incoming().map_while(Result::ok) {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let config = format!(
+        r#"
+[push]
+bearer = "udp"
+
+[protection.clamd]
+address = "127.0.0.1:{port}"
+timeout_ms = 8000
+
+[[protection.profiles]]
+name = "scan"
+virus = {{ actions = ["block"], on_error = "open" }}
+
+[[protection.policies]]
+senders = ["{SENDER}"]
+profile = "scan"
+"#
+    );
+    let relay = std::sync::Arc::new(Relay::start_with_config("protection-silent", &config, &[]));
+    let scanned = {
+        let relay = relay.clone();
+        std::thread::spawn(move || status(&relay, &send_req("scanned", "text/plain", b"wait for me".to_vec())).0)
+    };
+    // Once the scanned message is with the scanner, another sender's message goes through.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while held.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the relay never asked the scanner");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let other = send_req("other", "text/plain", b"not scanned".to_vec());
+    assert_eq!(status_from(&relay, &other, "+15550100003").0, Some(ResponseStatus::OK));
+    assert!(!scanned.is_finished(), "the other message was answered while the scan still waited");
+    assert_eq!(relay.query("SELECT sender FROM messages"), [["+15550100003"]]);
+    // The scan times out and the profile lets the message through unscanned.
+    assert_eq!(scanned.join().unwrap(), Some(ResponseStatus::OK));
+    assert_eq!(decisions(&relay, "mm1-sent", "scanner-down", "fail-open"), 1);
 }
