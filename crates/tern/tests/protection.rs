@@ -252,7 +252,10 @@ fn clamd_down_fails_open_or_closed_as_configured_and_scanning_comes_back_with_it
 [push]
 bearer = "udp"
 
-{}
+[protection.clamd]
+address = "{}"
+timeout_ms = 3000
+
 [[protection.profiles]]
 name = "closed"
 virus = {{ actions = ["block"], on_error = "closed" }}
@@ -269,7 +272,7 @@ profile = "closed"
 senders = ["+15550100003"]
 profile = "open"
 "#,
-        format!("[protection.clamd]\naddress = \"{}\"\ntimeout_ms = 3000\n", clamd.socket.display())
+        clamd.socket.display()
     );
     let relay = Relay::start_with_config("protection-down", &config, &[]);
     let eicar = send_parts("eicar", &[("application/octet-stream", "eicar.com", EICAR.to_vec())]);

@@ -43,7 +43,10 @@ pub async fn take(
     };
     metrics::counter!("tern_mm4_received_total", "type" => parsed.kind().name()).increment(1);
     match parsed {
-        Mm4Message::ForwardReq(req) => forward(intake, store, cfg, peer, client, rcpts, *req, mail).await,
+        Mm4Message::ForwardReq(req) => {
+            let sub = submission(cfg, peer, client, rcpts, &req, mail);
+            forward(intake, store, peer, *req, sub).await
+        }
         Mm4Message::DeliveryReportReq(r) => {
             let status = match r.status {
                 MmStatus::Expired => DeliveryStatus::Expired,
@@ -124,15 +127,14 @@ fn answered(peer: &str, res: &Response) {
     }
 }
 
+/// Takes a forward (`sub`, what it says as a submission, or why it cannot be one) and answers
+/// the peer over SMTP and, when it asked, with an MM4_forward.RES.
 async fn forward(
     intake: &Intake,
     store: &Store,
-    cfg: &Config,
     peer: &str,
-    client: IpAddr,
-    rcpts: &[String],
     req: ForwardReq,
-    mail: Vec<u8>,
+    sub: Result<Submission, Refusal>,
 ) -> Reply {
     let now = ids::now();
     let answer = |status, text: Option<String>| {
@@ -140,7 +142,7 @@ async fn forward(
         req.ack_request
             .then(|| owed(peer, AnswerKind::Forward, &req.transaction_id, &req.message_id, &to, status, text, now))
     };
-    let outcome = match submission(cfg, peer, client, rcpts, &req, mail) {
+    let outcome = match sub {
         Ok(sub) => intake.submit(sub).await,
         Err(refusal) => Err(refusal),
     };
