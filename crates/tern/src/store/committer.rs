@@ -13,12 +13,14 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::batch;
 use super::held::{self, Holding, Release};
 use super::payloads::{Location, PayloadLog};
 use super::{Result, StoreError, decode_error, format_from, format_name};
 use crate::core::envelope::{BodyFormat, Envelope};
 use crate::core::model::{
-    Change, DueOutbound, DuePush, NewRecipient, NotificationParts, OutboundJob, PeerAnswer, PushContent, PushResult,
+    Change, DueOutbound, DuePush, NewMessage, NewRecipient, NotificationParts, OutboundJob, PeerAnswer, PushContent,
+    PushResult,
 };
 use crate::core::report::{REPORT_LIFETIME_SECS, Report, ReportRoute};
 use crate::core::state::{OutboundEvent, RecipientState};
@@ -117,29 +119,84 @@ async fn commit(conn: &mut SqliteConnection, log: &mut PayloadLog, jobs: &[Job])
     } else {
         jobs.iter().map(|_| Ok(Vec::new())).collect()
     };
-    let mut results: Vec<Result<Applied>> = Vec::with_capacity(jobs.len());
     if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
         return jobs.iter().map(|_| Err(StoreError::Db(sqlx::Error::Protocol(e.to_string())))).collect();
     }
-    // A job alone needs no savepoint: if it fails, the whole transaction is rolled back.
-    let alone = jobs.len() == 1;
-    for (job, located) in jobs.iter().zip(&bodies) {
-        let result = match located {
-            Err(e) => Err(StoreError::Io(std::io::Error::new(e.kind(), e.to_string()))),
-            Ok(locations) => apply_job(conn, job, locations, alone).await,
-        };
-        results.push(result);
-    }
-    if alone && results.iter().any(Result::is_err) {
-        if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-            tracing::error!(error = %e, "cannot roll back a failed change");
+    let results = match together(conn, jobs, &bodies).await {
+        Ok(results) => results,
+        Err(e) => {
+            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                tracing::error!(error = %e, "cannot roll back a failed change");
+            }
+            if jobs.len() == 1 {
+                return vec![Err(e)];
+            }
+            tracing::warn!(error = %e, jobs = jobs.len(), "a group commit failed; its requests are applied one by one");
+            if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+                return jobs.iter().map(|_| Err(StoreError::Db(sqlx::Error::Protocol(e.to_string())))).collect();
+            }
+            one_by_one(conn, jobs, &bodies).await
         }
-        return results;
-    }
+    };
     if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
         tracing::error!(error = %e, "group commit failed");
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         return jobs.iter().map(|_| Err(StoreError::Db(sqlx::Error::Protocol(e.to_string())))).collect();
+    }
+    results
+}
+
+/// Applies every job's changes without savepoints, the messages of all the jobs that only
+/// accept messages stored together ([`batch::accept_all`]); fails as a whole as soon as
+/// anything fails, and the caller rolls the transaction back. A job whose bodies could not be
+/// written fails alone: it has touched nothing.
+async fn together(
+    conn: &mut SqliteConnection,
+    jobs: &[Job],
+    bodies: &[std::io::Result<Vec<Location>>],
+) -> Result<Vec<Result<Applied>>> {
+    let mut results: Vec<Result<Applied>> = Vec::with_capacity(jobs.len());
+    let mut accepts: Vec<(Acceptance<'_>, Location)> = Vec::new();
+    let mut owners: Vec<usize> = Vec::new();
+    for (i, (job, located)) in jobs.iter().zip(bodies).enumerate() {
+        match located {
+            Err(e) => results.push(Err(StoreError::Io(std::io::Error::new(e.kind(), e.to_string())))),
+            Ok(locations) if job.chore.is_none() && job.changes.iter().all(|c| matches!(c, Change::Accept(_))) => {
+                let accepted = job.changes.iter().zip(locations).zip(&job.envelopes);
+                for ((change, at), stored) in accepted {
+                    if let Change::Accept(m) = change {
+                        accepts.push((acceptance(m, stored), *at));
+                        owners.push(i);
+                    }
+                }
+                results.push(Ok(Applied::default()));
+            }
+            Ok(locations) => results.push(Ok(apply_job(conn, job, locations, false).await?)),
+        }
+    }
+    let flags = batch::accept_all(conn, &accepts).await?;
+    for (i, flag) in owners.into_iter().zip(flags) {
+        if let Some(Ok(applied)) = results.get_mut(i) {
+            applied.flags.push(flag);
+        }
+    }
+    Ok(results)
+}
+
+/// Applies each job under a savepoint of its own, so that one that fails leaves the others'
+/// changes in the transaction: the path taken after [`together`] failed.
+async fn one_by_one(
+    conn: &mut SqliteConnection,
+    jobs: &[Job],
+    bodies: &[std::io::Result<Vec<Location>>],
+) -> Vec<Result<Applied>> {
+    let mut results: Vec<Result<Applied>> = Vec::with_capacity(jobs.len());
+    for (job, located) in jobs.iter().zip(bodies) {
+        let result = match located {
+            Err(e) => Err(StoreError::Io(std::io::Error::new(e.kind(), e.to_string()))),
+            Ok(locations) => apply_job(conn, job, locations, true).await,
+        };
+        results.push(result);
     }
     results
 }
@@ -186,10 +243,10 @@ async fn rotate(conn: &mut SqliteConnection, log: &mut PayloadLog) -> Result<()>
     Ok(())
 }
 
-/// Applies one job's changes, under a savepoint of its own unless it is `alone` in the
-/// transaction (whose caller then rolls back everything when it fails).
-async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location], alone: bool) -> Result<Applied> {
-    if !alone {
+/// Applies one job's changes, under a savepoint of its own when `savepoint` is set (without,
+/// the caller rolls back everything when it fails).
+async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location], savepoint: bool) -> Result<Applied> {
+    if savepoint {
         sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
     }
     let mut applied = Applied { flags: Vec::with_capacity(job.changes.len()), ..Applied::default() };
@@ -224,8 +281,8 @@ async fn apply_job(conn: &mut SqliteConnection, job: &Job, locations: &[Location
         }
     }
     match outcome {
-        Ok(()) if alone => Ok(applied),
-        Err(e) if alone => Err(e),
+        Ok(()) if !savepoint => Ok(applied),
+        Err(e) if !savepoint => Err(e),
         Ok(()) => {
             sqlx::query("RELEASE job").execute(&mut *conn).await?;
             Ok(applied)
@@ -248,15 +305,7 @@ async fn apply(
         Change::Accept(m) => {
             let at = body.ok_or_else(|| StoreError::Io(std::io::Error::other("body not written")))?;
             let envelope = envelope.ok_or_else(|| StoreError::Io(std::io::Error::other("envelope not written")))?;
-            let acceptance = Acceptance {
-                envelope: &m.envelope,
-                stored: envelope,
-                format: m.format,
-                size: i64::try_from(m.body.len()).unwrap_or(i64::MAX),
-                recipients: &m.recipients,
-                due: m.envelope.deliver_after,
-            };
-            accept(conn, &acceptance, at).await
+            accept(conn, &acceptance(m, envelope), at).await
         }
         Change::Hold { message, kind, reason, now } => {
             let at = body.ok_or_else(|| StoreError::Io(std::io::Error::other("body not written")))?;
@@ -484,6 +533,18 @@ pub(super) struct Acceptance<'a> {
     pub recipients: &'a [NewRecipient],
     /// When its pushes and forwards are first due.
     pub due: i64,
+}
+
+/// What a [`Change::Accept`] of `m`, its envelope stored as `stored`, stores.
+fn acceptance<'a>(m: &'a NewMessage, stored: &'a str) -> Acceptance<'a> {
+    Acceptance {
+        envelope: &m.envelope,
+        stored,
+        format: m.format,
+        size: i64::try_from(m.body.len()).unwrap_or(i64::MAX),
+        recipients: &m.recipients,
+        due: m.envelope.deliver_after,
+    }
 }
 
 /// Stores a message, its recipients, a pending push per local recipient waiting for its
@@ -886,6 +947,6 @@ impl OutboundRow {
 }
 
 /// Many rows' values as one JSON array, so a batch is one statement rather than one per row.
-fn json<T: serde::Serialize + ?Sized>(values: &T) -> Result<String> {
+pub(super) fn json<T: serde::Serialize + ?Sized>(values: &T) -> Result<String> {
     Ok(serde_json::to_string(values).map_err(std::io::Error::other)?)
 }

@@ -9,6 +9,7 @@
 //! beside the delivered ones, invisible to delivery, until released or deleted (`held.rs`); its
 //! flood and duplicate counters are kept here too (`counters.rs`).
 
+mod batch;
 mod committer;
 mod counters;
 mod held;
