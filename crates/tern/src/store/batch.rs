@@ -180,3 +180,63 @@ async fn insert_forwards(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use futures_util::future::join_all;
+
+    use super::super::samples::{message, scratch};
+    use super::super::{Change, Store};
+
+    async fn count(store: &Store, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&store.read).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn messages_accepted_side_by_side_are_stored_as_one_at_a_time_would_be() {
+        let dir = scratch("batch-accept");
+        let (store, _handle) = Store::open(&dir, 64).await.unwrap();
+        assert_eq!(store.apply(vec![Change::Accept(Box::new(message("before", b"x")))]).await.unwrap(), [true]);
+        // 40 requests at once: the committer takes them in a few group commits. "before" was
+        // stored already, and "twice" comes twice.
+        let mut ids: Vec<String> = (0..37).map(|i| format!("m{i}")).collect();
+        ids.extend(["before".into(), "twice".into(), "twice".into()]);
+        let applies = ids.iter().map(|id| store.apply(vec![Change::Accept(Box::new(message(id, id.as_bytes())))]));
+        let flags: Vec<bool> = join_all(applies).await.into_iter().map(|r| r.unwrap()[0]).collect();
+        assert!(flags[..37].iter().all(|f| *f), "{flags:?}");
+        assert!(!flags[37], "a Message-ID stored before is not stored again");
+        assert_eq!(flags[38..].iter().filter(|f| **f).count(), 1, "one of the two repeats is stored");
+        assert_eq!(count(&store, "SELECT count(*) FROM messages").await, 39);
+        assert_eq!(count(&store, "SELECT count(*) FROM recipients").await, 78);
+        let pushes = "SELECT count(*) FROM pushes p JOIN recipients r ON r.id = p.recipient \
+                      WHERE p.msisdn = r.address AND r.route = 'local' AND p.state = 'pending'";
+        assert_eq!(count(&store, pushes).await, 39, "a pending push per local recipient");
+        let forwards = "SELECT count(*) FROM outbound o JOIN recipients r ON o.recipients = json_array(r.id) \
+                        WHERE o.message = r.message AND r.route = 'mm4:peer' AND o.kind = 'forward'";
+        assert_eq!(count(&store, forwards).await, 39, "a forward per peer recipient, naming it");
+        assert_eq!(count(&store, "SELECT sum(live) FROM segments").await, 39);
+        let d = store.by_token("token-m7").await.unwrap().unwrap();
+        assert_eq!(store.body(&d.body).await.unwrap(), b"m7", "each message points at its own body");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_request_that_fails_leaves_the_others_of_its_commit_stored() {
+        let dir = scratch("batch-fallback");
+        let (store, _handle) = Store::open(&dir, 64).await.unwrap();
+        assert_eq!(store.apply(vec![Change::Accept(Box::new(message("first", b"x")))]).await.unwrap(), [true]);
+        // A message whose retrieval token is taken already cannot be stored.
+        let mut clash = message("clash", b"y");
+        clash.recipients[0].token = Some("token-first".into());
+        let mut changes: Vec<Vec<Change>> =
+            (0..20).map(|i| vec![Change::Accept(Box::new(message(&format!("ok{i}"), b"z")))]).collect();
+        changes.insert(10, vec![Change::Accept(Box::new(clash))]);
+        let results = join_all(changes.into_iter().map(|c| store.apply(c))).await;
+        assert!(results[10].is_err(), "{:?}", results[10]);
+        assert!(results.iter().enumerate().all(|(i, r)| i == 10 || r.as_ref().unwrap() == &[true]), "{results:?}");
+        assert_eq!(count(&store, "SELECT count(*) FROM messages").await, 21);
+        assert_eq!(count(&store, "SELECT count(*) FROM messages WHERE message_id = 'clash'").await, 0);
+        assert_eq!(count(&store, "SELECT count(*) FROM recipients").await, 42);
+        assert_eq!(count(&store, "SELECT sum(live) FROM segments").await, 21);
+    }
+}
