@@ -154,10 +154,10 @@ fn handset_send_reqs_are_notified_and_retrieved_byte_for_byte() {
         }
         let types: Vec<String> = got_parts.iter().map(|p| p.content_type.media_type.clone()).collect();
         tshark_reads(&bytes, &types);
-        let state = relay.query(&format!(
+        let state = format!(
             "SELECT r.state FROM recipients r JOIN messages m ON m.id = r.message WHERE m.message_id = '{message_id}'"
-        ));
-        assert_eq!(state, [["retrieved"]], "{file}: the store says retrieved");
+        );
+        relay.query_until(&state, &[&["retrieved"]]);
     }
 }
 
@@ -405,7 +405,7 @@ fn delivery_time_defers_the_notification_and_deferred_keeps_it_waiting() {
     // Deferred means "later", not "never": the message is still there.
     let (_, conf, _) = retrieve(&relay, n.content_location.as_deref().unwrap(), Some(RECIPIENT));
     assert!(conf.message_id.is_some());
-    assert_eq!(relay.query("SELECT state FROM recipients"), [["retrieved"]]);
+    relay.query_until("SELECT state FROM recipients", &[&["retrieved"]]);
 }
 
 #[test]

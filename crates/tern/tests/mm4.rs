@@ -255,7 +255,7 @@ fn a_message_to_the_other_operator_is_delivered_and_reported_back() {
     assert_content(&parts);
     assert_eq!(conf.message_id.as_deref(), Some(message_id.as_str()), "the Message-ID crosses unchanged");
     assert_eq!(conf.from.as_ref().map(Sender::to_string), Some(format!("{ALICE}/TYPE=PLMN")));
-    assert_eq!(b.query("SELECT route, state FROM recipients"), [["local", "retrieved"]]);
+    b.query_until("SELECT route, state FROM recipients", &[&["local", "retrieved"]]);
 
     let Pdu::DeliveryInd(report) = a.next_push().1.pdu else { panic!("an m-delivery.ind for A's sender") };
     assert_eq!(report.message_id.as_deref(), Some(message_id.as_str()));
@@ -429,10 +429,10 @@ fn a_number_enum_ports_in_is_delivered_locally() {
     let message_id = submit(&a, ALICE, &send_req(&[PORTED], "enum-1", false));
     let (_, parts) = retrieve(&a, &notification(&a), PORTED);
     assert_content(&parts);
-    let rows = a.query(&format!(
+    let rows = format!(
         "SELECT r.route, r.state FROM recipients r JOIN messages m ON m.id = r.message WHERE m.message_id = '{message_id}'"
-    ));
-    assert_eq!(rows, [["local", "retrieved"]]);
+    );
+    a.query_until(&rows, &[&["local", "retrieved"]]);
     assert_eq!(a.query("SELECT count(*) FROM outbound"), [["0"]], "nothing for the peer");
 }
 

@@ -4,6 +4,7 @@
 //! what went wrong when a body could not be read (too large, malformed, cut short, too slow, or
 //! no budget for it).
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -172,16 +173,23 @@ fn classify(e: &axum::Error, partial: Vec<u8>) -> BodyError {
 }
 
 /// An answer's body that holds its share of the budget until hyper has taken all of it but what
-/// its write buffer may still hold.
+/// its write buffer may still hold. It is handed over in chunks as they were made (a PDU's own
+/// fields, then the stored body), so that a large body is never copied to join them.
 #[derive(Debug)]
 pub struct Held {
-    data: Option<Bytes>,
+    chunks: VecDeque<Bytes>,
     permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Held {
     pub fn new(data: Vec<u8>, permit: OwnedSemaphorePermit) -> Self {
-        Held { data: Some(data.into()), permit: Some(permit) }
+        Held::chunks(vec![data], permit)
+    }
+
+    /// A body that is these chunks, in order.
+    pub fn chunks(chunks: Vec<Vec<u8>>, permit: OwnedSemaphorePermit) -> Self {
+        let chunks = chunks.into_iter().filter(|c| !c.is_empty()).map(Bytes::from).collect();
+        Held { chunks, permit: Some(permit) }
     }
 }
 
@@ -192,7 +200,7 @@ impl HttpBody for Held {
     fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         // Not ending the stream with the data makes hyper come back for the end only once its
         // write buffer has room again, which is when most of the data has gone to the socket.
-        Poll::Ready(match self.data.take() {
+        Poll::Ready(match self.chunks.pop_front() {
             Some(data) => Some(Ok(Frame::data(data))),
             None => {
                 self.permit = None;
@@ -202,11 +210,11 @@ impl HttpBody for Held {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none() && self.permit.is_none()
+        self.chunks.is_empty() && self.permit.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+        SizeHint::with_exact(self.chunks.iter().map(|c| c.len() as u64).sum())
     }
 }
 

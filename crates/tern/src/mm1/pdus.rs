@@ -145,10 +145,18 @@ fn fields_size(env: &Envelope) -> u64 {
 /// The m-retrieve.conf a recipient fetches: its Transaction-ID, the envelope's fields and the
 /// body in its MM1 form (the WSP Content-Type field and multipart).
 pub fn retrieve_conf(env: &Envelope, transaction_id: &str, body: &[u8]) -> Vec<u8> {
-    let fields = retrieve_fields(env);
-    let mut out = start(MessageType::RETRIEVE_CONF, transaction_id, fields.len() + body.len());
-    out.extend_from_slice(&fields);
+    let mut out = retrieve_conf_head(env, transaction_id, body.len());
     out.extend_from_slice(body);
+    out
+}
+
+/// The m-retrieve.conf's own fields, which the stored body follows on the wire: what a
+/// retrieval sends first, before the body as it was read (room is kept for a body of
+/// `body_len` octets, for a caller that appends it).
+pub fn retrieve_conf_head(env: &Envelope, transaction_id: &str, body_len: usize) -> Vec<u8> {
+    let fields = retrieve_fields(env);
+    let mut out = start(MessageType::RETRIEVE_CONF, transaction_id, fields.len() + body_len);
+    out.extend_from_slice(&fields);
     out
 }
 

@@ -2,7 +2,9 @@
 //! (when a trusted identity header is present it must be the recipient's), and only until
 //! `retrieval.after_ack_secs` after it confirmed having it; anything else gets a well-formed
 //! m-retrieve.conf carrying an error Retrieve-Status, never another message (nor a message its
-//! sender cancelled). A stored body that fails its check is never served either.
+//! sender cancelled). A stored body that fails its check is never served either. The answer is
+//! the m-retrieve.conf's fields and the stored body sent one after the other, and the record of
+//! the retrieval is queued in order but not waited for.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -96,14 +98,25 @@ pub async fn get(
         Ok(body) => body,
         Err(()) => return error(RetrieveStatus::TRANSIENT_FAILURE, "the message cannot be screened now; try again"),
     };
-    let pdu = pdus::retrieve_conf(&d.envelope, d.transaction_id.as_deref().unwrap_or_default(), &body);
-    drop(body);
+    // The m-retrieve.conf's own fields, then the body as it was read: sent one after the other,
+    // never copied into one buffer.
+    let head = pdus::retrieve_conf_head(&d.envelope, d.transaction_id.as_deref().unwrap_or_default(), 0);
     // The answer keeps the budget for its own size until it is sent.
-    drop(held.split(held.num_permits().saturating_sub(pdu.len())));
-    if let Err(e) = mm1.store.apply(vec![events::retrieved(&d, true, now)]).await {
-        tracing::error!(error = %e, "cannot record a retrieval");
+    drop(held.split(held.num_permits().saturating_sub(head.len() + body.len())));
+    // The retrieval is recorded in order with whatever the handset sends next (its
+    // acknowledgement), but the answer does not wait for the record's sync: at worst a crash
+    // forgets that the message was fetched, and the handset is told of it again.
+    match mm1.store.queue(vec![events::retrieved(&d, true, now)]).await {
+        Ok(committed) => {
+            tokio::spawn(async move {
+                if let Err(e) = committed.await {
+                    tracing::error!(error = %e, "cannot record a retrieval");
+                }
+            });
+        }
+        Err(e) => tracing::error!(error = %e, "cannot record a retrieval"),
     }
-    answer::pdu_body(Body::new(Held::new(pdu, held)))
+    answer::pdu_body(Body::new(Held::chunks(vec![head, body], held)))
 }
 
 /// The body (WSP) as the protection profiles for retrieval let it be served. A message they

@@ -232,7 +232,22 @@ impl Store {
         Ok(self.commit(vec![Change::LeaseOutbound { now, until, limit }]).await?.outbound)
     }
 
+    /// Queues `changes` for the committer now, behind whatever this caller queued before and
+    /// ahead of whatever it queues next, and returns what waits for their commit: for a change
+    /// whose caller must not wait on the sync (a retrieval's record, while the message is on its
+    /// way) but whose order among the caller's changes must hold.
+    pub async fn queue(&self, changes: Vec<Change>) -> Result<impl Future<Output = Result<Vec<bool>>> + use<>> {
+        let committed = self.enqueue(changes).await?;
+        Ok(async move { Ok(committed.await?.flags) })
+    }
+
     async fn commit(&self, changes: Vec<Change>) -> Result<committer::Applied> {
+        self.enqueue(changes).await?.await
+    }
+
+    /// Hands `changes` to the committer; the future it returns resolves once they are committed
+    /// (and the delivery workers told, when they queued something).
+    async fn enqueue(&self, changes: Vec<Change>) -> Result<impl Future<Output = Result<committer::Applied>> + use<>> {
         let queues = changes.iter().any(|c| {
             matches!(
                 c,
@@ -254,30 +269,35 @@ impl Store {
                 envelopes.push(serde_json::to_string(&m.envelope).map_err(std::io::Error::other)?);
             }
         }
-        let applied = self.send(changes, checksums, envelopes, None).await?;
-        if queues {
-            self.wake();
-        }
-        Ok(applied)
+        let answer = self.send(changes, checksums, envelopes, None).await?;
+        let store = self.clone();
+        Ok(async move {
+            let applied = answer.await.map_err(|_| StoreError::Closed)??;
+            if queues {
+                store.wake();
+            }
+            Ok(applied)
+        })
     }
 
-    /// Hands a job to the committer (see [`committer::Job`]) and waits until it is committed.
+    /// Hands a job to the committer (see [`committer::Job`]); what it answers once committed.
     async fn send(
         &self,
         changes: Vec<Change>,
         checksums: Vec<u32>,
         envelopes: Vec<String>,
         chore: Option<Chore>,
-    ) -> Result<committer::Applied> {
+    ) -> Result<oneshot::Receiver<Result<committer::Applied>>> {
         let (reply, answer) = oneshot::channel();
         let job = committer::Job { changes, checksums, envelopes, chore, reply };
         self.commits.send(job).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        Ok(answer)
     }
 
     /// Applies one of the store's own chores in a group commit.
     async fn chore(&self, chore: Chore) -> Result<committer::Applied> {
-        self.send(Vec::new(), Vec::new(), Vec::new(), Some(chore)).await
+        let answer = self.send(Vec::new(), Vec::new(), Vec::new(), Some(chore)).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Tells both delivery workers that something may be due.

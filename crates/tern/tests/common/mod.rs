@@ -212,6 +212,22 @@ impl Relay {
         (buf, message)
     }
 
+    /// Runs SQL until its rows are `want` (within 10 s), for what the relay records just after
+    /// it answered (a retrieval: the message goes out before the record's sync).
+    pub fn query_until(&self, sql: &str, want: &[&[&str]]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let rows = self.query(sql);
+            if rows.len() == want.len()
+                && rows.iter().zip(want).all(|(r, w)| r.iter().map(String::as_str).eq(w.iter().copied()))
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{sql}: {rows:?}, not {want:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Runs SQL against the relay's store and returns the rows as text.
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
         let out = Command::new("sqlite3").arg(self.data.join("tern.db")).arg(sql).output();
