@@ -26,6 +26,7 @@ bin=./target/release
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 started=$(date +%s)
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 rows=$work/rows.md        # the table: measurement | Tern | ceiling | ratio
 cmds=$work/commands.md    # every command the table comes from
@@ -254,7 +255,7 @@ pct() { echo "${1%\%}"; }
   echo "### Run of $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates Cargo.lock || echo ' (+ local changes)')"
   echo
   echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(rustc --version | cut -d' ' -f1-2), release build;" \
-    "load average at the start $(cut -d' ' -f1-3 /proc/loadavg); $(h2load --version | head -1); $((($(date +%s) - started) / 60)) min." \
+    "load average at the start $load_at_start; $(h2load --version | head -1); $((($(date +%s) - started) / 60)) min." \
     "Load tool, relay and ceilings share the cores."
   echo
   echo "| measurement | Tern | ceiling (same run) | Tern / ceiling | notes |"
