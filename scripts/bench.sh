@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# The whole relay against the machine's own ceilings, each measured next to its ceiling in the
+# same run (see "The whole relay against its ceilings" in docs/BENCHMARKS.md). Builds `tern` and
+# the ceilings (crates/bench) in release mode; the load tool is h2load (nghttp2-client) unless a
+# row says otherwise. Appends a dated section with the machine, the commit, the commands, the
+# table and the targets to docs/BENCHMARKS.md (WRITE=0: print it only).
+#
+# usage: scripts/bench.sh
+#   SECS=8         seconds of each saturation run (h2load -D, after a 1 s warm-up)
+#   REPEAT=1       pairs (relay, then its ceilings) per saturation row
+#   FILL=2000      messages stored before the retrieval rows
+#   SCALE=1        adds the store-scale rows (fills to 10k, 100k, 1M messages; about 5 minutes or
+#                  more); SCALE_LEVELS="10000 100000 1000000" to choose the sizes
+#   E2E=0          leaves out the end-to-end row (scripts/bench-ue-load.sh; E2E_RATE=1000, 30 KB)
+#   MM7=0          leaves out the MM7 row (scripts/bench-mm7.sh) beside the HTTP ceiling
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${SECS:-8}
+repeat=${REPEAT:-1}
+fill=${FILL:-2000}
+for tool in h2load sqlite3 python3; do
+  command -v "$tool" >/dev/null || { echo "$tool missing (apt-get install -y nghttp2-client sqlite3 python3)" >&2; exit 1; }
+done
+cargo build --release --quiet -p tern -p tern-bench
+bin=./target/release
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+started=$(date +%s)
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+rows=$work/rows.md        # the table: measurement | Tern | ceiling | ratio
+cmds=$work/commands.md    # every command the table comes from
+: >"$rows"; : >"$cmds"
+declare -A result         # values the targets are checked against
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+row() { echo "| $* |" >>"$rows"; }
+cmd() { echo "    $*" >>"$cmds"; }
+calc() { python3 -c "print($1)"; }
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{100*a/b:.0f}%' if b else 'n/a')" "$1" "$2"; }
+fmt() { python3 -c "import sys; v=float(sys.argv[1]); print(f'{v:,.0f}' if v>=100 else f'{v:.1f}')" "$1"; }
+rss_mb() { awk -v k="$2" '$1==k":" {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# Resets the process's peak RSS (VmHWM) so that each load's peak is its own.
+reset_peak() { echo 5 >"/proc/$1/clear_refs"; }
+
+# An m-send.req with one local recipient and one image/jpeg part of $1 octets (as bench-mm1.sh).
+send_req() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+def uintvar(n):
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.insert(0, 0x80 | (n & 0x7F)); n >>= 7
+    return bytes(out)
+data = bytes(i % 251 for i in range(int(sys.argv[1])))
+part_headers = b"\x9e"  # image/jpeg
+pdu = (b"\x8c\x80\x98load-1\x00\x8d\x92\x89\x01\x81\x97+15550100002/TYPE=PLMN\x00"
+       b"\x84\xa3" + uintvar(1) + uintvar(len(part_headers)) + uintvar(len(data)) + part_headers + data)
+open(sys.argv[2], "wb").write(pdu)
+PY
+}
+
+# h2load's summary as "req_per_s succeeded answer_octets" (answer octets: body data per request,
+# right only without a warm-up). Its --log-file appends, so any old one goes first.
+h2() {
+  local out; rm -f "$work/lat.log"; out=$(h2load --h1 -m 1 "$@")
+  python3 - "$out" <<'PY'
+import re, sys
+s = sys.argv[1]
+rate = float(re.search(r"finished in [^,]+, ([\d.]+) req/s", s).group(1))
+ok = int(re.search(r"(\d+) succeeded", s).group(1))
+data = int(re.search(r"traffic: .*?\((\d+)\) data", s).group(1))
+print(rate, ok, data // max(ok, 1))
+PY
+}
+
+# p50 and p99 in ms of an h2load --log-file (start µs, status, duration µs per request).
+percentiles() {
+  python3 - "$1" <<'PY'
+import sys
+d = sorted(int(l.split()[2]) for l in open(sys.argv[1]) if l.strip())
+pick = lambda q: d[min(len(d) - 1, int(q * len(d)))] / 1000
+print(f"{pick(0.50):.1f} {pick(0.99):.1f} {len(d)}")
+PY
+}
+
+tern_pid=""
+tern_port=""
+start_tern() {  # data directory
+  tern_port=$(free_port)
+  TERN_LOG=warn TERN_MM1__LISTEN=127.0.0.1:$tern_port TERN_MM1__PUBLIC_BASE_URL=http://127.0.0.1:$tern_port \
+    TERN_ADMIN__LISTEN=127.0.0.1:$(free_port) TERN_STORE__DATA_DIR="$1" "$bin/tern" serve 2>>"$work/tern.err" &
+  tern_pid=$!
+  wait_port "$tern_port" || { cat "$work/tern.err" >&2; exit 1; }
+}
+stop_tern() { kill -TERM "$tern_pid"; wait "$tern_pid" 2>/dev/null || true; }
+ceiling_pid=""
+ceiling_port=""
+start_ceiling() {  # answer octets
+  ceiling_port=$(free_port)
+  "$bin/http-ceiling" --listen "127.0.0.1:$ceiling_port" --answer-bytes "$1" &
+  ceiling_pid=$!
+  wait_port "$ceiling_port"
+}
+stop_ceiling() { kill "$ceiling_pid"; wait "$ceiling_pid" 2>/dev/null || true; }
+stored() { sqlite3 "$1/tern.db" 'SELECT count(*) FROM messages'; }
+mms=(-H 'Content-Type: application/vnd.wap.mms-message' -H 'X-MSISDN: +15550100001')
+cmd "cargo build --release -p tern -p tern-bench"
+
+# ---- MO: saturation, each size next to the HTTP and storage ceilings; then latency at 1,000/s.
+for size in 1024 30720 307200; do
+  kb=$((size / 1024))
+  send_req "$size" "$work/send-$kb.mms"
+  body=$(stat -c %s "$work/send-$kb.mms")
+  data="$work/mo-$kb"
+  start_tern "$data"
+  sleep 1
+  if [ "$kb" = 1 ]; then
+    result[idle_rss]=$(rss_mb "$tern_pid" VmRSS)
+    row "Idle RSS (fresh \`tern serve\`, 1 s after start) | ${result[idle_rss]} MB | | | /proc/PID/status VmRSS"
+  fi
+  # The answer's size, for the ceiling, from one request of its own (h2load's byte counts
+  # include its warm-up, its request counts do not).
+  answer=$(curl -s -o /dev/null -w '%{size_download}' -H 'Expect:' --data-binary "@$work/send-$kb.mms" "${mms[@]}" \
+    "http://127.0.0.1:$tern_port/mms")
+  for r in $(seq "$repeat"); do
+    reset_peak "$tern_pid"
+    read -r t_rate _ _ < <(h2 -D "$secs" --warm-up-time 1 -c 64 -d "$work/send-$kb.mms" "${mms[@]}" "http://127.0.0.1:$tern_port/mms")
+    peak=$(rss_mb "$tern_pid" VmHWM)
+    start_ceiling "$answer"
+    read -r c_rate _ _ < <(h2 -D "$secs" --warm-up-time 1 -c 64 -d "$work/send-$kb.mms" "http://127.0.0.1:$ceiling_port/mms")
+    stop_ceiling
+    s_rate=$("$bin/storage-ceiling" --dir "$work/storage" --size "$body" --batch 64 --seconds 5 |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["per_sec"])')
+    rm -rf "$work/storage"
+    low=$(calc "min($c_rate, $s_rate)")
+    row "MO ${kb} KB ($body-octet m-send.req), 64 conn., accepted/s, run $r | $(fmt "$t_rate") | HTTP $(fmt "$c_rate"); storage $(fmt "$s_rate") | $(ratio "$t_rate" "$low") of the lower | answer $answer octets; peak RSS $peak MB"
+    result[mo_$kb]=$(ratio "$t_rate" "$low")
+    result[peak_mo_$kb]=$peak
+  done
+  count=$(stored "$data")
+  stop_tern
+  bytes=$(du -sb "$data" | cut -f1)
+  row "Disk per stored message, MO ${kb} KB | $(fmt "$(calc "$bytes / $count")") octets | body $body octets | $(ratio "$(calc "$bytes / $count")" "$body") of the body | du -sb of the data directory over $count messages"
+  # Latency at 1,000/s offered: 10 connections at 100/s each, a fresh relay.
+  start_tern "$data-rate"
+  h2 -n 10000 -c 10 --rps 100 -d "$work/send-$kb.mms" "${mms[@]}" --log-file "$work/lat.log" \
+    "http://127.0.0.1:$tern_port/mms" >/dev/null
+  read -r t50 t99 tn < <(percentiles "$work/lat.log")
+  stop_tern
+  start_ceiling "$answer"
+  h2 -n 10000 -c 10 --rps 100 -d "$work/send-$kb.mms" --log-file "$work/lat.log" "http://127.0.0.1:$ceiling_port/mms" >/dev/null
+  read -r c50 c99 _ < <(percentiles "$work/lat.log")
+  stop_ceiling
+  row "MO ${kb} KB at 1,000/s offered (10 conn. x 100/s), p50 / p99 | $t50 / $t99 ms | HTTP $c50 / $c99 ms | | $tn requests"
+  result[p99_$kb]=$t99
+  rm -rf "$data" "$data-rate"
+  cmd "h2load --h1 -m 1 -D $secs --warm-up-time 1 -c 64 -d send-$kb.mms -H 'Content-Type: application/vnd.wap.mms-message' -H 'X-MSISDN: +15550100001' http://127.0.0.1:PORT/mms   # tern, then http-ceiling --answer-bytes <tern's answer>"
+  cmd "storage-ceiling --dir DIR --size $body --batch 64 --seconds 5"
+  cmd "h2load --h1 -m 1 -n 10000 -c 10 --rps 100 --log-file lat.log -d send-$kb.mms ... http://127.0.0.1:PORT/mms   # tern, then http-ceiling"
+done
+
+# ---- Retrieval: FILL stored messages, h2load GETs spread over their retrieval URLs.
+for size in 30720 307200; do
+  kb=$((size / 1024))
+  data="$work/rt-$kb"
+  start_tern "$data"
+  h2 -n "$fill" -c 64 -d "$work/send-$kb.mms" "${mms[@]}" "http://127.0.0.1:$tern_port/mms" >/dev/null
+  sqlite3 "$data/tern.db" 'SELECT token FROM recipients WHERE token IS NOT NULL' |
+    sed "s|^|http://127.0.0.1:$tern_port/m/|" >"$work/uris"
+  answer=$(curl -s -o /dev/null -w '%{size_download}' "$(head -1 "$work/uris")")
+  for r in $(seq "$repeat"); do
+    reset_peak "$tern_pid"
+    read -r t_rate _ _ < <(h2 -D "$secs" --warm-up-time 1 -c 16 -i "$work/uris")
+    peak=$(rss_mb "$tern_pid" VmHWM)
+    start_ceiling "$answer"
+    read -r c_rate _ _ < <(h2 -D "$secs" --warm-up-time 1 -c 16 "http://127.0.0.1:$ceiling_port/m/x")
+    stop_ceiling
+    t_mb=$(calc "$t_rate * $answer / 1e6"); c_mb=$(calc "$c_rate * $answer / 1e6")
+    row "Retrieval ${kb} KB (answer $answer octets), 16 conn., $fill messages, run $r | $(fmt "$t_rate")/s, $(fmt "$t_mb") MB/s | HTTP $(fmt "$c_rate")/s, $(fmt "$c_mb") MB/s | $(ratio "$t_mb" "$c_mb") | peak RSS $peak MB"
+    result[rt_$kb]=$(ratio "$t_mb" "$c_mb")
+    result[peak_rt_$kb]=$peak
+  done
+  stop_tern
+  rm -rf "$data"
+  cmd "h2load --h1 -m 1 -n $fill -c 64 -d send-$kb.mms ... http://127.0.0.1:PORT/mms   # the fill"
+  cmd "h2load --h1 -m 1 -D $secs --warm-up-time 1 -c 16 -i uris   # uris: http://127.0.0.1:PORT/m/<token> for every token in recipients; then http-ceiling --answer-bytes <tern's answer>"
+done
+
+# ---- Store scale: the MO rate (30 KB) and retrieval latency with N messages already stored.
+if [ "${SCALE:-0}" = 1 ]; then
+  data="$work/scale"
+  start_tern "$data"
+  have=0
+  for level in ${SCALE_LEVELS:-10000 100000 1000000}; do
+    # The fast fill: 1 KB submissions from 256 connections, through the whole relay (no rows
+    # are written behind its back), each with one local recipient whose notification waits.
+    [ "$level" -gt "$have" ] && h2 -n $((level - have)) -c 256 -d "$work/send-1.mms" "${mms[@]}" \
+      "http://127.0.0.1:$tern_port/mms" >/dev/null
+    have=$(stored "$data")
+    read -r t_rate _ _ < <(h2 -D "$secs" --warm-up-time 1 -c 64 -d "$work/send-30.mms" "${mms[@]}" "http://127.0.0.1:$tern_port/mms")
+    s_rate=$("$bin/storage-ceiling" --dir "$work/storage" --size 30767 --batch 64 --seconds 5 |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["per_sec"])')
+    rm -rf "$work/storage"
+    sqlite3 "$data/tern.db" 'SELECT token FROM recipients WHERE token IS NOT NULL ORDER BY random() LIMIT 2000' |
+      sed "s|^|http://127.0.0.1:$tern_port/m/|" >"$work/uris"
+    h2 -n 5000 -c 5 --rps 100 -i "$work/uris" --log-file "$work/lat.log" >/dev/null
+    read -r r50 r99 _ < <(percentiles "$work/lat.log")
+    bytes=$(du -sb "$data" | cut -f1)
+    row "Store with $(fmt "$have") messages: MO 30 KB accepted/s; retrieval at 500/s p50 / p99 | $(fmt "$t_rate")/s; $r50 / $r99 ms | storage $(fmt "$s_rate")/s | $(ratio "$t_rate" "$s_rate") of storage | data directory $(calc "round($bytes / 1e9, 2)") GB; RSS $(rss_mb "$tern_pid" VmRSS) MB"
+    result[scale_$level]=$t_rate
+    have=$(stored "$data")
+  done
+  stop_tern
+  rm -rf "$data"
+  cmd "SCALE=1: fill with h2load --h1 -m 1 -n <to the level> -c 256 -d send-1.mms ...; then the MO 30 KB run above; h2load -n 5000 -c 5 --rps 100 -i <2,000 random tokens> --log-file lat.log"
+fi
+
+# ---- End to end: tern ue load (send, push, retrieval, m-notifyresp.ind) at a fixed rate.
+if [ "${E2E:-1}" = 1 ]; then
+  line=$(RATES=${E2E_RATE:-1000} scripts/bench-ue-load.sh 10 30720 | tail -1)
+  python3 - "$line" >>"$rows" <<'PY'
+import sys
+c = [x.strip() for x in sys.argv[1].strip("|").split("|")]
+print(f"| End to end, 30 KB text, {c[0]}/s asked for 10 s (`tern ue load --retrieve`, UDP push): send p50 / p90 / p99 / max; end to end | {c[3]} ms; {c[5]} ms | | | achieved {c[1]}/s, retrieved {c[4]}, other: {c[6]} |")
+PY
+  cmd "RATES=${E2E_RATE:-1000} scripts/bench-ue-load.sh 10 30720"
+fi
+
+# ---- MM7 submissions (30 KB attachment) next to the HTTP ceiling with a body of the same size.
+if [ "${MM7:-1}" = 1 ]; then
+  out=$(scripts/bench-mm7.sh 20000 64)
+  t_rate=$(echo "$out" | sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p')
+  octets=$(echo "$out" | sed -n 's/.*request \([0-9]*\) octets.*/\1/p')
+  answer=$(echo "$out" | python3 -c 'import re,sys; s=sys.stdin.read(); print(int(re.search(r"\((\d+)\) data", s).group(1)) // int(re.search(r"(\d+) succeeded", s).group(1)))')
+  head -c "$octets" /dev/zero >"$work/mm7.bin"
+  start_ceiling "$answer"
+  read -r c_rate _ _ < <(h2 -n 20000 -c 64 -d "$work/mm7.bin" "http://127.0.0.1:$ceiling_port/mm7")
+  stop_ceiling
+  row "MM7 SubmitReq ($octets octets, 30 KB base64 attachment), 64 conn., accepted/s | $(fmt "$t_rate") | HTTP $(fmt "$c_rate") | $(ratio "$t_rate" "$c_rate") | answer $answer octets; includes the Argon2 start"
+  cmd "scripts/bench-mm7.sh 20000 64; h2load --h1 -m 1 -n 20000 -c 64 -d <$octets octets> http://127.0.0.1:PORT/mm7   # http-ceiling --answer-bytes $answer"
+fi
+
+# ---- The section.
+peak=0
+for k in "${!result[@]}"; do
+  case $k in peak_*) peak=$(calc "max($peak, ${result[$k]})") ;; esac
+done
+verdict() { python3 -c "print('met' if $1 else 'not met')"; }
+pct() { echo "${1%\%}"; }
+{
+  echo
+  echo "### Run of $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates Cargo.lock || echo ' (+ local changes)')"
+  echo
+  echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(rustc --version | cut -d' ' -f1-2), release build;" \
+    "load average at the start $load_at_start; $(h2load --version | head -1); $((($(date +%s) - started) / 60)) min." \
+    "Load tool, relay and ceilings share the cores."
+  echo
+  echo "| measurement | Tern | ceiling (same run) | Tern / ceiling | notes |"
+  echo "| --- | ---: | ---: | ---: | --- |"
+  cat "$rows"
+  echo
+  echo "| target | result | holds |"
+  echo "| --- | --- | --- |"
+  echo "| MO 30 KB ≥ 50% of the lower of the HTTP and storage ceilings | ${result[mo_30]} | $(verdict "$(pct "${result[mo_30]}") >= 50") |"
+  echo "| MO 30 KB p99 < 20 ms at 1,000/s offered | ${result[p99_30]} ms | $(verdict "${result[p99_30]} < 20") |"
+  echo "| Retrieval 300 KB ≥ 70% of the HTTP ceiling's MB/s | ${result[rt_300]} | $(verdict "$(pct "${result[rt_300]}") >= 70") |"
+  echo "| Idle RSS < 30 MB | ${result[idle_rss]} MB | $(verdict "${result[idle_rss]} < 30") |"
+  echo "| RSS under load < 200 MB | highest peak $peak MB | $(verdict "$peak < 200") |"
+  if [ -n "${result[scale_1000000]:-}" ] && [ -n "${result[scale_10000]:-}" ]; then
+    echo "| MO rate with 1M stored within 10% of the rate with 10k | $(ratio "${result[scale_1000000]}" "${result[scale_10000]}") | $(verdict "${result[scale_1000000]} >= 0.9 * ${result[scale_10000]}") |"
+  else
+    echo "| MO rate with 1M stored within 10% of the rate with 10k | not measured (SCALE=1) | |"
+  fi
+  echo
+  echo "Commands (PORT: the relay's or the ceiling's; send-N.mms as in bench-mm1.sh with an N KiB part):"
+  echo
+  cat "$cmds"
+} >"$work/section.md"
+cat "$work/section.md"
+[ "${WRITE:-1}" = 1 ] && cat "$work/section.md" >>docs/BENCHMARKS.md
+exit 0
