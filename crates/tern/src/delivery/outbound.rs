@@ -19,7 +19,7 @@ use crate::core::model::{Change, DueOutbound, OutboundJob, OutboundResult};
 use crate::core::state::OutboundEvent;
 use crate::core::{events, ids};
 use crate::smtp::{Client, Outgoing, SendError, SendTarget};
-use crate::store::{BlobRef, Store};
+use crate::store::{BlobRef, Store, StoreError};
 use crate::{mm3, mm4, mm7};
 
 /// How long a leased job stays out of the queue while it is sent.
@@ -87,6 +87,8 @@ async fn work(store: Store, cfg: Arc<Config>, clients: Clients, mut shutdown: wa
         let now = ids::now();
         let due = match store.lease_outbound(now, now + LEASE_SECS, i64::try_from(free).unwrap_or(1)).await {
             Ok(due) => due,
+            // The store has closed (the relay is stopping): nothing more can be leased.
+            Err(StoreError::Closed) => break,
             Err(e) => {
                 tracing::error!(error = %e, "cannot lease outbound jobs");
                 Vec::new()

@@ -22,7 +22,7 @@ use crate::core::model::{Change, DuePush, PushContent, PushResult, SmscId};
 use crate::core::{events, ids};
 use crate::mm1::pdus;
 use crate::push::{Accepted, Bearers, PushError, Retry};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How long a leased push stays out of the due queue while it is sent; a push whose outcome was
 /// never recorded is due again after it (or at once when the store is opened again).
@@ -66,6 +66,9 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
         while sends.try_join_next().is_some() {}
         let leased = match lease(&store, &in_flight, batch).await {
             Ok(leased) => leased,
+            // The store has closed (the relay is stopping): nothing more can be leased or
+            // recorded, and asking again would only repeat this.
+            Err(StoreError::Closed) => break,
             Err(e) => {
                 tracing::error!(error = %e, "cannot lease pushes");
                 Vec::new()
