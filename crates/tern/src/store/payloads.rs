@@ -7,8 +7,7 @@
 //! the body that was stored (a bad offset, a damaged disk) are refused, never served.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::core::model::BlobRef;
@@ -147,12 +146,14 @@ pub enum ReadError {
 /// Reads one stored body and checks it against its recorded length and checksum.
 pub fn read(dir: &Path, at: Location) -> Result<Vec<u8>, ReadError> {
     let damaged = |problem| ReadError::Damaged { segment: at.segment, offset: at.offset, length: at.length, problem };
-    let file = File::open(segment_path(dir, at.segment))?;
+    let mut file = File::open(segment_path(dir, at.segment))?;
     let len = usize::try_from(at.length).map_err(|_| damaged("is larger than memory"))?;
-    let mut buf = vec![0; len];
-    match file.read_exact_at(&mut buf, at.offset) {
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(damaged("runs past the end of its segment")),
-        other => other?,
+    file.seek(SeekFrom::Start(at.offset))?;
+    // Read into spare capacity rather than a zeroed buffer: a large body is not written twice.
+    let mut buf = Vec::with_capacity(len);
+    file.take(at.length).read_to_end(&mut buf)?;
+    if buf.len() < len {
+        return Err(damaged("runs past the end of its segment"));
     }
     if at.crc.is_some_and(|crc| crc != checksum(&buf)) {
         return Err(damaged("does not match its checksum"));
