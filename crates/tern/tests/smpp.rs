@@ -587,10 +587,10 @@ fn delivery_receipts_are_recorded_against_the_notification() {
         assert!(Instant::now() < deadline, "receipts not recorded: {rows:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let status = relay.query(&format!(
+    let status = format!(
         "SELECT r.state, r.status_text FROM recipients r JOIN messages m ON m.id = r.message WHERE m.message_id = '{id}'"
-    ));
-    assert_eq!(status, [["retrieved", "notification SMS delivrd"]]);
+    );
+    relay.query_until(&status, &[&["retrieved", "notification SMS delivrd"]]);
     assert!(relay.metrics().contains("tern_smpp_deliver_sm_total{link="), "receipts are counted");
 }
 
