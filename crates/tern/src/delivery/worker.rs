@@ -55,6 +55,17 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
     let (sent, outcomes) = mpsc::unbounded_channel();
     let mut recorder = tokio::spawn(record_all(store.clone(), cfg.clone(), outcomes, in_flight.clone()));
     let mut sends = JoinSet::new();
+    // With no bearer for any number, every push would only be looked at again and again: a
+    // store holding many waiting notifications would keep the committer busy for nothing. They
+    // wait in the queue, untouched, until a relay with a bearer starts.
+    if bearer.carry_nothing() {
+        tracing::info!("no push bearer configured: notifications and reports wait in the queue");
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+    }
     while !*shutdown.borrow() {
         // Wait for room for a whole batch, so that leases (a commit each) stay large while the
         // queue is deep; what a lease does not use goes back at once.

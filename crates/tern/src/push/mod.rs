@@ -104,6 +104,12 @@ impl Bearers {
             .unwrap_or_default()
     }
 
+    /// Whether no number has a bearer: no push can go out until the relay is configured with
+    /// one (and started again).
+    pub fn carry_nothing(&self) -> bool {
+        self.bearers.iter().all(|(_, bearer)| matches!(bearer, Bearer::None))
+    }
+
     /// Sends one MMS PDU to `msisdn` by the bearer its number range uses; returns the ids the
     /// SMSCs gave its parts (none for bearers without receipts).
     pub async fn send(&self, msisdn: &str, pdu: &[u8]) -> Result<Vec<Accepted>, PushError> {
