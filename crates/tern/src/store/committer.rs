@@ -523,6 +523,7 @@ fn same_outcome(a: &PushResult, b: &PushResult) -> bool {
 /// A message as [`accept`] stores it: all but its body's bytes, which are in a segment already.
 /// A [`Change::Accept`] makes one of its message; a release ([`held::release`]) of the message
 /// it kept, so a released message is stored exactly as an accepted one.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Acceptance<'a> {
     pub envelope: &'a Envelope,
     /// The envelope as stored (JSON).
@@ -548,79 +549,12 @@ fn acceptance<'a>(m: &'a NewMessage, stored: &'a str) -> Acceptance<'a> {
 }
 
 /// Stores a message, its recipients, a pending push per local recipient waiting for its
-/// notification, and one forward job per other destination; false (nothing stored) when a
-/// message with its Message-ID is stored already.
+/// notification, and one forward job per other destination, as [`batch::accept_all`] stores
+/// those of a whole commit; false (nothing stored) when a message with its Message-ID is stored
+/// already.
 pub(super) async fn accept(conn: &mut SqliteConnection, m: &Acceptance<'_>, at: Location) -> Result<bool> {
-    let env = m.envelope;
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO messages (message_id, sender, date, expires_at, deliver_after, envelope, body_format, size, \
-         segment, body_offset, body_length, body_crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (message_id) DO NOTHING RETURNING id",
-    )
-    .bind(&env.message_id)
-    .bind(&env.originator)
-    .bind(env.date)
-    .bind(env.expires_at)
-    .bind(env.deliver_after)
-    .bind(m.stored)
-    .bind(format_name(m.format))
-    .bind(m.size)
-    .bind(at.segment)
-    .bind(i64::try_from(at.offset).unwrap_or(i64::MAX))
-    .bind(i64::try_from(at.length).unwrap_or(i64::MAX))
-    .bind(at.crc)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(id) = id else { return Ok(false) };
-    sqlx::query("UPDATE segments SET live = live + 1 WHERE id = ?").bind(at.segment).execute(&mut *conn).await?;
-    let mut forwards: Vec<(&str, Vec<i64>)> = Vec::new();
-    for r in m.recipients {
-        let rid: i64 = sqlx::query(
-            "INSERT INTO recipients (message, address, route, token, transaction_id, state, status_text, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(id)
-        .bind(&r.address)
-        .bind(&r.destination)
-        .bind(&r.token)
-        .bind(&r.transaction_id)
-        .bind(r.state.as_str())
-        .bind(&r.status_text)
-        .bind(env.date)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-        if r.state != RecipientState::Accepted {
-            continue;
-        }
-        if r.destination == "local" {
-            sqlx::query("INSERT INTO pushes (recipient, msisdn, state, next_attempt_at) VALUES (?, ?, 'pending', ?)")
-                .bind(rid)
-                .bind(&r.address)
-                .bind(m.due)
-                .execute(&mut *conn)
-                .await?;
-        } else {
-            match forwards.iter_mut().find(|(d, _)| *d == r.destination) {
-                Some((_, ids)) => ids.push(rid),
-                None => forwards.push((&r.destination, vec![rid])),
-            }
-        }
-    }
-    for (destination, ids) in forwards {
-        sqlx::query(
-            "INSERT INTO outbound (message, destination, kind, recipients, state, next_attempt_at, expires_at) \
-             VALUES (?, ?, 'forward', ?, 'pending', ?, ?)",
-        )
-        .bind(id)
-        .bind(destination)
-        .bind(json(&ids)?)
-        .bind(m.due)
-        .bind(env.expires_at)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(true)
+    let stored = batch::accept_all(conn, &[(*m, at)]).await?;
+    Ok(stored.first().copied().unwrap_or(false))
 }
 
 /// A [`Change::Replace`] as its body's place is recorded: all but the bytes, which are written.
