@@ -14,11 +14,11 @@ use crate::core::address::Normalized;
 use crate::core::envelope::Destination;
 use crate::core::envelope::{BodyFormat, Origin};
 use crate::core::ids;
-use crate::core::model::{HoldKind, HoldReason};
+use crate::core::model::HoldKind;
 use crate::core::policy::{Refusal, RefusalKind};
 use crate::core::protection::{Decision, EndpointAction, Interface, Subject};
 use crate::core::routing::{Action, EmailDefault, Match, Rule};
-use crate::protect::{Screened, Screener};
+use crate::protect::{self, Screened, Screener};
 use crate::routing::Router;
 use crate::store::{Change, NewMessage, Store};
 
@@ -190,13 +190,7 @@ impl Intake {
 
 /// A copy of `message` held for `d`.
 fn hold(message: NewMessage, kind: HoldKind, interface: Interface, d: &Decision, now: i64) -> Change {
-    let reason = HoldReason {
-        interface: interface.name().to_owned(),
-        profile: d.profile.clone(),
-        check: d.check.to_owned(),
-        detail: d.detail.clone(),
-    };
-    Change::Hold { message: Box::new(message), kind, reason, now }
+    Change::Hold { message: Box::new(message), kind, reason: protect::hold_reason(interface, d), now }
 }
 
 /// The source policies match a message by: the MM4 peer or the content provider it came from.

@@ -21,7 +21,7 @@ use super::identity::Identity;
 use super::pdus;
 use crate::content::{self, Part};
 use crate::core::envelope::BodyFormat;
-use crate::core::model::{HoldKind, HoldReason};
+use crate::core::model::HoldKind;
 use crate::core::protection::{Interface, Subject};
 use crate::core::{events, ids};
 use crate::protect::{self, Screened};
@@ -144,12 +144,7 @@ async fn screened(mm1: &Mm1, d: &Delivery, client: IpAddr, body: Vec<u8>) -> Res
     let screening = screener.screen(&screened, false).await;
     let verdict = &screening.verdict;
     if let Some(decision) = verdict.archive() {
-        let reason = HoldReason {
-            interface: Interface::Mm1Retrieved.name().to_owned(),
-            profile: decision.profile.clone(),
-            check: decision.check.to_owned(),
-            detail: decision.detail.clone(),
-        };
+        let reason = protect::hold_reason(Interface::Mm1Retrieved, decision);
         let copy = NewMessage {
             envelope: d.envelope.clone(),
             format: BodyFormat::Wsp,

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::content::Content;
+use crate::core::model::HoldReason;
 use crate::core::protection::{
     self, Decision, EndpointAction, Interface, OnError, Profile, ProtectionConfig, Scope, Subject, Verdict,
 };
@@ -222,6 +223,16 @@ impl Screener {
                 Some(replace(content, &parts, text_of))
             }
         }
+    }
+}
+
+/// Why a message is held (quarantined, or archived) for `d`, as the store lists it.
+pub fn hold_reason(interface: Interface, d: &Decision) -> HoldReason {
+    HoldReason {
+        interface: interface.name().to_owned(),
+        profile: d.profile.clone(),
+        check: d.check.to_owned(),
+        detail: d.detail.clone(),
     }
 }
 
