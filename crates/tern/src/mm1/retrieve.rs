@@ -23,6 +23,7 @@ use crate::content::{self, Part};
 use crate::core::envelope::BodyFormat;
 use crate::core::model::HoldKind;
 use crate::core::protection::{Interface, Subject};
+use crate::core::state::RecipientEvent;
 use crate::core::{events, ids};
 use crate::protect::{self, Screened};
 use crate::store::{Change, Delivery, NewMessage, RecipientState, StoreError};
@@ -105,16 +106,20 @@ pub async fn get(
     drop(held.split(held.num_permits().saturating_sub(head.len() + body.len())));
     // The retrieval is recorded in order with whatever the handset sends next (its
     // acknowledgement), but the answer does not wait for the record's sync: at worst a crash
-    // forgets that the message was fetched, and the handset is told of it again.
-    match mm1.store.queue(vec![events::retrieved(&d, true, now)]).await {
-        Ok(committed) => {
-            tokio::spawn(async move {
-                if let Err(e) = committed.await {
-                    tracing::error!(error = %e, "cannot record a retrieval");
-                }
-            });
+    // forgets that the message was fetched, and the handset is told of it again. A repeated GET
+    // records nothing: no state the recipient can be in once it fetched the message leads back
+    // to one the record would move.
+    if d.state.after(RecipientEvent::Retrieved).is_some() {
+        match mm1.store.queue(vec![events::retrieved(&d, true, now)]).await {
+            Ok(committed) => {
+                tokio::spawn(async move {
+                    if let Err(e) = committed.await {
+                        tracing::error!(error = %e, "cannot record a retrieval");
+                    }
+                });
+            }
+            Err(e) => tracing::error!(error = %e, "cannot record a retrieval"),
         }
-        Err(e) => tracing::error!(error = %e, "cannot record a retrieval"),
     }
     answer::pdu_body(Body::new(Held::chunks(vec![head, body], held)))
 }

@@ -190,7 +190,7 @@ mod tests {
     use super::super::{Change, Store};
 
     async fn count(store: &Store, sql: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&store.read).await.unwrap()
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut *store.read.lend().await.unwrap()).await.unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -7,8 +7,8 @@
 //! there, so garbage collection keeps its segment until the row goes.
 
 use serde::{Deserialize, Serialize};
+use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{Row, SqlitePool};
 
 use super::committer::{Acceptance, accept};
 use super::payloads::Location;
@@ -178,7 +178,12 @@ pub(super) async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<bool>
 
 /// Held messages of `kind` (any when `None`) with ids above `after`, oldest first, at most
 /// `limit` (within 0..=[`PAGE_MAX`]).
-pub(super) async fn list(read: &SqlitePool, kind: Option<HoldKind>, after: i64, limit: i64) -> Result<Vec<Held>> {
+pub(super) async fn list(
+    read: &mut SqliteConnection,
+    kind: Option<HoldKind>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Held>> {
     let kind = kind.map(HoldKind::as_str);
     let rows = sqlx::query(
         "SELECT id, kind, message_id, sender, envelope, size, interface, profile, check_name, detail, held_at \
@@ -214,7 +219,7 @@ fn listed(r: &sqlx::sqlite::SqliteRow) -> Result<Held> {
 }
 
 /// Where a held message's body is, and how it is written; `None` when there is no such row.
-pub(super) async fn body_at(read: &SqlitePool, id: i64) -> Result<Option<(BodyFormat, Location)>> {
+pub(super) async fn body_at(read: &mut SqliteConnection, id: i64) -> Result<Option<(BodyFormat, Location)>> {
     let row = sqlx::query("SELECT body_format, segment, body_offset, body_length, body_crc FROM held WHERE id = ?")
         .bind(id)
         .fetch_optional(read)
@@ -251,7 +256,10 @@ mod tests {
 
     /// Each segment's id and live count, in order.
     async fn segments(store: &Store) -> Vec<(i64, i64)> {
-        sqlx::query_as("SELECT id, live FROM segments ORDER BY id").fetch_all(&store.read).await.unwrap()
+        sqlx::query_as("SELECT id, live FROM segments ORDER BY id")
+            .fetch_all(&mut *store.read.lend().await.unwrap())
+            .await
+            .unwrap()
     }
 
     /// Closes the store and seals every segment, as a full one is, so that a body written
@@ -273,8 +281,14 @@ mod tests {
         let body = b"\x8c\x80 the quarantined body \x00\xff";
         assert_eq!(store.apply(vec![hold("q1", body, HoldKind::Quarantine)]).await.unwrap(), [true]);
         assert!(store.message("q1").await.unwrap().is_none(), "a held message is not stored for delivery");
-        let pushes: i64 = sqlx::query_scalar("SELECT count(*) FROM pushes").fetch_one(&store.read).await.unwrap();
-        let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM outbound").fetch_one(&store.read).await.unwrap();
+        let pushes: i64 = sqlx::query_scalar("SELECT count(*) FROM pushes")
+            .fetch_one(&mut *store.read.lend().await.unwrap())
+            .await
+            .unwrap();
+        let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM outbound")
+            .fetch_one(&mut *store.read.lend().await.unwrap())
+            .await
+            .unwrap();
         assert_eq!((pushes, jobs), (0, 0), "nor seen by delivery");
 
         let listed = store.held(None, 0, 100).await.unwrap();
@@ -313,7 +327,7 @@ mod tests {
         assert_eq!(store.body(&local.body).await.unwrap(), body, "the body is the one held");
         let status: Option<String> = sqlx::query_scalar("SELECT status_text FROM recipients WHERE address = ?")
             .bind(PEER)
-            .fetch_one(&store.read)
+            .fetch_one(&mut *store.read.lend().await.unwrap())
             .await
             .unwrap();
         assert_eq!(status.as_deref(), Some("routed to peer"));

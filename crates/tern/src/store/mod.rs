@@ -15,14 +15,15 @@ mod counters;
 mod held;
 mod legacy;
 mod payloads;
+mod readers;
 #[cfg(test)]
 pub(crate) mod samples;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Row, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Row};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 // What the core builds and the store persists, re-exported for the store's callers.
@@ -36,7 +37,9 @@ pub use held::{PAGE_MAX as HELD_PAGE_MAX, Release};
 use crate::core::envelope::BodyFormat;
 use committer::Chore;
 use counters::Counters;
+use lookups::Lookups;
 use payloads::Location;
+use readers::Readers;
 
 /// Storage failed; each interface answers with its transient error (an MM1 transient status,
 /// an SMTP 451).
@@ -67,7 +70,9 @@ impl From<crate::core::state::UnknownState> for StoreError {
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    read: SqlitePool,
+    read: Arc<Readers>,
+    /// Lookups by retrieval token, grouped (`lookups.rs`).
+    lookups: Lookups,
     commits: mpsc::Sender<committer::Job>,
     payloads: PathBuf,
     /// Signalled after a commit that may have queued a push, so the delivery worker need not
@@ -84,12 +89,15 @@ macro_rules! delivery_query {
     ($condition:literal) => {
         concat!(
             "SELECT r.id, r.address, r.state, r.transaction_id, m.envelope, m.body_format, m.size, m.expired, ",
-            "m.segment, m.body_offset, m.body_length, m.body_crc, r.read_at, r.acked_at, r.route ",
+            "m.segment, m.body_offset, m.body_length, m.body_crc, r.read_at, r.acked_at, r.route, r.token ",
             "FROM recipients r JOIN messages m ON m.id = r.message WHERE ",
             $condition
         )
     };
 }
+
+// After the macro, which it uses.
+mod lookups;
 
 /// The layout `schema.sql` creates. An older data directory is upgraded in place by the
 /// migrations after [`OLDEST_SCHEMA`]; an older one still, or a newer one, is refused rather
@@ -189,6 +197,10 @@ async fn migrate(conn: &mut sqlx::SqliteConnection, from: i64, payloads: &Path) 
 /// indexes, which a small cache keeps.
 const WRITER_CACHE_KIB: &str = "-8192";
 
+/// Read connections open at most: reads of different requests run side by side on them (a
+/// query waits for SQLite, not for the CPU, when a page is not cached).
+const READERS: usize = 8;
+
 impl Store {
     /// Opens the store under `data_dir` and starts its committer. `batch_max` bounds how many
     /// requests one group commit takes.
@@ -207,9 +219,10 @@ impl Store {
         let mut writer = options.clone().pragma("cache_size", WRITER_CACHE_KIB).connect().await?;
         let payloads = data_dir.join("payloads");
         schema(&mut writer, &payloads).await?;
-        let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
+        let read = Arc::new(Readers::new(options.read_only(true), READERS));
         let (commits, handle) = committer::start(writer, payloads.clone(), batch_max).await?;
         let store = Store {
+            lookups: Lookups::start(read.clone()),
             read,
             commits,
             payloads,
@@ -313,13 +326,13 @@ impl Store {
     /// Held messages of `kind` (any when `None`) with ids above `after`, oldest first, at most
     /// `limit` and never more than [`HELD_PAGE_MAX`].
     pub async fn held(&self, kind: Option<HoldKind>, after_id: i64, limit: i64) -> Result<Vec<Held>> {
-        held::list(&self.read, kind, after_id, limit).await
+        held::list(&mut *self.read.lend().await?, kind, after_id, limit).await
     }
 
     /// A held message's body, checked against its length and checksum as every body read is
     /// ([`Store::body`]); `None` when there is no such held message.
     pub async fn held_body(&self, id: i64) -> Result<Option<(BodyFormat, Vec<u8>)>> {
-        let Some((format, at)) = held::body_at(&self.read, id).await? else { return Ok(None) };
+        let Some((format, at)) = held::body_at(&mut *self.read.lend().await?, id).await? else { return Ok(None) };
         Ok(Some((format, self.body(&at.to_ref()).await?)))
     }
 
@@ -359,7 +372,7 @@ impl Store {
     /// connections, and an empty transaction through the committer, which shows that the writer
     /// is running and can take the database's write lock (it writes nothing, so no sync).
     pub async fn ready(&self) -> Result<()> {
-        sqlx::query("SELECT id FROM segments LIMIT 1").fetch_optional(&self.read).await?;
+        sqlx::query("SELECT id FROM segments LIMIT 1").fetch_optional(&mut *self.read.lend().await?).await?;
         self.commit(Vec::new()).await?;
         Ok(())
     }
@@ -370,14 +383,13 @@ impl Store {
     }
 
     pub async fn by_token(&self, token: &str) -> Result<Option<Delivery>> {
-        let row = sqlx::query(delivery_query!("r.token = ?")).bind(token).fetch_optional(&self.read).await?;
-        row.map(|r| delivery(&r)).transpose()
+        self.lookups.by_token(token).await
     }
 
     pub async fn by_transaction(&self, transaction_id: &str) -> Result<Option<Delivery>> {
         let row = sqlx::query(delivery_query!("r.transaction_id = ?"))
             .bind(transaction_id)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read.lend().await?)
             .await?;
         row.map(|r| delivery(&r)).transpose()
     }
@@ -386,7 +398,7 @@ impl Store {
         let row = sqlx::query(delivery_query!("m.message_id = ? AND r.address = ?"))
             .bind(message_id)
             .bind(address)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read.lend().await?)
             .await?;
         row.map(|r| delivery(&r)).transpose()
     }
@@ -396,7 +408,8 @@ impl Store {
     pub async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>> {
         // One read transaction, so the message and its recipients are seen as one commit left
         // them.
-        let mut tx = self.read.begin().await?;
+        let mut conn = self.read.lend().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let row = sqlx::query("SELECT id, envelope, expired FROM messages WHERE message_id = ?")
             .bind(message_id)
             .fetch_optional(&mut *tx)
@@ -418,7 +431,7 @@ impl Store {
         let ids = serde_json::to_string(ids).map_err(std::io::Error::other)?;
         let rows = sqlx::query(delivery_query!("r.id IN (SELECT value FROM json_each(?))"))
             .bind(ids)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read.lend().await?)
             .await?;
         rows.iter().map(delivery).collect()
     }
@@ -426,7 +439,7 @@ impl Store {
     /// Recipients still waiting whose message has expired.
     pub async fn expiring(&self, now: i64, limit: i64) -> Result<Vec<Delivery>> {
         let sql = delivery_query!("m.expires_at <= ? AND r.state IN ('accepted', 'notified', 'deferred') LIMIT ?");
-        let rows = sqlx::query(sql).bind(now).bind(limit).fetch_all(&self.read).await?;
+        let rows = sqlx::query(sql).bind(now).bind(limit).fetch_all(&mut *self.read.lend().await?).await?;
         rows.iter().map(delivery).collect()
     }
 
@@ -435,7 +448,7 @@ impl Store {
         let rows = sqlx::query("SELECT id FROM messages WHERE expired = 0 AND expires_at <= ? LIMIT ?")
             .bind(now)
             .bind(limit)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read.lend().await?)
             .await?;
         Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
     }
@@ -443,7 +456,9 @@ impl Store {
     /// Frees the bodies no live message needs any more: each sealed segment that no live
     /// message or held message points into is removed, then forgotten. Returns how many went.
     pub async fn collect_garbage(&self) -> Result<usize> {
-        let rows = sqlx::query("SELECT id FROM segments WHERE sealed = 1 AND live <= 0").fetch_all(&self.read).await?;
+        let rows = sqlx::query("SELECT id FROM segments WHERE sealed = 1 AND live <= 0")
+            .fetch_all(&mut *self.read.lend().await?)
+            .await?;
         let dead: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
         for &segment in &dead {
             match std::fs::remove_file(payloads::segment_path(&self.payloads, segment)) {
@@ -460,17 +475,25 @@ impl Store {
     /// counted in `tern_store_damaged_bodies_total` whoever asked for them.
     pub async fn body(&self, at: &BlobRef) -> Result<Vec<u8>> {
         let at = Location::from_ref(at).ok_or_else(|| StoreError::Damaged(format!("no such body {}", at.0)))?;
-        let dir = self.payloads.clone();
-        tokio::task::spawn_blocking(move || payloads::read(&dir, at))
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
-            .map_err(|e| match e {
-                payloads::ReadError::Io(e) => StoreError::Io(e),
-                damaged @ payloads::ReadError::Damaged { .. } => {
-                    metrics::counter!("tern_store_damaged_bodies_total").increment(1);
-                    StoreError::Damaged(damaged.to_string())
-                }
-            })
+        // Most bodies are read soon after they were written, from the page cache: that read
+        // is made here; only one that would wait for the disk goes to the blocking pool.
+        let read = match payloads::read_cached(&self.payloads, at) {
+            Ok(None) => {
+                let dir = self.payloads.clone();
+                tokio::task::spawn_blocking(move || payloads::read(&dir, at))
+                    .await
+                    .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+            }
+            Ok(Some(body)) => Ok(body),
+            Err(e) => Err(e),
+        };
+        read.map_err(|e| match e {
+            payloads::ReadError::Io(e) => StoreError::Io(e),
+            damaged @ payloads::ReadError::Damaged { .. } => {
+                metrics::counter!("tern_store_damaged_bodies_total").increment(1);
+                StoreError::Damaged(damaged.to_string())
+            }
+        })
     }
 }
 
