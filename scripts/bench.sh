@@ -9,10 +9,13 @@
 #   SECS=8         seconds of each saturation run (h2load -D, after a 1 s warm-up)
 #   REPEAT=1       pairs (relay, then its ceilings) per saturation row
 #   FILL=2000      messages stored before the retrieval rows
+#   FIRST_30=30000, FIRST_300=10000
+#                  fresh messages fetched once each in the first-retrieval rows
 #   SCALE=1        adds the store-scale rows (fills to 10k, 100k, 1M messages; about 5 minutes or
 #                  more); SCALE_LEVELS="10000 100000 1000000" to choose the sizes
 #   E2E=0          leaves out the end-to-end row (scripts/bench-ue-load.sh; E2E_RATE=1000, 30 KB)
 #   MM7=0          leaves out the MM7 row (scripts/bench-mm7.sh) beside the HTTP ceiling
+#   MM4=0          leaves out the MM4 row (scripts/bench-mm4.sh: two relays, forwards A to B)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${SECS:-8}
@@ -138,6 +141,7 @@ for size in 1024 30720 307200; do
     low=$(calc "min($c_rate, $s_rate)")
     row "MO ${kb} KB ($body-octet m-send.req), 64 conn., accepted/s, run $r | $(fmt "$t_rate") | HTTP $(fmt "$c_rate"); storage $(fmt "$s_rate") | $(ratio "$t_rate" "$low") of the lower | answer $answer octets; peak RSS $peak MB"
     result[mo_$kb]=$(ratio "$t_rate" "$low")
+    result[storage_$kb]=$s_rate
     result[peak_mo_$kb]=$peak
   done
   count=$(stored "$data")
@@ -183,10 +187,35 @@ for size in 30720 307200; do
     result[rt_$kb]=$(ratio "$t_mb" "$c_mb")
     result[peak_rt_$kb]=$peak
   done
+  # First retrievals: in the runs above every h2load client walks the same list, so all but
+  # the first GET of each message are repeats, which record nothing. Here each of FIRST_N fresh
+  # messages is fetched once (16 h2load processes of one connection, each on its own share of
+  # the tokens), so every GET also records its recipient's move to retrieved.
+  first=$([ "$kb" = 30 ] && echo "${FIRST_30:-30000}" || echo "${FIRST_300:-10000}")
+  h2 -n "$first" -c 64 -d "$work/send-$kb.mms" "${mms[@]}" "http://127.0.0.1:$tern_port/mms" >/dev/null
+  sqlite3 "$data/tern.db" "SELECT token FROM recipients WHERE state IN ('accepted', 'notified')" |
+    sed "s|^|http://127.0.0.1:$tern_port/m/|" >"$work/fresh"
+  rm -f "$work"/fresh.??*
+  split -n r/16 -d "$work/fresh" "$work/fresh."
+  reset_peak "$tern_pid"
+  loaders=()
+  t0=$(date +%s.%N)
+  for part in "$work"/fresh.??; do
+    h2load --h1 -m 1 -c 1 -n "$(wc -l <"$part")" -i "$part" >"$part.out" &
+    loaders+=($!)
+  done
+  wait "${loaders[@]}"
+  t1=$(date +%s.%N)
+  ok=$(cat "$work"/fresh.*.out | sed -n 's/.* \([0-9]*\) succeeded.*/\1/p' | paste -sd+ | bc)
+  retrieved=$(sqlite3 "$data/tern.db" "SELECT count(*) FROM recipients WHERE state = 'retrieved'")
+  f_rate=$(calc "$ok / ($t1 - $t0)")
+  f_mb=$(calc "$f_rate * $answer / 1e6")
+  row "First retrievals ${kb} KB, 16 conn., each of $ok fresh messages once | $(fmt "$f_rate")/s, $(fmt "$f_mb") MB/s | HTTP $(fmt "$c_rate")/s, $(fmt "$c_mb") MB/s (above) | $(ratio "$f_mb" "$c_mb") | $retrieved recipients retrieved afterwards; peak RSS $(rss_mb "$tern_pid" VmHWM) MB"
   stop_tern
   rm -rf "$data"
   cmd "h2load --h1 -m 1 -n $fill -c 64 -d send-$kb.mms ... http://127.0.0.1:PORT/mms   # the fill"
   cmd "h2load --h1 -m 1 -D $secs --warm-up-time 1 -c 16 -i uris   # uris: http://127.0.0.1:PORT/m/<token> for every token in recipients; then http-ceiling --answer-bytes <tern's answer>"
+  cmd "h2load --h1 -m 1 -n $first -c 64 -d send-$kb.mms ...; then 16 x h2load --h1 -m 1 -c 1 -n <its share> -i <its share of the fresh tokens>, at once"
 done
 
 # ---- Store scale: the MO rate (30 KB) and retrieval latency with N messages already stored.
@@ -241,6 +270,19 @@ if [ "${MM7:-1}" = 1 ]; then
   stop_ceiling
   row "MM7 SubmitReq ($octets octets, 30 KB base64 attachment), 64 conn., accepted/s | $(fmt "$t_rate") | HTTP $(fmt "$c_rate") | $(ratio "$t_rate" "$c_rate") | answer $answer octets; includes the Argon2 start"
   cmd "scripts/bench-mm7.sh 20000 64; h2load --h1 -m 1 -n 20000 -c 64 -d <$octets octets> http://127.0.0.1:PORT/mm7   # http-ceiling --answer-bytes $answer"
+fi
+
+# ---- MM4 between two relays (30 KB), next to the storage ceiling of the MO 30 KB row: the
+# receiving relay stores every forward durably, as MO does.
+if [ "${MM4:-1}" = 1 ]; then
+  line=$(scripts/bench-mm4.sh 20000 64 | tail -1)
+  python3 - "$line" "${result[storage_30]}" >>"$rows" <<'PY'
+import sys
+c = [x.strip() for x in sys.argv[1].strip("|").split("|")]
+s = float(sys.argv[2])
+print(f"| MM4 forwards A to B ({c[0]} m-send.req of 30 KB to A over MM1, 64 conn.), stored by B per second | {float(c[2]):,.0f} | storage {s:,.0f} (MO 30 KB row) | {100 * float(c[2]) / s:.0f}% of storage | all {c[4]} at B after {c[3]} s; A's jobs: {c[5]}; MO into A {float(c[1]):,.0f}/s |")
+PY
+  cmd "scripts/bench-mm4.sh 20000 64   # two relays, A routes +1556 to B over MM4 (SMTP on loopback)"
 fi
 
 # ---- The section.
