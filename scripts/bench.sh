@@ -207,6 +207,7 @@ for size in 30720 307200; do
   wait "${loaders[@]}"
   t1=$(date +%s.%N)
   ok=$(cat "$work"/fresh.*.out | sed -n 's/.* \([0-9]*\) succeeded.*/\1/p' | paste -sd+ | bc)
+  sleep 1  # the retrievals' records are queued, not waited for: let the last commit land
   retrieved=$(sqlite3 "$data/tern.db" "SELECT count(*) FROM recipients WHERE state = 'retrieved'")
   f_rate=$(calc "$ok / ($t1 - $t0)")
   f_mb=$(calc "$f_rate * $answer / 1e6")
