@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Retrieval of 300 KB messages, builds side by side: for each round, each given `tern` binary in
+# turn serves FILL stored messages (as the retrieval row of bench.sh: h2load, 16 connections,
+# -i the retrieval URLs) for SECS seconds; then the median rate of each binary, and the median
+# CPU time (user + system, from /proc/PID/stat) the relay spent per GET. On a shared machine
+# whose speed moves from minute to minute, the CPU time per GET compares builds better than the
+# rate does. Copy each build aside first (cp target/release/tern /tmp/tern-before).
+# usage: scripts/bench-retrieval.sh ROUNDS BINARY...   (SECS=5, FILL=2000, SIZE=307200)
+set -euo pipefail
+rounds=$1; shift
+secs=${SECS:-5}; fill=${FILL:-2000}; size=${SIZE:-307200}
+command -v h2load >/dev/null || { echo "h2load missing: apt-get install -y nghttp2-client" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# An m-send.req with one local recipient and one image/jpeg part of $size octets.
+python3 - "$size" "$work/send.mms" <<'PY'
+import sys
+def uintvar(n):
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.insert(0, 0x80 | (n & 0x7F)); n >>= 7
+    return bytes(out)
+data = bytes(i % 251 for i in range(int(sys.argv[1])))
+pdu = (b"\x8c\x80\x98load-1\x00\x8d\x92\x89\x01\x81\x97+15550100002/TYPE=PLMN\x00"
+       b"\x84\xa3" + uintvar(1) + uintvar(1) + uintvar(len(data)) + b"\x9e" + data)
+open(sys.argv[2], "wb").write(pdu)
+PY
+
+hz=$(getconf CLK_TCK)
+for round in $(seq "$rounds"); do
+  for bin in "$@"; do
+    port=$(free_port)
+    rm -rf "$work/data"
+    TERN_LOG=warn TERN_MM1__LISTEN=127.0.0.1:$port TERN_MM1__PUBLIC_BASE_URL=http://127.0.0.1:$port \
+      TERN_ADMIN__LISTEN=127.0.0.1:$(free_port) TERN_STORE__DATA_DIR="$work/data" "$bin" serve 2>>"$work/tern.err" &
+    pid=$!
+    wait_port "$port"
+    h2load --h1 -m 1 -n "$fill" -c 64 -d "$work/send.mms" -H 'Content-Type: application/vnd.wap.mms-message' \
+      -H 'X-MSISDN: +15550100001' "http://127.0.0.1:$port/mms" >/dev/null
+    sqlite3 "$work/data/tern.db" 'SELECT token FROM recipients WHERE token IS NOT NULL' |
+      sed "s|^|http://127.0.0.1:$port/m/|" >"$work/uris"
+    before=$(cpu_ticks "$pid")
+    h2load --h1 -m 1 -D "$secs" --warm-up-time 1 -c 16 -i "$work/uris" >"$work/out"
+    after=$(cpu_ticks "$pid")
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    rate=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$work/out")
+    gets=$(sed -n 's/^requests: \([0-9]*\) total.*/\1/p' "$work/out")
+    echo "$round $bin $rate $(python3 -c "print(round(($after - $before) / $hz * 1e6 / $gets))")" | tee -a "$work/runs"
+  done
+done
+for bin in "$@"; do
+  awk -v b="$bin" '$2 == b {print $3, $4}' "$work/runs" | python3 -c '
+import statistics, sys
+rows = [tuple(map(float, l.split())) for l in sys.stdin]
+print(f"{sys.argv[1]}: median {statistics.median(r[0] for r in rows):,.0f} GETs/s, {statistics.median(r[1] for r in rows):.0f} µs of CPU per GET")' "$bin"
+done
