@@ -13,7 +13,8 @@
 #                  fresh messages fetched once each in the first-retrieval rows
 #   SCALE=1        adds the store-scale rows (fills to 10k, 100k, 1M messages; about 5 minutes or
 #                  more); SCALE_LEVELS="10000 100000 1000000" to choose the sizes
-#   E2E=0          leaves out the end-to-end row (scripts/bench-ue-load.sh; E2E_RATE=1000, 30 KB)
+#   E2E=0          leaves out the end-to-end rows (scripts/bench-ue-load.sh, pushes by SMPP through
+#                  the SMSC peer, then by UDP; E2E_RATE=1000, 30 KB)
 #   MM7=0          leaves out the MM7 row (scripts/bench-mm7.sh) beside the HTTP ceiling
 #   MM4=0          leaves out the MM4 row (scripts/bench-mm4.sh: two relays, forwards A to B)
 set -euo pipefail
@@ -249,14 +250,19 @@ if [ "${SCALE:-0}" = 1 ]; then
 fi
 
 # ---- End to end: tern ue load (send, push, retrieval, m-notifyresp.ind) at a fixed rate.
+# The push goes by SMPP through the SMSC peer (which hands it on to the load generator), then
+# straight over UDP for comparison.
 if [ "${E2E:-1}" = 1 ]; then
-  line=$(RATES=${E2E_RATE:-1000} scripts/bench-ue-load.sh 10 30720 | tail -1)
-  python3 - "$line" >>"$rows" <<'PY'
+  for bearer in smpp udp; do
+    line=$(BEARER=$bearer RATES=${E2E_RATE:-1000} scripts/bench-ue-load.sh 10 30720 | tail -1)
+    python3 - "$line" "$bearer" >>"$rows" <<'PY'
 import sys
 c = [x.strip() for x in sys.argv[1].strip("|").split("|")]
-print(f"| End to end, 30 KB text, {c[0]}/s asked for 10 s (`tern ue load --retrieve`, UDP push): send p50 / p90 / p99 / max; end to end | {c[3]} ms; {c[5]} ms | | | achieved {c[1]}/s, retrieved {c[4]}, other: {c[6]} |")
+how = {"smpp": "SMPP push through the SMSC peer", "udp": "UDP push"}[sys.argv[2]]
+print(f"| End to end, 30 KB text, {c[0]}/s asked for 10 s (`tern ue load --retrieve`, {how}): send p50 / p90 / p99 / max; end to end | {c[3]} ms; {c[5]} ms | | | achieved {c[1]}/s, retrieved {c[4]}, other: {c[6]} |")
 PY
-  cmd "RATES=${E2E_RATE:-1000} scripts/bench-ue-load.sh 10 30720"
+    cmd "BEARER=$bearer RATES=${E2E_RATE:-1000} scripts/bench-ue-load.sh 10 30720"
+  done
 fi
 
 # ---- MM7 submissions (30 KB attachment) next to the HTTP ceiling with a body of the same size.
