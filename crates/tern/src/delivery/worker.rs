@@ -34,6 +34,8 @@ const IDLE: Duration = Duration::from_millis(200);
 /// SMSC window full while the next lease commits, few enough that a throttled link does not hold
 /// leases for long.
 const BATCHES_IN_FLIGHT: usize = 4;
+/// How often the links are looked at while none is bound, besides when one changes.
+const LINKS_DOWN: Duration = Duration::from_secs(1);
 /// How long shutdown waits for pushes in flight to be answered and recorded; those still out
 /// after it are sent again when the relay starts next.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -67,6 +69,18 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
         }
     }
     while !*shutdown.borrow() {
+        // With every SMSC link down, each push leased would come back "not bound" and be put
+        // back, again and again: a deep queue would keep the committer busy while the SMSC is
+        // away. The queue is left alone until a link binds (looked at again now and then in
+        // case a change was missed).
+        if let Some(mut links) = bearer.all_unbound() {
+            tokio::select! {
+                () = links.changed() => {}
+                () = tokio::time::sleep(LINKS_DOWN) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
         // Wait for room for a whole batch, so that leases (a commit each) stay large while the
         // queue is deep; what a lease does not use goes back at once.
         let whole = tokio::select! {

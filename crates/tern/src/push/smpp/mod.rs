@@ -64,6 +64,23 @@ impl LinkStates {
             .map(|(name, _)| name.as_str())
             .collect()
     }
+
+    /// Resolves when a link's session changes (it binds, or its session ends); never for a
+    /// link whose task has ended, nor when there are no links.
+    pub async fn changed(&mut self) {
+        let waits = self.0.iter_mut().map(|(_, session)| {
+            Box::pin(async move {
+                if session.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            })
+        });
+        let waits: Vec<_> = waits.collect();
+        if waits.is_empty() {
+            return std::future::pending().await;
+        }
+        futures_util::future::select_all(waits).await;
+    }
 }
 
 #[derive(Debug)]
