@@ -18,20 +18,7 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # A 30 KB m-send.req: insert-address From, one local recipient, one image/jpeg part.
-python3 - "$work/send.mms" <<'PY'
-import sys
-def uintvar(n):
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.insert(0, 0x80 | (n & 0x7F)); n >>= 7
-    return bytes(out)
-data = bytes(i % 251 for i in range(30 * 1024))
-part_headers = b"\x9e"  # image/jpeg
-pdu = (b"\x8c\x80\x98load-1\x00\x8d\x92\x89\x01\x81\x97+15550100002/TYPE=PLMN\x00"
-       b"\x84\xa3" + uintvar(1) + uintvar(len(part_headers)) + uintvar(len(data)) + part_headers + data)
-open(sys.argv[1], "wb").write(pdu)
-PY
+scripts/send-req.py 30720 "$work/send.mms"
 
 port=18002
 config=${TERN_CONFIG:+--config=$TERN_CONFIG}

@@ -52,20 +52,7 @@ operator a mms.mnc001.mcc001.gprs +1555 b mms.mnc002.mcc001.gprs +1556 "$smtp_a"
 operator b mms.mnc002.mcc001.gprs +1556 a mms.mnc001.mcc001.gprs +1555 "$smtp_b" "$smtp_a"
 
 # An m-send.req from +15550100001 to B's +15560100002 with one 30 KiB image/jpeg part.
-python3 - "$work/send.mms" <<'PY'
-import sys
-def uintvar(n):
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.insert(0, 0x80 | (n & 0x7F)); n >>= 7
-    return bytes(out)
-data = bytes(i % 251 for i in range(30 * 1024))
-part_headers = b"\x9e"  # image/jpeg
-pdu = (b"\x8c\x80\x98load-1\x00\x8d\x92\x89\x01\x81\x97+15560100002/TYPE=PLMN\x00"
-       b"\x84\xa3" + uintvar(1) + uintvar(len(part_headers)) + uintvar(len(data)) + part_headers + data)
-open(sys.argv[1], "wb").write(pdu)
-PY
+scripts/send-req.py 30720 "$work/send.mms" +15560100002
 
 for op in a b; do
   [ $op = a ] && mm1=$mm1_a || mm1=$(free_port)

@@ -8,6 +8,7 @@
 # usage: scripts/bench-retrieval.sh ROUNDS BINARY...   (SECS=5, FILL=2000, SIZE=307200)
 set -euo pipefail
 rounds=$1; shift
+root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${SECS:-5}; fill=${FILL:-2000}; size=${SIZE:-307200}
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install -y nghttp2-client" >&2; exit 1; }
 work=$(mktemp -d)
@@ -17,19 +18,7 @@ wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/nul
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # An m-send.req with one local recipient and one image/jpeg part of $size octets.
-python3 - "$size" "$work/send.mms" <<'PY'
-import sys
-def uintvar(n):
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.insert(0, 0x80 | (n & 0x7F)); n >>= 7
-    return bytes(out)
-data = bytes(i % 251 for i in range(int(sys.argv[1])))
-pdu = (b"\x8c\x80\x98load-1\x00\x8d\x92\x89\x01\x81\x97+15550100002/TYPE=PLMN\x00"
-       b"\x84\xa3" + uintvar(1) + uintvar(1) + uintvar(len(data)) + b"\x9e" + data)
-open(sys.argv[2], "wb").write(pdu)
-PY
+"$root/scripts/send-req.py" "$size" "$work/send.mms"
 
 hz=$(getconf CLK_TCK)
 for round in $(seq "$rounds"); do

@@ -48,23 +48,8 @@ rss_mb() { awk -v k="$2" '$1==k":" {printf "%.1f", $2/1024}' "/proc/$1/status"; 
 # Resets the process's peak RSS (VmHWM) so that each load's peak is its own.
 reset_peak() { echo 5 >"/proc/$1/clear_refs"; }
 
-# An m-send.req with one local recipient and one image/jpeg part of $1 octets (as bench-mm1.sh).
-send_req() {
-  python3 - "$1" "$2" <<'PY'
-import sys
-def uintvar(n):
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.insert(0, 0x80 | (n & 0x7F)); n >>= 7
-    return bytes(out)
-data = bytes(i % 251 for i in range(int(sys.argv[1])))
-part_headers = b"\x9e"  # image/jpeg
-pdu = (b"\x8c\x80\x98load-1\x00\x8d\x92\x89\x01\x81\x97+15550100002/TYPE=PLMN\x00"
-       b"\x84\xa3" + uintvar(1) + uintvar(len(part_headers)) + uintvar(len(data)) + part_headers + data)
-open(sys.argv[2], "wb").write(pdu)
-PY
-}
+# An m-send.req with one local recipient and one image/jpeg part of $1 octets.
+send_req() { scripts/send-req.py "$1" "$2"; }
 
 # h2load's summary as "req_per_s succeeded answer_octets" (answer octets: body data per request,
 # right only without a warm-up). Its --log-file appends, so any old one goes first.
