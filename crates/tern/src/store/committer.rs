@@ -13,10 +13,10 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::batch;
 use super::held::{self, Holding, Release};
 use super::payloads::{Location, PayloadLog};
 use super::{Result, StoreError, decode_error, format_from, format_name};
+use super::{batch, moves};
 use crate::core::envelope::{BodyFormat, Envelope};
 use crate::core::model::{
     Change, DueOutbound, DuePush, NewMessage, NewRecipient, NotificationParts, OutboundJob, PeerAnswer, PushContent,
@@ -158,6 +158,9 @@ async fn together(
     let mut results: Vec<Result<Applied>> = Vec::with_capacity(jobs.len());
     let mut accepts: Vec<(Acceptance<'_>, Location)> = Vec::new();
     let mut owners: Vec<usize> = Vec::new();
+    // A run of consecutive jobs that are one move each, with no recipient twice: made together
+    // before the next job that does anything else, so each recipient's changes keep their order.
+    let mut run: Vec<(usize, moves::Move)> = Vec::new();
     for (i, (job, located)) in jobs.iter().zip(bodies).enumerate() {
         match located {
             Err(e) => results.push(Err(StoreError::Io(std::io::Error::new(e.kind(), e.to_string())))),
@@ -171,9 +174,20 @@ async fn together(
                 }
                 results.push(Ok(Applied::default()));
             }
-            Ok(locations) => results.push(Ok(apply_job(conn, job, locations, false).await?)),
+            Ok(_) if let Some(one) = lone_move(job) => {
+                if run.iter().any(|(_, m)| m.recipient == one.recipient) {
+                    make_moves(conn, &mut run, &mut results).await?;
+                }
+                run.push((i, one));
+                results.push(Ok(Applied::default()));
+            }
+            Ok(locations) => {
+                make_moves(conn, &mut run, &mut results).await?;
+                results.push(Ok(apply_job(conn, job, locations, false).await?));
+            }
         }
     }
+    make_moves(conn, &mut run, &mut results).await?;
     let flags = batch::accept_all(conn, &accepts).await?;
     for (i, flag) in owners.into_iter().zip(flags) {
         if let Some(Ok(applied)) = results.get_mut(i) {
@@ -181,6 +195,36 @@ async fn together(
         }
     }
     Ok(results)
+}
+
+/// The move a job makes, when that is all it does: one conditional transition with no report to
+/// queue and no status text (a retrieval's record, most often).
+fn lone_move(job: &Job) -> Option<moves::Move> {
+    match (&job.chore, job.changes.as_slice()) {
+        (None, [Change::Transition { recipient, from, to, status_text: None, now, cancel_pushes, report: None }]) => {
+            Some(moves::Move { recipient: *recipient, from, to: *to, now: *now, cancel_pushes: *cancel_pushes })
+        }
+        _ => None,
+    }
+}
+
+/// Makes the moves of `run` with a few statements, gives each job its flag, and empties it.
+async fn make_moves(
+    conn: &mut SqliteConnection,
+    run: &mut Vec<(usize, moves::Move)>,
+    results: &mut [Result<Applied>],
+) -> Result<()> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<moves::Move> = run.iter().map(|(_, m)| *m).collect();
+    let flags = moves::move_all(conn, &all).await?;
+    for ((i, _), flag) in run.drain(..).zip(flags) {
+        if let Some(Ok(applied)) = results.get_mut(i) {
+            applied.flags.push(flag);
+        }
+    }
+    Ok(())
 }
 
 /// Applies each job under a savepoint of its own, so that one that fails leaves the others'

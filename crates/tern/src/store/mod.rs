@@ -14,6 +14,7 @@ mod committer;
 mod counters;
 mod held;
 mod legacy;
+mod moves;
 mod payloads;
 mod readers;
 #[cfg(test)]
