@@ -176,18 +176,18 @@ async fn together(
             }
             Ok(_) if let Some(one) = lone_move(job) => {
                 if run.iter().any(|(_, m)| m.recipient == one.recipient) {
-                    make_moves(conn, &mut run, &mut results).await?;
+                    make_moves(conn, jobs, &mut run, &mut results).await?;
                 }
                 run.push((i, one));
                 results.push(Ok(Applied::default()));
             }
             Ok(locations) => {
-                make_moves(conn, &mut run, &mut results).await?;
+                make_moves(conn, jobs, &mut run, &mut results).await?;
                 results.push(Ok(apply_job(conn, job, locations, false).await?));
             }
         }
     }
-    make_moves(conn, &mut run, &mut results).await?;
+    make_moves(conn, jobs, &mut run, &mut results).await?;
     let flags = batch::accept_all(conn, &accepts).await?;
     for (i, flag) in owners.into_iter().zip(flags) {
         if let Some(Ok(applied)) = results.get_mut(i) {
@@ -208,12 +208,23 @@ fn lone_move(job: &Job) -> Option<moves::Move> {
     }
 }
 
-/// Makes the moves of `run` with a few statements, gives each job its flag, and empties it.
+/// Makes the moves of `run` with a few statements, gives each job its flag, and empties it. A
+/// run of one is applied as its job alone: the batched statements cost more for a single move.
 async fn make_moves(
     conn: &mut SqliteConnection,
+    jobs: &[Job],
     run: &mut Vec<(usize, moves::Move)>,
     results: &mut [Result<Applied>],
 ) -> Result<()> {
+    if let [(i, _)] = run.as_slice() {
+        let (i, job) = (*i, &jobs[*i]);
+        run.clear();
+        let applied = apply_job(conn, job, &[], false).await?;
+        if let Some(result) = results.get_mut(i) {
+            *result = Ok(applied);
+        }
+        return Ok(());
+    }
     if run.is_empty() {
         return Ok(());
     }

@@ -7,7 +7,9 @@
 //!
 //! It does exactly what the committer's `Change::Transition` does for a move without a report
 //! or a status text, in the same transaction. The committer hands it runs of consecutive
-//! requests with no recipient twice, so the order of changes to any one recipient holds.
+//! requests with no recipient twice, so the order of changes to any one recipient holds, and
+//! applies a run of one as it applies any request (measured: the batched statements cost more
+//! than the plain one for a single move).
 
 use std::collections::HashSet;
 
