@@ -68,12 +68,15 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
             }
         }
     }
+    // With every SMSC link down, each push leased would come back "not bound" and be put back,
+    // again and again: a deep queue would keep the committer busy while the SMSC is away. The
+    // queue is left alone until a link binds (looked at again now and then in case a change was
+    // missed).
+    let mut smpp_only = bearer.smpp_only();
     while !*shutdown.borrow() {
-        // With every SMSC link down, each push leased would come back "not bound" and be put
-        // back, again and again: a deep queue would keep the committer busy while the SMSC is
-        // away. The queue is left alone until a link binds (looked at again now and then in
-        // case a change was missed).
-        if let Some(mut links) = bearer.all_unbound() {
+        if let Some(links) = smpp_only.as_mut()
+            && links.none_bound()
+        {
             tokio::select! {
                 () = links.changed() => {}
                 () = tokio::time::sleep(LINKS_DOWN) => {}

@@ -110,12 +110,12 @@ impl Bearers {
         self.bearers.iter().all(|(_, bearer)| matches!(bearer, Bearer::None))
     }
 
-    /// The SMPP links, when they are the only way out and none of them is bound: no push can go
-    /// out until one binds (each would come back "not bound"). `None` when a push could go.
-    pub fn all_unbound(&self) -> Option<smpp::LinkStates> {
+    /// The SMPP links, when SMPP is the only bearer in use: while none of them is bound, no push
+    /// can go out (each would come back "not bound"). `None` when another bearer is in use.
+    pub fn smpp_only(&self) -> Option<smpp::LinkStates> {
         let only_smpp = self.bearers.iter().all(|(_, bearer)| matches!(bearer, Bearer::None | Bearer::Smpp(_)));
         let links = self.link_states();
-        (only_smpp && links.names().next().is_some() && links.unbound().len() == links.names().count()).then_some(links)
+        (only_smpp && links.names().next().is_some()).then_some(links)
     }
 
     /// Sends one MMS PDU to `msisdn` by the bearer its number range uses; returns the ids the

@@ -15,6 +15,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use tokio::sync::{mpsc, oneshot};
 
+use super::committer::json;
 use super::readers::Readers;
 use super::{Delivery, Result, StoreError, delivery};
 
@@ -68,7 +69,7 @@ async fn run(readers: Arc<Readers>, mut queue: mpsc::Receiver<(String, Answer)>)
 /// The rows of the tokens of `group` that exist, by token.
 async fn lookup(readers: &Readers, group: &[(String, Answer)]) -> Result<HashMap<String, SqliteRow>> {
     let tokens: Vec<&str> = group.iter().map(|(token, _)| token.as_str()).collect();
-    let tokens = serde_json::to_string(&tokens).map_err(std::io::Error::other)?;
+    let tokens = json(&tokens)?;
     let mut conn = readers.lend().await?;
     let rows = sqlx::query(delivery_query!("r.token IN (SELECT value FROM json_each(?))"))
         .bind(tokens)

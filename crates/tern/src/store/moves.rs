@@ -17,6 +17,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
 use super::Result;
+use super::committer::json;
 use crate::core::state::RecipientState;
 
 /// One request's move: `recipient` to `to` if its state is one of `from`.
@@ -41,7 +42,7 @@ pub(super) async fn move_all(conn: &mut SqliteConnection, moves: &[Move]) -> Res
         let kind: Vec<usize> =
             (i..moves.len()).filter(|&j| !done[j] && moves[j].from == first.from && moves[j].to == first.to).collect();
         let rows: Vec<(i64, i64)> = kind.iter().map(|&j| (moves[j].recipient, moves[j].now)).collect();
-        let rows = serde_json::to_string(&rows).map_err(std::io::Error::other)?;
+        let rows = json(&rows)?;
         let states: Vec<String> = first.from.iter().map(|s| format!("'{}'", s.as_str())).collect();
         // The IN list is built from the state names of the enum, never from input.
         let sql = format!(
@@ -66,7 +67,7 @@ pub(super) async fn move_all(conn: &mut SqliteConnection, moves: &[Move]) -> Res
             "UPDATE pushes SET state = 'cancelled' \
              WHERE recipient IN (SELECT value FROM json_each(?)) AND state IN ('pending', 'leased')",
         )
-        .bind(serde_json::to_string(&cancel).map_err(std::io::Error::other)?)
+        .bind(json(&cancel)?)
         .execute(&mut *conn)
         .await?;
     }

@@ -145,20 +145,29 @@ pub enum ReadError {
 
 /// Reads one stored body and checks it against its recorded length and checksum.
 pub fn read(dir: &Path, at: Location) -> Result<Vec<u8>, ReadError> {
-    let damaged = |problem| ReadError::Damaged { segment: at.segment, offset: at.offset, length: at.length, problem };
     let mut file = File::open(segment_path(dir, at.segment))?;
-    let len = usize::try_from(at.length).map_err(|_| damaged("is larger than memory"))?;
+    let len = usize::try_from(at.length).map_err(|_| damaged(at, "is larger than memory"))?;
     file.seek(SeekFrom::Start(at.offset))?;
     // Read into spare capacity rather than a zeroed buffer: a large body is not written twice.
     let mut buf = Vec::with_capacity(len);
     file.take(at.length).read_to_end(&mut buf)?;
-    if buf.len() < len {
-        return Err(damaged("runs past the end of its segment"));
+    verified(at, buf)
+}
+
+/// `buf`, read from `at`, if it is the body that was stored there: all of its length, and its
+/// checksum.
+fn verified(at: Location, buf: Vec<u8>) -> Result<Vec<u8>, ReadError> {
+    if (buf.len() as u64) < at.length {
+        return Err(damaged(at, "runs past the end of its segment"));
     }
     if at.crc.is_some_and(|crc| crc != checksum(&buf)) {
-        return Err(damaged("does not match its checksum"));
+        return Err(damaged(at, "does not match its checksum"));
     }
     Ok(buf)
+}
+
+fn damaged(at: Location, problem: &'static str) -> ReadError {
+    ReadError::Damaged { segment: at.segment, offset: at.offset, length: at.length, problem }
 }
 
 /// Reads one stored body, checked as [`read`] does, if every page of it is in the page cache
@@ -167,9 +176,8 @@ pub fn read(dir: &Path, at: Location) -> Result<Vec<u8>, ReadError> {
 /// (`RWF_NOWAIT`), so it may run on the async runtime's own threads, and a body that was read
 /// recently (a retrieval soon after the notification) costs no hand-over to another thread.
 pub fn read_cached(dir: &Path, at: Location) -> Result<Option<Vec<u8>>, ReadError> {
-    let damaged = |problem| ReadError::Damaged { segment: at.segment, offset: at.offset, length: at.length, problem };
     let Ok(file) = File::open(segment_path(dir, at.segment)) else { return Ok(None) };
-    let len = usize::try_from(at.length).map_err(|_| damaged("is larger than memory"))?;
+    let len = usize::try_from(at.length).map_err(|_| damaged(at, "is larger than memory"))?;
     // Zeroed: a vectored read takes initialised memory. (Reusing buffers instead, so as not
     // to zero each one, measured no faster: the zeroing brings the buffer into the cache that
     // the read then writes.)
@@ -178,7 +186,11 @@ pub fn read_cached(dir: &Path, at: Location) -> Result<Option<Vec<u8>>, ReadErro
     while done < len {
         let mut slices = [io::IoSliceMut::new(&mut buf[done..])];
         match rustix::io::preadv2(&file, &mut slices, at.offset + done as u64, rustix::io::ReadWriteFlags::NOWAIT) {
-            Ok(0) => return Err(damaged("runs past the end of its segment")),
+            // The end of the segment: the body runs past it.
+            Ok(0) => {
+                buf.truncate(done);
+                break;
+            }
             Ok(n) => done += n,
             Err(rustix::io::Errno::INTR) => {}
             // EAGAIN: not all cached; anything else (a file system without RWF_NOWAIT) is for
@@ -186,10 +198,7 @@ pub fn read_cached(dir: &Path, at: Location) -> Result<Option<Vec<u8>>, ReadErro
             Err(_) => return Ok(None),
         }
     }
-    if at.crc.is_some_and(|crc| crc != checksum(&buf)) {
-        return Err(damaged("does not match its checksum"));
-    }
-    Ok(Some(buf))
+    verified(at, buf).map(Some)
 }
 
 #[cfg(test)]

@@ -58,16 +58,20 @@ impl LinkStates {
 
     /// The names of the links not bound now.
     pub fn unbound(&self) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(_, session)| session.borrow().as_ref().is_none_or(Session::is_closed))
-            .map(|(name, _)| name.as_str())
-            .collect()
+        self.0.iter().filter(|(_, session)| unbound(session)).map(|(name, _)| name.as_str()).collect()
+    }
+
+    /// Whether no link is bound now.
+    pub fn none_bound(&self) -> bool {
+        self.0.iter().all(|(_, session)| unbound(session))
     }
 
     /// Resolves when a link's session changes (it binds, or its session ends); never for a
     /// link whose task has ended, nor when there are no links.
     pub async fn changed(&mut self) {
+        if self.0.is_empty() {
+            return std::future::pending().await;
+        }
         let waits = self.0.iter_mut().map(|(_, session)| {
             Box::pin(async move {
                 if session.changed().await.is_err() {
@@ -75,12 +79,13 @@ impl LinkStates {
                 }
             })
         });
-        let waits: Vec<_> = waits.collect();
-        if waits.is_empty() {
-            return std::future::pending().await;
-        }
         futures_util::future::select_all(waits).await;
     }
+}
+
+/// Whether a link's session is not bound: none yet, or one that has ended.
+fn unbound(session: &watch::Receiver<Option<Session>>) -> bool {
+    session.borrow().as_ref().is_none_or(Session::is_closed)
 }
 
 #[derive(Debug)]
