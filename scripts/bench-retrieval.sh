@@ -5,7 +5,9 @@
 # CPU time (user + system, from /proc/PID/stat) the relay spent per GET. On a shared machine
 # whose speed moves from minute to minute, the CPU time per GET compares builds better than the
 # rate does. Copy each build aside first (cp target/release/tern /tmp/tern-before).
-# usage: scripts/bench-retrieval.sh ROUNDS BINARY...   (SECS=5, FILL=2000, SIZE=307200)
+# With CEILING=path/to/http-ceiling, each run is followed by the HTTP ceiling answering the same
+# number of octets for as long, and the median share of its MB/s is reported too.
+# usage: scripts/bench-retrieval.sh ROUNDS BINARY...   (SECS=5, FILL=2000, SIZE=307200, CEILING=)
 set -euo pipefail
 rounds=$1; shift
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,15 +38,30 @@ for round in $(seq "$rounds"); do
     before=$(cpu_ticks "$pid")
     h2load --h1 -m 1 -D "$secs" --warm-up-time 1 -c 16 -i "$work/uris" >"$work/out"
     after=$(cpu_ticks "$pid")
+    answer=$(curl -s -o /dev/null -w '%{size_download}' "$(head -1 "$work/uris")")
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     rate=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$work/out")
     gets=$(sed -n 's/^requests: \([0-9]*\) total.*/\1/p' "$work/out")
-    echo "$round $bin $rate $(python3 -c "print(round(($after - $before) / $hz * 1e6 / $gets))")" | tee -a "$work/runs"
+    share=-
+    if [ -n "${CEILING:-}" ]; then
+      port=$(free_port)
+      "$CEILING" --listen "127.0.0.1:$port" --answer-bytes "$answer" &
+      cpid=$!
+      wait_port "$port"
+      h2load --h1 -m 1 -D "$secs" --warm-up-time 1 -c 16 "http://127.0.0.1:$port/m/x" >"$work/ceiling"
+      kill "$cpid"; wait "$cpid" 2>/dev/null || true
+      ceiling=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$work/ceiling")
+      share=$(python3 -c "print(round($rate / $ceiling * 100))")
+    fi
+    echo "$round $bin $rate $(python3 -c "print(round(($after - $before) / $hz * 1e6 / $gets))") $share" | tee -a "$work/runs"
   done
 done
 for bin in "$@"; do
-  awk -v b="$bin" '$2 == b {print $3, $4}' "$work/runs" | python3 -c '
+  awk -v b="$bin" '$2 == b {print $3, $4, $5}' "$work/runs" | python3 -c '
 import statistics, sys
-rows = [tuple(map(float, l.split())) for l in sys.stdin]
-print(f"{sys.argv[1]}: median {statistics.median(r[0] for r in rows):,.0f} GETs/s, {statistics.median(r[1] for r in rows):.0f} µs of CPU per GET")' "$bin"
+rows = [l.split() for l in sys.stdin]
+line = f"{sys.argv[1]}: median {statistics.median(float(r[0]) for r in rows):,.0f} GETs/s, {statistics.median(float(r[1]) for r in rows):.0f} µs of CPU per GET"
+if all(r[2] != "-" for r in rows):
+    line += f", {statistics.median(float(r[2]) for r in rows):.0f}% of the HTTP ceiling"
+print(line)' "$bin"
 done
