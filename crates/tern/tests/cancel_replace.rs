@@ -115,7 +115,7 @@ async fn a_replaced_body_is_served_and_the_old_segment_freed() {
     assert_eq!(stored.envelope.deliver_after, later);
     let d = store.by_token(&format!("m1-{FIRST}")).await.unwrap().unwrap();
     assert_eq!((d.size, d.envelope.content_type.as_str()), (18, "text/plain"));
-    assert_eq!(store.body(&d.body).await.unwrap(), b"a new body, longer");
+    assert_eq!(store.body(&d.body).await.unwrap(), &b"a new body, longer"[..]);
     assert_eq!(segments(&dir).await, [(1, 0), (2, 1)], "the message lives in the new segment only");
     let due: Vec<(i64,)> =
         sqlx::query_as("SELECT next_attempt_at FROM pushes ORDER BY id").fetch_all(&mut sql(&dir).await).await.unwrap();
@@ -123,7 +123,7 @@ async fn a_replaced_body_is_served_and_the_old_segment_freed() {
 
     assert_eq!(store.collect_garbage().await.unwrap(), 1);
     assert!(!dir.join("payloads/0000000001.seg").exists(), "the old body's segment is removed");
-    assert_eq!(store.body(&d.body).await.unwrap(), b"a new body, longer");
+    assert_eq!(store.body(&d.body).await.unwrap(), &b"a new body, longer"[..]);
     drop(store);
     handle.closed().await;
 }
@@ -146,7 +146,7 @@ async fn a_replace_is_refused_once_a_recipient_fetched_the_message_or_it_expired
     assert_eq!(store.apply(changes).await.unwrap(), [false, false]);
     let d = store.by_token(&format!("fetched-{FIRST}")).await.unwrap().unwrap();
     assert_eq!(d.envelope.content_type, "application/vnd.wap.multipart.mixed");
-    assert_eq!(store.body(&d.body).await.unwrap(), b"fetched body");
+    assert_eq!(store.body(&d.body).await.unwrap(), &b"fetched body"[..]);
     assert_eq!(segments(&dir).await, [(1, 1)], "only the message still held counts, once");
 
     // An acknowledged recipient has fetched it too.

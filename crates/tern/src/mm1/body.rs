@@ -183,12 +183,12 @@ pub struct Held {
 
 impl Held {
     pub fn new(data: Vec<u8>, permit: OwnedSemaphorePermit) -> Self {
-        Held::chunks(vec![data], permit)
+        Held::chunks(vec![Bytes::from(data)], permit)
     }
 
     /// A body that is these chunks, in order.
-    pub fn chunks(chunks: Vec<Vec<u8>>, permit: OwnedSemaphorePermit) -> Self {
-        let chunks = chunks.into_iter().filter(|c| !c.is_empty()).map(Bytes::from).collect();
+    pub fn chunks(chunks: Vec<Bytes>, permit: OwnedSemaphorePermit) -> Self {
+        let chunks = chunks.into_iter().filter(|c| !c.is_empty()).collect();
         Held { chunks, permit: Some(permit) }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -88,7 +88,7 @@ pub async fn get(
     let body = match d.format {
         BodyFormat::Wsp => body,
         BodyFormat::Mime => match from_mail(&body) {
-            Ok(wsp) => wsp,
+            Ok(wsp) => Bytes::from(wsp),
             Err(e) => {
                 tracing::error!(message_id = %d.envelope.message_id, error = %e, "stored mail cannot be read as MMS content");
                 return error(RetrieveStatus::PERMANENT_CONTENT_UNSUPPORTED, "the message cannot be shown");
@@ -121,7 +121,7 @@ pub async fn get(
             Err(e) => tracing::error!(error = %e, "cannot record a retrieval"),
         }
     }
-    answer::pdu_body(Body::new(Held::chunks(vec![head, body], held)))
+    answer::pdu_body(Body::new(Held::chunks(vec![Bytes::from(head), body], held)))
 }
 
 /// The body (WSP) as the protection profiles for retrieval let it be served. A message they
@@ -130,7 +130,7 @@ pub async fn get(
 /// archive keeps a copy of what was stored. A scanner that fails closed makes the handset try
 /// again later (`Err`). The recipient's state moves as for any retrieval: the handset has
 /// fetched what the relay will let it have.
-async fn screened(mm1: &Mm1, d: &Delivery, client: IpAddr, body: Vec<u8>) -> Result<Vec<u8>, ()> {
+async fn screened(mm1: &Mm1, d: &Delivery, client: IpAddr, body: Bytes) -> Result<Bytes, ()> {
     let screener = mm1.intake.screener();
     if !screener.screens(Interface::Mm1Retrieved) {
         return Ok(body);
@@ -153,7 +153,7 @@ async fn screened(mm1: &Mm1, d: &Delivery, client: IpAddr, body: Vec<u8>) -> Res
         let copy = NewMessage {
             envelope: d.envelope.clone(),
             format: BodyFormat::Wsp,
-            body: body.clone(),
+            body: body.to_vec(),
             recipients: Vec::new(),
         };
         let hold = Change::Hold { message: Box::new(copy), kind: HoldKind::Archive, reason, now: ids::now() };
@@ -162,12 +162,12 @@ async fn screened(mm1: &Mm1, d: &Delivery, client: IpAddr, body: Vec<u8>) -> Res
         }
     }
     if let Some(decision) = verdict.block().or_else(|| verdict.quarantine()) {
-        return Ok(content::to_wsp(&protect::replacement_only(screener.replacement_text(decision))));
+        return Ok(content::to_wsp(&protect::replacement_only(screener.replacement_text(decision))).into());
     }
     if screening.unavailable().is_some() {
         return Err(());
     }
-    Ok(screener.rewrite(&screening, &content).map_or(body, |rewritten| content::to_wsp(&rewritten)))
+    Ok(screener.rewrite(&screening, &content).map_or(body, |rewritten| content::to_wsp(&rewritten).into()))
 }
 
 /// A message stored as mail (from another relay or from e-mail) in its MM1 form: its parts as

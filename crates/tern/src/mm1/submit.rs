@@ -148,7 +148,7 @@ async fn accept_forward(mm1: &Mm1, who: Identity, client: IpAddr, req: &ForwardR
         read_report: req.read_report,
         ..SendReq::default()
     };
-    let mut sub = submission(&send, &req.to, &req.cc, &req.bcc, sender, original.content_type.clone(), body);
+    let mut sub = submission(&send, &req.to, &req.cc, &req.bcc, sender, original.content_type.clone(), body.to_vec());
     sub.subject = original.subject.clone();
     sub.class = original.class.clone();
     sub.priority = original.priority;

@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(count(&store, forwards).await, 39, "a forward per peer recipient, naming it");
         assert_eq!(count(&store, "SELECT sum(live) FROM segments").await, 39);
         let d = store.by_token("token-m7").await.unwrap().unwrap();
-        assert_eq!(store.body(&d.body).await.unwrap(), b"m7", "each message points at its own body");
+        assert_eq!(store.body(&d.body).await.unwrap(), &b"m7"[..], "each message points at its own body");
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -240,6 +240,7 @@ fn location(r: &sqlx::sqlite::SqliteRow, first: usize) -> Result<Location> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
     use std::path::Path;
     use std::time::Duration;
 
@@ -305,7 +306,7 @@ mod tests {
         };
         assert_eq!(listed, [expected]);
         let id = listed[0].id;
-        assert_eq!(store.held_body(id).await.unwrap(), Some((BodyFormat::Wsp, body.to_vec())));
+        assert_eq!(store.held_body(id).await.unwrap(), Some((BodyFormat::Wsp, Bytes::copy_from_slice(body))));
         assert_eq!(store.held_body(id + 1).await.unwrap(), None);
 
         let later = NOW + 600;
@@ -324,7 +325,7 @@ mod tests {
         );
         let local = store.by_token("token-q1").await.unwrap().unwrap();
         assert_eq!(local.transaction_id.as_deref(), Some("tx-q1"));
-        assert_eq!(store.body(&local.body).await.unwrap(), body, "the body is the one held");
+        assert_eq!(store.body(&local.body).await.unwrap(), &body[..], "the body is the one held");
         let status: Option<String> = sqlx::query_scalar("SELECT status_text FROM recipients WHERE address = ?")
             .bind(PEER)
             .fetch_one(&mut *store.read.lend().await.unwrap())
@@ -356,7 +357,7 @@ mod tests {
         assert!(!store.delete_held(ids[0]).await.unwrap(), "a deleted message is gone");
         assert_eq!(store.held_body(ids[0]).await.unwrap(), None);
         assert_eq!(store.collect_garbage().await.unwrap(), 0, "the other held body still lives there");
-        assert_eq!(store.held_body(ids[1]).await.unwrap(), Some((BodyFormat::Wsp, b"held".to_vec())));
+        assert_eq!(store.held_body(ids[1]).await.unwrap(), Some((BodyFormat::Wsp, Bytes::from_static(b"held"))));
         assert!(store.delete_held(ids[1]).await.unwrap());
         assert!(store.held(None, 0, 100).await.unwrap().is_empty());
         assert_eq!(store.collect_garbage().await.unwrap(), 1);
@@ -374,10 +375,10 @@ mod tests {
         ];
         assert_eq!(store.apply(changes).await.unwrap(), [true, true]);
         let delivered = store.by_token("token-m1").await.unwrap().unwrap();
-        assert_eq!(store.body(&delivered.body).await.unwrap(), b"delivered copy");
+        assert_eq!(store.body(&delivered.body).await.unwrap(), &b"delivered copy"[..]);
         let archived = store.held(Some(HoldKind::Archive), 0, 10).await.unwrap();
         assert_eq!(archived.iter().map(|h| h.message_id.as_str()).collect::<Vec<_>>(), ["m1"]);
-        assert_eq!(store.held_body(archived[0].id).await.unwrap().unwrap().1, b"archived copy");
+        assert_eq!(store.held_body(archived[0].id).await.unwrap().unwrap().1, &b"archived copy"[..]);
         assert_eq!(segments(&store).await, [(1, 2)], "each copy counts in its segment");
         assert_eq!(store.release(archived[0].id, NOW).await.unwrap(), Release::NotQuarantined);
         assert_eq!(store.held(None, 0, 10).await.unwrap().len(), 1, "an archive copy stays until deleted");
@@ -422,7 +423,7 @@ mod tests {
         let page = store.held(None, all[0].id, 1).await.unwrap();
         assert_eq!(page.iter().map(|h| h.message_id.as_str()).collect::<Vec<_>>(), ["a1"]);
         assert!(store.held(None, 0, -1).await.unwrap().is_empty(), "a negative limit is no limit of SQLite's");
-        assert_eq!(store.held_body(all[2].id).await.unwrap(), Some((BodyFormat::Wsp, b"third".to_vec())));
+        assert_eq!(store.held_body(all[2].id).await.unwrap(), Some((BodyFormat::Wsp, Bytes::from_static(b"third"))));
         assert_eq!(store.release(all[2].id, NOW).await.unwrap(), Release::Released { message_id: "q2".into() });
         assert!(store.by_token("token-q2").await.unwrap().is_some());
     }

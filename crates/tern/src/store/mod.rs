@@ -14,6 +14,7 @@ mod committer;
 mod counters;
 mod held;
 mod legacy;
+mod mapped;
 mod moves;
 mod payloads;
 mod readers;
@@ -23,6 +24,7 @@ pub(crate) mod samples;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -39,6 +41,7 @@ use crate::core::envelope::BodyFormat;
 use committer::Chore;
 use counters::Counters;
 use lookups::Lookups;
+use mapped::Lender;
 use payloads::Location;
 use readers::Readers;
 
@@ -76,6 +79,8 @@ pub struct Store {
     lookups: Lookups,
     commits: mpsc::Sender<committer::Job>,
     payloads: PathBuf,
+    /// Large bodies are lent from mappings of their segments (`mapped.rs`).
+    lender: Arc<Lender>,
     /// Signalled after a commit that may have queued a push, so the delivery worker need not
     /// wait for its next look at the queue.
     queued: Arc<Notify>,
@@ -226,6 +231,7 @@ impl Store {
             lookups: Lookups::start(read.clone()),
             read,
             commits,
+            lender: Arc::new(Lender::new(payloads.clone())),
             payloads,
             queued: Arc::default(),
             outbound: Arc::default(),
@@ -332,7 +338,7 @@ impl Store {
 
     /// A held message's body, checked against its length and checksum as every body read is
     /// ([`Store::body`]); `None` when there is no such held message.
-    pub async fn held_body(&self, id: i64) -> Result<Option<(BodyFormat, Vec<u8>)>> {
+    pub async fn held_body(&self, id: i64) -> Result<Option<(BodyFormat, Bytes)>> {
         let Some((format, at)) = held::body_at(&mut *self.read.lend().await?, id).await? else { return Ok(None) };
         Ok(Some((format, self.body(&at.to_ref()).await?)))
     }
@@ -462,6 +468,7 @@ impl Store {
             .await?;
         let dead: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
         for &segment in &dead {
+            self.lender.forget(segment);
             match std::fs::remove_file(payloads::segment_path(&self.payloads, segment)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
@@ -474,14 +481,15 @@ impl Store {
     /// Reads a stored body, checked against its length and checksum: bytes that are not the
     /// body that was stored come back as [`StoreError::Damaged`], never as a body, and are
     /// counted in `tern_store_damaged_bodies_total` whoever asked for them.
-    pub async fn body(&self, at: &BlobRef) -> Result<Vec<u8>> {
+    pub async fn body(&self, at: &BlobRef) -> Result<Bytes> {
         let at = Location::from_ref(at).ok_or_else(|| StoreError::Damaged(format!("no such body {}", at.0)))?;
-        // Most bodies are read soon after they were written, from the page cache: that read
-        // is made here; only one that would wait for the disk goes to the blocking pool.
-        let read = match payloads::read_cached(&self.payloads, at) {
+        // Most bodies are read soon after they were written, from the page cache: such a body
+        // is lent from there at once; only one that would wait for the disk is read, in the
+        // blocking pool.
+        let read = match payloads::read_cached(&self.lender, at) {
             Ok(None) => {
                 let dir = self.payloads.clone();
-                tokio::task::spawn_blocking(move || payloads::read(&dir, at))
+                tokio::task::spawn_blocking(move || payloads::read(&dir, at).map(Bytes::from))
                     .await
                     .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
             }

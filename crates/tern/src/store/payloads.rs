@@ -10,6 +10,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+
+use super::mapped::{Lend, Lender};
 use crate::core::model::BlobRef;
 
 /// Where one body is kept, and its checksum. Above the store it travels as an opaque
@@ -157,48 +160,45 @@ pub fn read(dir: &Path, at: Location) -> Result<Vec<u8>, ReadError> {
 /// `buf`, read from `at`, if it is the body that was stored there: all of its length, and its
 /// checksum.
 fn verified(at: Location, buf: Vec<u8>) -> Result<Vec<u8>, ReadError> {
-    if (buf.len() as u64) < at.length {
+    check(at, &buf)?;
+    Ok(buf)
+}
+
+fn check(at: Location, body: &[u8]) -> Result<(), ReadError> {
+    if (body.len() as u64) < at.length {
         return Err(damaged(at, "runs past the end of its segment"));
     }
-    if at.crc.is_some_and(|crc| crc != checksum(&buf)) {
+    if at.crc.is_some_and(|crc| crc != checksum(body)) {
         return Err(damaged(at, "does not match its checksum"));
     }
-    Ok(buf)
+    Ok(())
 }
 
 fn damaged(at: Location, problem: &'static str) -> ReadError {
     ReadError::Damaged { segment: at.segment, offset: at.offset, length: at.length, problem }
 }
 
-/// Reads one stored body, checked as [`read`] does, if every page of it is in the page cache
-/// now; `Ok(None)` if some are not (or the file system cannot say), when the caller reads it
-/// with [`read`] where blocking does not hold up other work. The read never waits for the disk
-/// (`RWF_NOWAIT`), so it may run on the async runtime's own threads, and a body that was read
-/// recently (a retrieval soon after the notification) costs no hand-over to another thread.
-pub fn read_cached(dir: &Path, at: Location) -> Result<Option<Vec<u8>>, ReadError> {
-    let Ok(file) = File::open(segment_path(dir, at.segment)) else { return Ok(None) };
-    let len = usize::try_from(at.length).map_err(|_| damaged(at, "is larger than memory"))?;
-    // Zeroed: a vectored read takes initialised memory. (Reusing buffers instead, so as not
-    // to zero each one, measured no faster: the zeroing brings the buffer into the cache that
-    // the read then writes.)
-    let mut buf = vec![0u8; len];
-    let mut done = 0;
-    while done < len {
-        let mut slices = [io::IoSliceMut::new(&mut buf[done..])];
-        match rustix::io::preadv2(&file, &mut slices, at.offset + done as u64, rustix::io::ReadWriteFlags::NOWAIT) {
-            // The end of the segment: the body runs past it.
-            Ok(0) => {
-                buf.truncate(done);
-                break;
-            }
-            Ok(n) => done += n,
-            Err(rustix::io::Errno::INTR) => {}
-            // EAGAIN: not all cached; anything else (a file system without RWF_NOWAIT) is for
-            // the ordinary read to find out and report.
-            Err(_) => return Ok(None),
-        }
+/// Lends one stored body, checked as [`read`] does, straight from the page cache if every page
+/// of it is there now; `Ok(None)` if some are not (or the segment cannot be mapped), when the
+/// caller reads it with [`read`] where blocking does not hold up other work. It never waits for
+/// the disk, so it may run on the async runtime's own threads, and a body that was read
+/// recently (a retrieval soon after the notification) costs no hand-over to another thread and
+/// no copy: it is checked and served where it lies ([`mapped`](super::mapped)).
+pub fn read_cached(lender: &Lender, at: Location) -> Result<Option<Bytes>, ReadError> {
+    if at.length == 0 {
+        check(at, &[])?;
+        return Ok(Some(Bytes::new()));
     }
-    verified(at, buf).map(Some)
+    match lender.lend(at) {
+        Ok(Lend::Lent(body)) => {
+            check(at, body.as_ref())?;
+            Ok(Some(Bytes::from_owner(body)))
+        }
+        Ok(Lend::PastEnd) => Err(damaged(at, "runs past the end of its segment")),
+        // Not all cached, or a segment that cannot be opened or mapped: the ordinary read finds
+        // out and reports.
+        Ok(Lend::NotCached) | Err(_) => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -258,9 +258,9 @@ mod tests {
         assert_eq!(read(&dir, a).unwrap(), b"alice's picture");
         // The read that never waits for the disk refuses the same bytes (the segment was just
         // written, so its pages are cached).
-        assert!(matches!(read_cached(&dir, b), Err(ReadError::Damaged { .. })));
-        assert!(matches!(read_cached(&dir, past), Err(ReadError::Damaged { .. })));
-        assert_eq!(read_cached(&dir, a).unwrap().unwrap(), b"alice's picture");
+        assert!(matches!(read_cached(&Lender::new(dir.clone()), b), Err(ReadError::Damaged { .. })));
+        assert!(matches!(read_cached(&Lender::new(dir.clone()), past), Err(ReadError::Damaged { .. })));
+        assert_eq!(read_cached(&Lender::new(dir.clone()), a).unwrap().unwrap(), &b"alice's picture"[..]);
         // Bodies stored before checksums were kept are checked by length only.
         assert_eq!(read(&dir, Location { crc: None, ..a }).unwrap(), b"alice's picture");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -1,0 +1,278 @@
+//! Stored bodies lent straight from the page cache. Each segment that bodies are read
+//! from is mapped read-only once, and a body is served as a slice of that mapping: it is never
+//! copied out of the page cache into the relay's memory, so the only copy left is the one into
+//! the socket, and a mapping serves many answers so that the cost of making and removing one
+//! (the kernel must flush every core's view of it) is shared among them.
+//!
+//! Pages of a mapping that have been read count in the relay's resident memory although they
+//! are the page cache's, so mappings are retired once [`RETIRE_AFTER`] octets have been asked
+//! of them all together, and those pages leave the relay's count as the last answer using
+//! them is sent. A segment that is deleted is forgotten here at once ([`Lender::forget`]).
+//!
+//! This is the one place in the relay that uses `unsafe`, for the system calls a mapping needs.
+//! What keeps it sound:
+//! - A body's bytes never change once it is committed: segments are append-only, and the only
+//!   cut (after a failed append) is at the end of the last body written, never inside one.
+//! - Touching a mapped page that lies wholly past the end of the file raises `SIGBUS`: each body
+//!   is checked against the file's length before it is lent, and the file never shrinks below a
+//!   committed body. A segment deleted while mapped stays readable until unmapped.
+//! - A page the disk must supply would be read on the runtime's thread (and a disk error there
+//!   would be `SIGBUS`, not an error): a body is lent only if every one of its pages is in the
+//!   page cache just then; any other goes the way of an ordinary read.
+
+#![allow(unsafe_code)]
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::fs::File;
+use std::io;
+use std::path::PathBuf;
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
+
+use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
+
+use super::payloads::{Location, SEGMENT_SIZE, segment_path};
+
+/// Octets asked of the current mappings after which they are all retired: what the relay's
+/// resident memory may count of the page cache, beside the answers being sent.
+pub const RETIRE_AFTER: u64 = 64 * 1024 * 1024;
+
+/// The segments' mappings, shared by every reader.
+#[derive(Debug)]
+pub struct Lender {
+    dir: PathBuf,
+    maps: Mutex<Maps>,
+}
+
+#[derive(Debug, Default)]
+struct Maps {
+    by_segment: HashMap<i64, Arc<SegmentMap>>,
+    /// Octets asked of these mappings so far.
+    lent: u64,
+}
+
+/// What [`Lender::lend`] found.
+#[derive(Debug)]
+pub enum Lend {
+    Lent(Lent),
+    /// Some of the body's pages are not in the page cache (or the segment cannot be mapped).
+    NotCached,
+    /// The body runs past the end of its segment.
+    PastEnd,
+}
+
+/// One body, a slice of its segment's mapping, which it keeps alive.
+#[derive(Debug)]
+pub struct Lent {
+    map: Arc<SegmentMap>,
+    start: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `start + len` is within the mapping and within the file ([`Lender::lend`]),
+        // the mapping lives as long as `self.map`, and its bytes never change (module header).
+        unsafe { std::slice::from_raw_parts(self.map.base.as_ptr().cast::<u8>().add(self.start), self.len) }
+    }
+}
+
+/// A read-only mapping of a segment, unmapped when the last body lent from it is dropped.
+#[derive(Debug)]
+struct SegmentMap {
+    file: File,
+    base: NonNull<c_void>,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only, owned by this value alone, and its bytes never change (see
+// the module's header), so sharing or moving it between threads is as safe as for a `Box<[u8]>`.
+unsafe impl Send for SegmentMap {}
+unsafe impl Sync for SegmentMap {}
+
+impl Drop for SegmentMap {
+    fn drop(&mut self) {
+        // SAFETY: the range is the one `mmap` returned, and no slice of it outlives `self`.
+        if let Err(e) = unsafe { munmap(self.base.as_ptr(), self.len) } {
+            tracing::error!(error = %e, "cannot unmap a segment");
+        }
+    }
+}
+
+impl SegmentMap {
+    /// Maps segment `segment` with room for at least `need` octets. The open segment keeps
+    /// growing, so the mapping reaches past its end (which is allowed, while those pages are
+    /// not touched) far enough for it to be sealed.
+    fn open(dir: &std::path::Path, segment: i64, need: u64) -> io::Result<SegmentMap> {
+        let file = File::open(segment_path(dir, segment))?;
+        let len = need.max(2 * SEGMENT_SIZE);
+        let len = usize::try_from(len).map_err(|_| io::Error::other("a segment larger than memory"))?;
+        // SAFETY: a fresh shared read-only mapping at an address the kernel picks; nothing else
+        // is at that address, and the file's bytes there never change (see the module's header).
+        let base = unsafe { mmap(std::ptr::null_mut(), len, ProtFlags::READ, MapFlags::SHARED, &file, 0)? };
+        let base = NonNull::new(base).ok_or_else(|| io::Error::other("mmap gave a null address"))?;
+        Ok(SegmentMap { file, base, len })
+    }
+
+    /// Whether every page of `start..start + len` is in the page cache now.
+    fn cached(&self, start: usize, len: usize) -> io::Result<bool> {
+        let page = rustix::param::page_size();
+        let first = start - start % page;
+        let span = start + len - first;
+        let mut resident = vec![0u8; span.div_ceil(page)];
+        // SAFETY: `first` is page-aligned and `first + span` is within the mapping, and
+        // `resident` has one octet for each page of the span, as mincore(2) asks.
+        let addr = unsafe { self.base.as_ptr().cast::<u8>().add(first) };
+        if unsafe { libc::mincore(addr.cast(), span, resident.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(resident.iter().all(|r| r & 1 == 1))
+    }
+}
+
+impl Lender {
+    pub fn new(dir: PathBuf) -> Lender {
+        Lender { dir, maps: Mutex::new(Maps::default()) }
+    }
+
+    /// Lends the body at `at` (not empty) if all of it is in the page cache.
+    pub fn lend(&self, at: Location) -> io::Result<Lend> {
+        let Some(end) = at.offset.checked_add(at.length) else { return Ok(Lend::PastEnd) };
+        let map = {
+            let mut maps = self.maps.lock().map_err(|_| io::Error::other("the mappings' lock is poisoned"))?;
+            let current = maps.by_segment.get(&at.segment).filter(|m| end <= m.len as u64).cloned();
+            let map = match current {
+                Some(map) => map,
+                None => {
+                    let Ok(map) = SegmentMap::open(&self.dir, at.segment, end) else { return Ok(Lend::NotCached) };
+                    let map = Arc::new(map);
+                    maps.by_segment.insert(at.segment, Arc::clone(&map));
+                    map
+                }
+            };
+            maps.lent += at.length;
+            if maps.lent >= RETIRE_AFTER {
+                maps.by_segment.clear();
+                maps.lent = 0;
+            }
+            map
+        };
+        if end > map.file.metadata()?.len() {
+            return Ok(Lend::PastEnd);
+        }
+        // Both fit in the mapping: `end <= map.len`, which is a `usize`.
+        let (start, len) = (at.offset as usize, at.length as usize);
+        Ok(if map.cached(start, len)? { Lend::Lent(Lent { map, start, len }) } else { Lend::NotCached })
+    }
+
+    /// Drops the mapping of a segment about to be deleted, so that its space is freed as soon
+    /// as the answers still using it are sent.
+    pub fn forget(&self, segment: i64) {
+        if let Ok(mut maps) = self.maps.lock() {
+            maps.by_segment.remove(&segment);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::payloads::{PayloadLog, checksum, segment_path};
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tern-mapped-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn body(len: usize, seed: u8) -> Vec<u8> {
+        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    }
+
+    fn store(log: &mut PayloadLog, bytes: &[u8]) -> Location {
+        let at = log.append(bytes, checksum(bytes)).unwrap();
+        log.sync().unwrap();
+        at
+    }
+
+    fn lent(lender: &Lender, at: Location) -> Lent {
+        match lender.lend(at).unwrap() {
+            Lend::Lent(body) => body,
+            other => panic!("not lent: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lent_body_is_the_stored_one_and_outlives_its_deleted_segment() {
+        let dir = scratch("outlives");
+        let mut log = PayloadLog::open(&dir, 1).unwrap();
+        let first = body(300 * 1024 + 7, 1);
+        let second = body(5000, 2);
+        let (a, b) = (store(&mut log, &first), store(&mut log, &second));
+        let lender = Lender::new(dir.clone());
+        let (lent_a, lent_b) = (lent(&lender, a), lent(&lender, b));
+        assert_eq!(lent_a.as_ref(), &first[..]);
+        assert_eq!(lent_b.as_ref(), &second[..]);
+        // The segment is collected while both are still being sent.
+        lender.forget(1);
+        std::fs::remove_file(segment_path(&dir, 1)).unwrap();
+        assert_eq!(lent_a.as_ref(), &first[..]);
+        assert_eq!(lent_b.as_ref(), &second[..]);
+        assert!(lender.maps.lock().unwrap().by_segment.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_body_past_the_end_of_its_segment_is_refused_not_touched() {
+        let dir = scratch("past-end");
+        let mut log = PayloadLog::open(&dir, 1).unwrap();
+        let at = store(&mut log, &body(10_000, 3));
+        let lender = Lender::new(dir.clone());
+        lent(&lender, at);
+        // Within the mapping (which reaches far past the file's end) but past the file: touching
+        // it would kill the relay with SIGBUS.
+        for bad in [
+            Location { offset: at.offset + 8192, ..at },
+            Location { offset: 1 << 20, ..at },
+            Location { offset: u64::MAX - 2, ..at },
+        ] {
+            assert!(matches!(lender.lend(bad).unwrap(), Lend::PastEnd), "{bad:?}");
+        }
+        // Past the mapping too: a new mapping is made for it, and it is still past the file.
+        let far = Location { offset: 3 * SEGMENT_SIZE, ..at };
+        assert!(matches!(lender.lend(far).unwrap(), Lend::PastEnd));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_body_whose_pages_left_the_page_cache_is_not_lent() {
+        let dir = scratch("evicted");
+        let mut log = PayloadLog::open(&dir, 1).unwrap();
+        let at = store(&mut log, &body(256 * 1024, 4));
+        let lender = Lender::new(dir.clone());
+        // The pages are clean (synced), so the kernel drops them when asked.
+        let file = File::open(segment_path(&dir, 1)).unwrap();
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        assert!(matches!(lender.lend(at).unwrap(), Lend::NotCached));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn mappings_are_retired_once_their_share_is_lent_and_their_bodies_stay_whole() {
+        let dir = scratch("retired");
+        let mut log = PayloadLog::open(&dir, 1).unwrap();
+        let big = body(4 * 1024 * 1024, 5);
+        let at = store(&mut log, &big);
+        let lender = Lender::new(dir.clone());
+        let mut held = Vec::new();
+        let mut retired = false;
+        for _ in 0..=(RETIRE_AFTER / at.length) {
+            held.push(lent(&lender, at));
+            retired |= lender.maps.lock().unwrap().by_segment.is_empty();
+        }
+        assert!(retired, "the mappings were never retired");
+        assert!(held.iter().all(|b| b.as_ref() == &big[..]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
