@@ -28,6 +28,7 @@ use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
@@ -84,6 +85,8 @@ struct SegmentMap {
     file: File,
     base: NonNull<c_void>,
     len: usize,
+    /// The file's length when last asked.
+    seen_len: AtomicU64,
 }
 
 // SAFETY: the mapping is read-only, owned by this value alone, and its bytes never change (see
@@ -112,22 +115,40 @@ impl SegmentMap {
         // is at that address, and the file's bytes there never change (see the module's header).
         let base = unsafe { mmap(std::ptr::null_mut(), len, ProtFlags::READ, MapFlags::SHARED, &file, 0)? };
         let base = NonNull::new(base).ok_or_else(|| io::Error::other("mmap gave a null address"))?;
-        Ok(SegmentMap { file, base, len })
+        Ok(SegmentMap { file, base, len, seen_len: AtomicU64::new(0) })
     }
 
     /// Whether every page of `start..start + len` is in the page cache now.
     fn cached(&self, start: usize, len: usize) -> io::Result<bool> {
         let page = rustix::param::page_size();
-        let first = start - start % page;
-        let span = start + len - first;
-        let mut resident = vec![0u8; span.div_ceil(page)];
-        // SAFETY: `first` is page-aligned and `first + span` is within the mapping, and
-        // `resident` has one octet for each page of the span, as mincore(2) asks.
-        let addr = unsafe { self.base.as_ptr().cast::<u8>().add(first) };
-        if unsafe { libc::mincore(addr.cast(), span, resident.as_mut_ptr()) } != 0 {
-            return Err(io::Error::last_os_error());
+        // Asked in pieces of up to this many pages, so the answer fits on the stack.
+        let mut resident = [0u8; 256];
+        let mut at = start - start % page;
+        while at < start + len {
+            let span = (start + len - at).min(resident.len() * page);
+            // SAFETY: `at` is page-aligned and `at + span` is within the mapping, and
+            // `resident` has an octet for each page of the span, as mincore(2) asks.
+            let addr = unsafe { self.base.as_ptr().cast::<u8>().add(at) };
+            if unsafe { libc::mincore(addr.cast(), span, resident.as_mut_ptr()) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if !resident[..span.div_ceil(page)].iter().all(|r| r & 1 == 1) {
+                return Ok(false);
+            }
+            at += span;
         }
-        Ok(resident.iter().all(|r| r & 1 == 1))
+        Ok(true)
+    }
+
+    /// Whether the file holds `end` octets: a segment only grows, so a length seen once is
+    /// asked of the file again only for a body beyond it.
+    fn holds(&self, end: u64) -> io::Result<bool> {
+        if end <= self.seen_len.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let len = self.file.metadata()?.len();
+        self.seen_len.fetch_max(len, Ordering::Relaxed);
+        Ok(end <= len)
     }
 }
 
@@ -158,7 +179,7 @@ impl Lender {
             }
             map
         };
-        if end > map.file.metadata()?.len() {
+        if !map.holds(end)? {
             return Ok(Lend::PastEnd);
         }
         // Both fit in the mapping: `end <= map.len`, which is a `usize`.
