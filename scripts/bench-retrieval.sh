@@ -35,6 +35,7 @@ for round in $(seq "$rounds"); do
       -H 'X-MSISDN: +15550100001' "http://127.0.0.1:$port/mms" >/dev/null
     sqlite3 "$work/data/tern.db" 'SELECT token FROM recipients WHERE token IS NOT NULL' |
       sed "s|^|http://127.0.0.1:$port/m/|" >"$work/uris"
+    sync  # the fill's bodies on disk, so that their writeback does not take the cores from the run
     before=$(cpu_ticks "$pid")
     h2load --h1 -m 1 -D "$secs" --warm-up-time 1 -c 16 -i "$work/uris" >"$work/out"
     after=$(cpu_ticks "$pid")

@@ -57,6 +57,7 @@ for round in $(seq "$rounds"); do
   for size in "$small" "$large"; do
     if [ "$size" = "$small" ]; then rm -rf "$work/data-$small"; cp -a "$work/pristine" "$work/data-$small"; fi
     before_count=$(stored "$work/data-$size")
+    sync  # what the fill and the last run wrote is on disk before this run starts
     "$root/scripts/fresh-memory.py" "$work/scratch" "$prime_mb"
     start "$work/data-$size"
     before=$(cpu_ticks "$pid")

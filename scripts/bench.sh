@@ -97,6 +97,10 @@ start_ceiling() {  # answer octets
 }
 stop_ceiling() { kill "$ceiling_pid"; wait "$ceiling_pid" 2>/dev/null || true; }
 stored() { sqlite3 "$1/tern.db" 'SELECT count(*) FROM messages'; }
+# Before each measured run: what earlier rows and fills wrote is on disk, so that the kernel's
+# writeback of it does not take the cores from the run (a fill of 300 KB bodies leaves 600 MB
+# to write; the retrieval row right after it measured 47% of the ceiling without this).
+settle() { sync; }
 mms=(-H 'Content-Type: application/vnd.wap.mms-message' -H 'X-MSISDN: +15550100001')
 cmd "cargo build --release -p tern -p tern-bench"
 
@@ -117,12 +121,15 @@ for size in 1024 30720 307200; do
   answer=$(curl -s -o /dev/null -w '%{size_download}' -H 'Expect:' --data-binary "@$work/send-$kb.mms" "${mms[@]}" \
     "http://127.0.0.1:$tern_port/mms")
   for r in $(seq "$repeat"); do
+    settle
     reset_peak "$tern_pid"
     read -r t_rate _ _ < <(h2 -D "$secs" --warm-up-time 1 -c 64 -d "$work/send-$kb.mms" "${mms[@]}" "http://127.0.0.1:$tern_port/mms")
     peak=$(rss_mb "$tern_pid" VmHWM)
+    settle
     start_ceiling "$answer"
     read -r c_rate _ _ < <(h2 -D "$secs" --warm-up-time 1 -c 64 -d "$work/send-$kb.mms" "http://127.0.0.1:$ceiling_port/mms")
     stop_ceiling
+    settle
     s_rate=$("$bin/storage-ceiling" --dir "$work/storage" --size "$body" --batch 64 --seconds 5 |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["per_sec"])')
     rm -rf "$work/storage"
@@ -137,6 +144,7 @@ for size in 1024 30720 307200; do
   bytes=$(du -sb "$data" | cut -f1)
   row "Disk per stored message, MO ${kb} KB | $(fmt "$(calc "$bytes / $count")") octets | body $body octets | $(ratio "$(calc "$bytes / $count")" "$body") of the body | du -sb of the data directory over $count messages"
   # Latency at 1,000/s offered: 10 connections at 100/s each, a fresh relay.
+  settle
   start_tern "$data-rate"
   h2 -n 10000 -c 10 --rps 100 -d "$work/send-$kb.mms" "${mms[@]}" --log-file "$work/lat.log" \
     "http://127.0.0.1:$tern_port/mms" >/dev/null
@@ -164,9 +172,11 @@ for size in 30720 307200; do
     sed "s|^|http://127.0.0.1:$tern_port/m/|" >"$work/uris"
   answer=$(curl -s -o /dev/null -w '%{size_download}' "$(head -1 "$work/uris")")
   for r in $(seq "$repeat"); do
+    settle
     reset_peak "$tern_pid"
     read -r t_rate _ _ < <(h2 -D "$secs" --warm-up-time 1 -c 16 -i "$work/uris")
     peak=$(rss_mb "$tern_pid" VmHWM)
+    settle
     start_ceiling "$answer"
     read -r c_rate _ _ < <(h2 -D "$secs" --warm-up-time 1 -c 16 "http://127.0.0.1:$ceiling_port/m/x")
     stop_ceiling
@@ -185,6 +195,7 @@ for size in 30720 307200; do
     sed "s|^|http://127.0.0.1:$tern_port/m/|" >"$work/fresh"
   rm -f "$work"/fresh.??*
   split -n r/16 -d "$work/fresh" "$work/fresh."
+  settle
   reset_peak "$tern_pid"
   loaders=()
   t0=$(date +%s.%N)
@@ -221,6 +232,7 @@ if [ "${SCALE:-0}" = 1 ]; then
     # The fill took memory the machine had not used before, which a virtual machine's host must
     # first provide; bodies written there cost a quarter more (see scripts/bench-scale.sh).
     # 3 GiB of page cache filled and dropped gives each level's run the same start.
+    settle
     scripts/fresh-memory.py "$work/scratch" 3072
     read -r t_rate _ _ < <(h2 -D "$secs" --warm-up-time 1 -c 64 -d "$work/send-30.mms" "${mms[@]}" "http://127.0.0.1:$tern_port/mms")
     s_rate=$("$bin/storage-ceiling" --dir "$work/storage" --size 30767 --batch 64 --seconds 5 |
