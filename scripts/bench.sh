@@ -210,7 +210,8 @@ for size in 30720 307200; do
   retrieved=$(sqlite3 "$data/tern.db" "SELECT count(*) FROM recipients WHERE state = 'retrieved'")
   f_rate=$(calc "$ok / ($t1 - $t0)")
   f_mb=$(calc "$f_rate * $answer / 1e6")
-  row "First retrievals ${kb} KB, 16 conn., each of $ok fresh messages once | $(fmt "$f_rate")/s, $(fmt "$f_mb") MB/s | HTTP $(fmt "$c_rate")/s, $(fmt "$c_mb") MB/s (above) | $(ratio "$f_mb" "$c_mb") | $retrieved recipients retrieved afterwards; peak RSS $(rss_mb "$tern_pid" VmHWM) MB"
+  result[peak_first_$kb]=$(rss_mb "$tern_pid" VmHWM)
+  row "First retrievals ${kb} KB, 16 conn., each of $ok fresh messages once | $(fmt "$f_rate")/s, $(fmt "$f_mb") MB/s | HTTP $(fmt "$c_rate")/s, $(fmt "$c_mb") MB/s (above) | $(ratio "$f_mb" "$c_mb") | $retrieved recipients retrieved afterwards; peak RSS ${result[peak_first_$kb]} MB"
   stop_tern
   rm -rf "$data"
   cmd "h2load --h1 -m 1 -n $fill -c 64 -d send-$kb.mms ... http://127.0.0.1:PORT/mms   # the fill"

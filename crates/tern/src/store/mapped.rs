@@ -6,8 +6,10 @@
 //!
 //! Pages of a mapping that have been read count in the relay's resident memory although they
 //! are the page cache's, so mappings are retired once [`RETIRE_AFTER`] octets have been asked
-//! of them all together, and those pages leave the relay's count as the last answer using
-//! them is sent. A segment that is deleted is forgotten here at once ([`Lender::forget`]).
+//! of them all together, or once [`MAPS_MAX`] segments are mapped, and those pages leave the
+//! relay's count as the last answer using them is sent. A mapping holds no file descriptor
+//! (the connection cap is drawn from those), and a segment that is deleted is forgotten here at
+//! once ([`Lender::forget`]).
 //!
 //! This is the one place in the relay that uses `unsafe`, for the system calls a mapping needs.
 //! What keeps it sound:
@@ -38,6 +40,9 @@ use super::payloads::{Location, SEGMENT_SIZE, segment_path};
 /// Octets asked of the current mappings after which they are all retired: what the relay's
 /// resident memory may count of the page cache, beside the answers being sent.
 pub const RETIRE_AFTER: u64 = 64 * 1024 * 1024;
+/// Segments mapped at most at once (each mapping reserves twice a segment's size of address
+/// space); mapping one more retires them all.
+pub const MAPS_MAX: usize = 64;
 
 /// The segments' mappings, shared by every reader.
 #[derive(Debug)]
@@ -82,7 +87,7 @@ impl AsRef<[u8]> for Lent {
 /// A read-only mapping of a segment, unmapped when the last body lent from it is dropped.
 #[derive(Debug)]
 struct SegmentMap {
-    file: File,
+    path: PathBuf,
     base: NonNull<c_void>,
     len: usize,
     /// The file's length when last asked.
@@ -108,14 +113,16 @@ impl SegmentMap {
     /// growing, so the mapping reaches past its end (which is allowed, while those pages are
     /// not touched) far enough for it to be sealed.
     fn open(dir: &std::path::Path, segment: i64, need: u64) -> io::Result<SegmentMap> {
-        let file = File::open(segment_path(dir, segment))?;
+        let path = segment_path(dir, segment);
+        // Closed once mapped: the mapping keeps the file itself.
+        let file = File::open(&path)?;
         let len = need.max(2 * SEGMENT_SIZE);
         let len = usize::try_from(len).map_err(|_| io::Error::other("a segment larger than memory"))?;
         // SAFETY: a fresh shared read-only mapping at an address the kernel picks; nothing else
         // is at that address, and the file's bytes there never change (see the module's header).
         let base = unsafe { mmap(std::ptr::null_mut(), len, ProtFlags::READ, MapFlags::SHARED, &file, 0)? };
         let base = NonNull::new(base).ok_or_else(|| io::Error::other("mmap gave a null address"))?;
-        Ok(SegmentMap { file, base, len, seen_len: AtomicU64::new(0) })
+        Ok(SegmentMap { path, base, len, seen_len: AtomicU64::new(0) })
     }
 
     /// Whether every page of `start..start + len` is in the page cache now.
@@ -146,7 +153,7 @@ impl SegmentMap {
         if end <= self.seen_len.load(Ordering::Relaxed) {
             return Ok(true);
         }
-        let len = self.file.metadata()?.len();
+        let len = std::fs::metadata(&self.path)?.len();
         self.seen_len.fetch_max(len, Ordering::Relaxed);
         Ok(end <= len)
     }
@@ -168,6 +175,10 @@ impl Lender {
                 None => {
                     let Ok(map) = SegmentMap::open(&self.dir, at.segment, end) else { return Ok(Lend::NotCached) };
                     let map = Arc::new(map);
+                    if maps.by_segment.len() >= MAPS_MAX {
+                        maps.by_segment.clear();
+                        maps.lent = 0;
+                    }
                     maps.by_segment.insert(at.segment, Arc::clone(&map));
                     map
                 }
@@ -294,6 +305,28 @@ mod tests {
         }
         assert!(retired, "the mappings were never retired");
         assert!(held.iter().all(|b| b.as_ref() == &big[..]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_more_than_maps_max_segments_are_mapped_at_once() {
+        let dir = scratch("many");
+        let mut log = PayloadLog::open(&dir, 1).unwrap();
+        let mut stored = Vec::new();
+        for segment in 1..=(MAPS_MAX as i64 + 8) {
+            if segment > 1 {
+                log.rotate(segment).unwrap();
+            }
+            let bytes = body(3000, segment as u8);
+            stored.push((store(&mut log, &bytes), bytes));
+        }
+        let lender = Lender::new(dir.clone());
+        let mut held = Vec::new();
+        for (at, _) in &stored {
+            held.push(lent(&lender, *at));
+            assert!(lender.maps.lock().unwrap().by_segment.len() <= MAPS_MAX);
+        }
+        assert!(held.iter().zip(&stored).all(|(lent, (_, bytes))| lent.as_ref() == &bytes[..]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
