@@ -211,12 +211,7 @@ impl Lender {
 mod tests {
     use super::*;
     use crate::store::payloads::{PayloadLog, checksum, segment_path};
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("tern-mapped-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
+    use crate::store::samples::scratch;
 
     fn body(len: usize, seed: u8) -> Vec<u8> {
         (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()

@@ -204,12 +204,7 @@ pub fn read_cached(lender: &Lender, at: Location) -> Result<Option<Bytes>, ReadE
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("tern-payloads-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
+    use crate::store::samples::scratch;
 
     fn append(log: &mut PayloadLog, bytes: &[u8]) -> Location {
         log.append(bytes, checksum(bytes)).unwrap()
@@ -217,7 +212,7 @@ mod tests {
 
     #[test]
     fn appends_survive_reopen_and_read_back() {
-        let dir = scratch("reopen");
+        let dir = scratch("segment-reopen");
         let mut log = PayloadLog::open(&dir, 1).unwrap();
         let a = append(&mut log, b"first body");
         let b = append(&mut log, b"second");
@@ -238,7 +233,7 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_the_body_are_refused() {
-        let dir = scratch("damaged");
+        let dir = scratch("segment-damaged");
         let mut log = PayloadLog::open(&dir, 1).unwrap();
         let a = append(&mut log, b"alice's picture");
         let b = append(&mut log, b"bob's text");
