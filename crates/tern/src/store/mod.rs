@@ -79,7 +79,7 @@ pub struct Store {
     lookups: Lookups,
     commits: mpsc::Sender<committer::Job>,
     payloads: PathBuf,
-    /// Large bodies are lent from mappings of their segments (`mapped.rs`).
+    /// Bodies in the page cache are lent from mappings of their segments (`mapped.rs`).
     lender: Arc<Lender>,
     /// Signalled after a commit that may have queued a push, so the delivery worker need not
     /// wait for its next look at the queue.

@@ -154,16 +154,12 @@ pub fn read(dir: &Path, at: Location) -> Result<Vec<u8>, ReadError> {
     // Read into spare capacity rather than a zeroed buffer: a large body is not written twice.
     let mut buf = Vec::with_capacity(len);
     file.take(at.length).read_to_end(&mut buf)?;
-    verified(at, buf)
-}
-
-/// `buf`, read from `at`, if it is the body that was stored there: all of its length, and its
-/// checksum.
-fn verified(at: Location, buf: Vec<u8>) -> Result<Vec<u8>, ReadError> {
     check(at, &buf)?;
     Ok(buf)
 }
 
+/// Whether `body`, read from `at`, is the body that was stored there: all of its length, and
+/// its checksum.
 fn check(at: Location, body: &[u8]) -> Result<(), ReadError> {
     if (body.len() as u64) < at.length {
         return Err(damaged(at, "runs past the end of its segment"));

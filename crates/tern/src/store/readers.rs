@@ -87,12 +87,12 @@ impl Drop for Lent<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::samples::scratch;
     use sqlx::Row;
 
     #[tokio::test]
     async fn connections_are_opened_once_and_lent_again() {
-        let dir = std::env::temp_dir().join(format!("tern-readers-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("readers");
         std::fs::create_dir_all(&dir).unwrap();
         let options = SqliteConnectOptions::new().filename(dir.join("t.db")).create_if_missing(true);
         let readers = Readers::new(options, 2);
