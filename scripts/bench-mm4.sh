@@ -16,8 +16,7 @@ done
 cargo build --release --quiet -p tern
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. scripts/relay.sh
 smtp_a=$(free_port); smtp_b=$(free_port); mm1_a=$(free_port)
 
 # operator NAME DOMAIN RANGE PEER PEER_DOMAIN PEER_RANGE OWN_SMTP PEER_SMTP

@@ -15,9 +15,7 @@ secs=${SECS:-5}; fill=${FILL:-2000}; size=${SIZE:-307200}
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install -y nghttp2-client" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+. "$root/scripts/relay.sh"
 
 # An m-send.req with one local recipient and one image/jpeg part of $size octets.
 "$root/scripts/send-req.py" "$size" "$work/send.mms"
@@ -25,12 +23,9 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 for round in $(seq "$rounds"); do
   for bin in "$@"; do
-    port=$(free_port)
     rm -rf "$work/data"
-    TERN_LOG=warn TERN_MM1__LISTEN=127.0.0.1:$port TERN_MM1__PUBLIC_BASE_URL=http://127.0.0.1:$port \
-      TERN_ADMIN__LISTEN=127.0.0.1:$(free_port) TERN_STORE__DATA_DIR="$work/data" "$bin" serve 2>>"$work/tern.err" &
-    pid=$!
-    wait_port "$port"
+    start_tern "$bin" "$work/data"
+    port=$tern_port pid=$tern_pid
     h2load --h1 -m 1 -n "$fill" -c 64 -d "$work/send.mms" -H 'Content-Type: application/vnd.wap.mms-message' \
       -H 'X-MSISDN: +15550100001' "http://127.0.0.1:$port/mms" >/dev/null
     sqlite3 "$work/data/tern.db" 'SELECT token FROM recipients WHERE token IS NOT NULL' |
@@ -40,7 +35,7 @@ for round in $(seq "$rounds"); do
     h2load --h1 -m 1 -D "$secs" --warm-up-time 1 -c 16 -i "$work/uris" >"$work/out"
     after=$(cpu_ticks "$pid")
     answer=$(curl -s -o /dev/null -w '%{size_download}' "$(head -1 "$work/uris")")
-    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    stop_tern
     rate=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$work/out")
     gets=$(sed -n 's/^requests: \([0-9]*\) total.*/\1/p' "$work/out")
     share=-

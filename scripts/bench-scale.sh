@@ -27,28 +27,18 @@ command -v sqlite3 >/dev/null || { echo "sqlite3 missing: apt-get install -y sql
 bin=$root/target/release/tern
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+. "$root/scripts/relay.sh"
 hz=$(getconf CLK_TCK)
 mms=(-H 'Content-Type: application/vnd.wap.mms-message' -H 'X-MSISDN: +15550100001')
 "$root/scripts/send-req.py" 1024 "$work/send-1.mms"
 "$root/scripts/send-req.py" 30720 "$work/send-30.mms"
 
-start() {  # data directory
-  port=$(free_port)
-  TERN_LOG=warn TERN_MM1__LISTEN=127.0.0.1:$port TERN_MM1__PUBLIC_BASE_URL=http://127.0.0.1:$port \
-    TERN_ADMIN__LISTEN=127.0.0.1:$(free_port) TERN_STORE__DATA_DIR="$1" "$bin" serve 2>>"$work/tern.err" &
-  pid=$!
-  wait_port "$port" || { cat "$work/tern.err" >&2; exit 1; }
-}
-stop() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; }
 stored() { sqlite3 "$1/tern.db" 'SELECT count(*) FROM messages'; }
 
 for size in "$small" "$large"; do
-  start "$work/data-$size"
-  h2load --h1 -m 1 -n "$size" -c 256 -d "$work/send-1.mms" "${mms[@]}" "http://127.0.0.1:$port/mms" >/dev/null
-  stop
+  start_tern "$bin" "$work/data-$size"
+  h2load --h1 -m 1 -n "$size" -c 256 -d "$work/send-1.mms" "${mms[@]}" "http://127.0.0.1:$tern_port/mms" >/dev/null
+  stop_tern
   echo "filled: $(stored "$work/data-$size") messages, $(du -sh "$work/data-$size" | cut -f1)"
 done
 cp -a "$work/data-$small" "$work/pristine"
@@ -59,12 +49,12 @@ for round in $(seq "$rounds"); do
     before_count=$(stored "$work/data-$size")
     sync  # what the fill and the last run wrote is on disk before this run starts
     "$root/scripts/fresh-memory.py" "$work/scratch" "$prime_mb"
-    start "$work/data-$size"
-    before=$(cpu_ticks "$pid")
+    start_tern "$bin" "$work/data-$size"
+    before=$(cpu_ticks "$tern_pid")
     h2load --h1 -m 1 -D "$secs" --warm-up-time 1 -c 64 -d "$work/send-30.mms" "${mms[@]}" \
-      "http://127.0.0.1:$port/mms" >"$work/out"
-    after=$(cpu_ticks "$pid")
-    stop
+      "http://127.0.0.1:$tern_port/mms" >"$work/out"
+    after=$(cpu_ticks "$tern_pid")
+    stop_tern
     rate=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$work/out")
     ok=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' "$work/out")
     echo "$round $size $before_count $rate $(python3 -c "print(round(($after - $before) / $hz * 1e6 / max($ok, 1)))")" |

@@ -38,12 +38,9 @@ cargo build --release --quiet
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. scripts/relay.sh
 # Waits up to $2 seconds for a line matching $3 in file $1.
 wait_line() { for _ in $(seq $(($2 * 20))); do grep -q -m1 "$3" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-# CPU time (utime + stime, clock ticks) a process has used so far.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 hz=$(getconf CLK_TCK)
 

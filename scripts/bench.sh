@@ -39,8 +39,7 @@ cmds=$work/commands.md    # every command the table comes from
 : >"$rows"; : >"$cmds"
 declare -A result         # values the targets are checked against
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. scripts/relay.sh
 row() { echo "| $* |" >>"$rows"; }
 cmd() { echo "    $*" >>"$cmds"; }
 calc() { python3 -c "print($1)"; }
@@ -77,16 +76,6 @@ print(f"{pick(0.50):.1f} {pick(0.99):.1f} {len(d)}")
 PY
 }
 
-tern_pid=""
-tern_port=""
-start_tern() {  # data directory
-  tern_port=$(free_port)
-  TERN_LOG=warn TERN_MM1__LISTEN=127.0.0.1:$tern_port TERN_MM1__PUBLIC_BASE_URL=http://127.0.0.1:$tern_port \
-    TERN_ADMIN__LISTEN=127.0.0.1:$(free_port) TERN_STORE__DATA_DIR="$1" "$bin/tern" serve 2>>"$work/tern.err" &
-  tern_pid=$!
-  wait_port "$tern_port" || { cat "$work/tern.err" >&2; exit 1; }
-}
-stop_tern() { kill -TERM "$tern_pid"; wait "$tern_pid" 2>/dev/null || true; }
 ceiling_pid=""
 ceiling_port=""
 start_ceiling() {  # answer octets
@@ -110,7 +99,7 @@ for size in 1024 30720 307200; do
   send_req "$size" "$work/send-$kb.mms"
   body=$(stat -c %s "$work/send-$kb.mms")
   data="$work/mo-$kb"
-  start_tern "$data"
+  start_tern "$bin/tern" "$data"
   sleep 1
   if [ "$kb" = 1 ]; then
     result[idle_rss]=$(rss_mb "$tern_pid" VmRSS)
@@ -145,7 +134,7 @@ for size in 1024 30720 307200; do
   row "Disk per stored message, MO ${kb} KB | $(fmt "$(calc "$bytes / $count")") octets | body $body octets | $(ratio "$(calc "$bytes / $count")" "$body") of the body | du -sb of the data directory over $count messages"
   # Latency at 1,000/s offered: 10 connections at 100/s each, a fresh relay.
   settle
-  start_tern "$data-rate"
+  start_tern "$bin/tern" "$data-rate"
   h2 -n 10000 -c 10 --rps 100 -d "$work/send-$kb.mms" "${mms[@]}" --log-file "$work/lat.log" \
     "http://127.0.0.1:$tern_port/mms" >/dev/null
   read -r t50 t99 tn < <(percentiles "$work/lat.log")
@@ -166,7 +155,7 @@ done
 for size in 30720 307200; do
   kb=$((size / 1024))
   data="$work/rt-$kb"
-  start_tern "$data"
+  start_tern "$bin/tern" "$data"
   h2 -n "$fill" -c 64 -d "$work/send-$kb.mms" "${mms[@]}" "http://127.0.0.1:$tern_port/mms" >/dev/null
   sqlite3 "$data/tern.db" 'SELECT token FROM recipients WHERE token IS NOT NULL' |
     sed "s|^|http://127.0.0.1:$tern_port/m/|" >"$work/uris"
@@ -222,7 +211,7 @@ done
 # ---- Store scale: the MO rate (30 KB) and retrieval latency with N messages already stored.
 if [ "${SCALE:-0}" = 1 ]; then
   data="$work/scale"
-  start_tern "$data"
+  start_tern "$bin/tern" "$data"
   have=0
   for level in ${SCALE_LEVELS:-10000 100000 1000000}; do
     # The fast fill: 1 KB submissions from 256 connections, through the whole relay (no rows
