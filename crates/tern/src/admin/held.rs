@@ -143,7 +143,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn held_messages_are_listed_read_released_and_deleted_with_the_token() {
-        let (store, _handle) = Store::open(&scratch("admin-held"), 16).await.unwrap();
+        let dir = scratch("admin-held");
+        let (store, _handle) = Store::open(&dir, 16).await.unwrap();
         let hold = |id: &str, body: &[u8], kind| Change::Hold {
             message: Box::new(message(id, body)),
             kind,

@@ -109,6 +109,5 @@ mod tests {
                 None => assert!(found.is_none(), "{token}"),
             }
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -237,7 +237,7 @@ mod tests {
         let first = body(300 * 1024 + 7, 1);
         let second = body(5000, 2);
         let (a, b) = (store(&mut log, &first), store(&mut log, &second));
-        let lender = Lender::new(dir.clone());
+        let lender = Lender::new(dir.to_path_buf());
         let (lent_a, lent_b) = (lent(&lender, a), lent(&lender, b));
         assert_eq!(lent_a.as_ref(), &first[..]);
         assert_eq!(lent_b.as_ref(), &second[..]);
@@ -247,7 +247,6 @@ mod tests {
         assert_eq!(lent_a.as_ref(), &first[..]);
         assert_eq!(lent_b.as_ref(), &second[..]);
         assert!(lender.maps.lock().unwrap().by_segment.is_empty());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -255,7 +254,7 @@ mod tests {
         let dir = scratch("past-end");
         let mut log = PayloadLog::open(&dir, 1).unwrap();
         let at = store(&mut log, &body(10_000, 3));
-        let lender = Lender::new(dir.clone());
+        let lender = Lender::new(dir.to_path_buf());
         lent(&lender, at);
         // Within the mapping (which reaches far past the file's end) but past the file: touching
         // it would kill the relay with SIGBUS.
@@ -269,7 +268,6 @@ mod tests {
         // Past the mapping too: a new mapping is made for it, and it is still past the file.
         let far = Location { offset: 3 * SEGMENT_SIZE, ..at };
         assert!(matches!(lender.lend(far).unwrap(), Lend::PastEnd));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -277,12 +275,11 @@ mod tests {
         let dir = scratch("evicted");
         let mut log = PayloadLog::open(&dir, 1).unwrap();
         let at = store(&mut log, &body(256 * 1024, 4));
-        let lender = Lender::new(dir.clone());
+        let lender = Lender::new(dir.to_path_buf());
         // The pages are clean (synced), so the kernel drops them when asked.
         let file = File::open(segment_path(&dir, 1)).unwrap();
         rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
         assert!(matches!(lender.lend(at).unwrap(), Lend::NotCached));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -291,7 +288,7 @@ mod tests {
         let mut log = PayloadLog::open(&dir, 1).unwrap();
         let big = body(4 * 1024 * 1024, 5);
         let at = store(&mut log, &big);
-        let lender = Lender::new(dir.clone());
+        let lender = Lender::new(dir.to_path_buf());
         let mut held = Vec::new();
         let mut retired = false;
         for _ in 0..=(RETIRE_AFTER / at.length) {
@@ -300,7 +297,6 @@ mod tests {
         }
         assert!(retired, "the mappings were never retired");
         assert!(held.iter().all(|b| b.as_ref() == &big[..]));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -315,13 +311,12 @@ mod tests {
             let bytes = body(3000, segment as u8);
             stored.push((store(&mut log, &bytes), bytes));
         }
-        let lender = Lender::new(dir.clone());
+        let lender = Lender::new(dir.to_path_buf());
         let mut held = Vec::new();
         for (at, _) in &stored {
             held.push(lent(&lender, *at));
             assert!(lender.maps.lock().unwrap().by_segment.len() <= MAPS_MAX);
         }
         assert!(held.iter().zip(&stored).all(|(lent, (_, bytes))| lent.as_ref() == &bytes[..]));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

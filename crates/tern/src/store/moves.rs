@@ -116,7 +116,6 @@ mod tests {
         }
         assert_eq!(count(&store, "SELECT count(*) FROM recipients WHERE state = 'retrieved'").await, 20);
         assert_eq!(count(&store, "SELECT count(*) FROM pushes WHERE state = 'cancelled'").await, 20);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -134,6 +133,5 @@ mod tests {
         let flags: Vec<bool> = join_all(committed).await.into_iter().map(|r| r.unwrap()[0]).collect();
         assert!(flags.chunks(2).all(|pair| pair == [true, false]), "{flags:?}");
         assert_eq!(count(&store, "SELECT count(*) FROM recipients WHERE state = 'retrieved'").await, 20);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -110,6 +110,5 @@ mod tests {
         assert_eq!(three, 3);
         drop((b, c));
         assert_eq!(readers.idle.lock().unwrap().len(), 2);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,7 +1,8 @@
 //! Messages and scratch data directories for the unit tests of the store and of the modules
 //! that read it (the admin endpoint's held-message routes).
 
-use std::path::PathBuf;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
 
 use crate::core::envelope::{BodyFormat, Destination, Envelope, Field, Origin, Recipient};
 use crate::core::model::{HoldReason, NewMessage, NewRecipient};
@@ -12,11 +13,38 @@ pub const LOCAL: &str = "+15550100002";
 pub const PEER: &str = "+15550200003";
 pub const NOW: i64 = 1_900_000_000;
 
-/// An empty data directory of its own under the system's temporary directory.
-pub fn scratch(name: &str) -> PathBuf {
+/// An empty data directory of its own under the system's temporary directory, removed with
+/// everything in it when the test is done with it (also when the test fails): named by the
+/// process, so that test runs side by side do not share one, each run would otherwise leave
+/// its own behind.
+pub fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("tern-store-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    dir
+    Scratch(dir)
+}
+
+/// A scratch directory; it derefs to its path.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A message from [`SENDER`] to a local subscriber and to a subscriber behind the MM4 peer
