@@ -5,7 +5,9 @@
 # MM4_forward.REQ to B's SMTP listener, B stores it (and answers with an MM4_forward.RES to A's
 # listener). Prints one line: the forwards stored by B per second between the first 10% and the
 # last 10% of them, how long the whole took, and what A and B hold afterwards.
-# usage: scripts/bench-mm4.sh [REQUESTS] [CONNECTIONS]
+# With TERN=path/to/tern, that build runs both relays instead of a fresh release build (to
+# compare builds in turn: copy each aside first).
+# usage: scripts/bench-mm4.sh [REQUESTS] [CONNECTIONS]   (TERN=)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${1:-20000}
@@ -13,7 +15,10 @@ clients=${2:-64}
 for tool in h2load sqlite3 python3; do
   command -v "$tool" >/dev/null || { echo "$tool missing (apt-get install -y nghttp2-client sqlite3 python3)" >&2; exit 1; }
 done
-cargo build --release --quiet -p tern
+if [ -z "${TERN:-}" ]; then
+  cargo build --release --quiet -p tern
+fi
+tern=$(realpath "${TERN:-target/release/tern}")
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 . scripts/relay.sh
@@ -56,7 +61,7 @@ scripts/send-req.py 30720 "$work/send.mms" +15560100002
 for op in a b; do
   [ $op = a ] && mm1=$mm1_a || mm1=$(free_port)
   TERN_LOG=warn TERN_MM1__LISTEN=127.0.0.1:$mm1 TERN_ADMIN__LISTEN=127.0.0.1:$(free_port) \
-    TERN_STORE__DATA_DIR="$work/$op" ./target/release/tern serve --config "$work/$op.toml" 2>>"$work/$op.err" &
+    TERN_STORE__DATA_DIR="$work/$op" "$tern" serve --config "$work/$op.toml" 2>>"$work/$op.err" &
 done
 wait_port "$mm1_a" && wait_port "$smtp_a" && wait_port "$smtp_b" || { cat "$work"/*.err >&2; exit 1; }
 
