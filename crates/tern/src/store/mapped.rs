@@ -159,6 +159,14 @@ impl SegmentMap {
     }
 }
 
+impl Maps {
+    /// Retires every mapping: each is unmapped when the last answer lent from it is sent.
+    fn retire(&mut self) {
+        self.by_segment.clear();
+        self.lent = 0;
+    }
+}
+
 impl Lender {
     pub fn new(dir: PathBuf) -> Lender {
         Lender { dir, maps: Mutex::new(Maps::default()) }
@@ -176,8 +184,7 @@ impl Lender {
                     let Ok(map) = SegmentMap::open(&self.dir, at.segment, end) else { return Ok(Lend::NotCached) };
                     let map = Arc::new(map);
                     if maps.by_segment.len() >= MAPS_MAX {
-                        maps.by_segment.clear();
-                        maps.lent = 0;
+                        maps.retire();
                     }
                     maps.by_segment.insert(at.segment, Arc::clone(&map));
                     map
@@ -185,8 +192,7 @@ impl Lender {
             };
             maps.lent += at.length;
             if maps.lent >= RETIRE_AFTER {
-                maps.by_segment.clear();
-                maps.lent = 0;
+                maps.retire();
             }
             map
         };

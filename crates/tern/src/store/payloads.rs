@@ -248,9 +248,10 @@ mod tests {
         assert_eq!(read(&dir, a).unwrap(), b"alice's picture");
         // The read that never waits for the disk refuses the same bytes (the segment was just
         // written, so its pages are cached).
-        assert!(matches!(read_cached(&Lender::new(dir.to_path_buf()), b), Err(ReadError::Damaged { .. })));
-        assert!(matches!(read_cached(&Lender::new(dir.to_path_buf()), past), Err(ReadError::Damaged { .. })));
-        assert_eq!(read_cached(&Lender::new(dir.to_path_buf()), a).unwrap().unwrap(), &b"alice's picture"[..]);
+        let lender = Lender::new(dir.to_path_buf());
+        assert!(matches!(read_cached(&lender, b), Err(ReadError::Damaged { .. })));
+        assert!(matches!(read_cached(&lender, past), Err(ReadError::Damaged { .. })));
+        assert_eq!(read_cached(&lender, a).unwrap().unwrap(), &b"alice's picture"[..]);
         // Bodies stored before checksums were kept are checked by length only.
         assert_eq!(read(&dir, Location { crc: None, ..a }).unwrap(), b"alice's picture");
     }
