@@ -305,7 +305,7 @@ fn a_data_directory_of_the_previous_release_is_upgraded_in_place() {
     let data = common::scratch("schema-3");
     copy_tree(&common::root().join("crates/tern/tests/fixtures/schema-3"), &data);
     let relay = Relay::start_in(&data, &[]);
-    assert_eq!(relay.query("PRAGMA user_version"), [["6"]]);
+    assert_eq!(relay.query("PRAGMA user_version"), [["7"]]);
     assert_eq!(relay.query("SELECT count(*) FROM held"), [["0"]], "the upgrade adds the held table");
     let n = notification(&relay);
     let (conf, _) = fetch(&relay, n.content_location.as_deref().unwrap(), Some("+15550100002"));
@@ -336,7 +336,7 @@ fn a_data_directory_of_the_release_before_envelopes_is_upgraded_in_place() {
     let data = common::scratch("schema-4");
     copy_tree(&common::root().join("crates/tern/tests/fixtures/schema-4"), &data);
     let relay = Relay::start_in(&data, &[]);
-    assert_eq!(relay.query("PRAGMA user_version"), [["6"]]);
+    assert_eq!(relay.query("PRAGMA user_version"), [["7"]]);
     assert_eq!(relay.query("SELECT count(*) FROM held"), [["0"]], "the upgrade adds the held table");
     assert_eq!(
         relay.query("SELECT json_extract(envelope, '$.originator'), json_extract(envelope, '$.recipients[0].field') FROM messages"),

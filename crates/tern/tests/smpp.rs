@@ -52,12 +52,12 @@ fn relay_with_link(name: &str, port: u16, smpp: &str, link: &str) -> Relay {
     )
 }
 
-fn send_req(tid: &str, subject: &str) -> Vec<u8> {
+fn send_req(to: &str, tid: &str, subject: &str) -> Vec<u8> {
     let req = SendReq {
         transaction_id: Some(tid.into()),
         mms_version: Some(Version::V1_2),
         from: Some(Sender::InsertAddress),
-        to: vec![Address::phone(RECIPIENT)],
+        to: vec![Address::phone(to)],
         subject: Some(EncodedString::auto(subject)),
         ..SendReq::default()
     };
@@ -67,9 +67,14 @@ fn send_req(tid: &str, subject: &str) -> Vec<u8> {
         .encode()
 }
 
-/// Posts an m-send.req and returns the Message-ID the relay gave it.
+/// Posts an m-send.req for [`RECIPIENT`] and returns the Message-ID the relay gave it.
 fn send(relay: &Relay, tid: &str, subject: &str) -> String {
-    let answer = relay.post(&send_req(tid, subject), Some(SENDER));
+    send_to(relay, RECIPIENT, tid, subject)
+}
+
+/// Posts an m-send.req for `to` and returns the Message-ID the relay gave it.
+fn send_to(relay: &Relay, to: &str, tid: &str, subject: &str) -> String {
+    let answer = relay.post(&send_req(to, tid, subject), Some(SENDER));
     assert_eq!(answer.status, 200);
     let Pdu::SendConf(conf) = Message::decode(&answer.body).unwrap().pdu else { panic!("an m-send.conf") };
     assert_eq!(conf.response_status, Some(ResponseStatus::OK), "{:?}", conf.response_text);
@@ -374,6 +379,55 @@ fn a_message_accepted_while_the_smsc_is_dead_is_notified_when_it_is_back() {
             break;
         }
     }
+}
+
+#[test]
+fn with_another_bearer_routed_pushes_no_link_can_take_wait_aside_and_go_when_a_link_binds() {
+    let port = common::free_port();
+    // SMPP for every number but one range, which has UDP (to the harness's socket).
+    let config = format!(
+        "[push]\nbearer = \"smpp\"\n[[push.smpp.links]]\nport = {port}\n\
+         [[push.routes]]\nprefix = \"+1555030\"\nbearer = \"udp\"\n"
+    );
+    let env = [
+        ("TERN_PUSH__BEARER", "smpp"),
+        ("TERN_DELIVERY__INITIAL_BACKOFF_SECS", "1"),
+        ("TERN_DELIVERY__MAX_BACKOFF_SECS", "2"),
+        ("TERN_DELIVERY__MAX_ATTEMPTS", "50"),
+    ];
+    let relay = Relay::start_with_config("smpp-beside-udp", &config, &env);
+    let mut ids: Vec<String> = (0..5).map(|i| send(&relay, &format!("w{i}"), "while the SMSC is down")).collect();
+    send_to(&relay, "+15550300001", "u1", "over UDP");
+    // The SMSC's absence holds up nothing the other bearer carries.
+    let (_, udp) = relay.next_push();
+    assert!(matches!(udp.pdu, Pdu::NotificationInd(_)), "{:?}", udp.pdu);
+    // The SMPP pushes were tried once each and set aside without using up an attempt; with a
+    // backoff of 1 s, they are not taken from the queue again while no link is bound.
+    let waiting = format!(
+        "SELECT state, attempts, last_error, count(*) FROM pushes WHERE msisdn = '{RECIPIENT}' GROUP BY 1, 2, 3"
+    );
+    relay.query_until(&waiting, &[&["waiting", "0", "no SMPP link is bound", "5"]]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(relay.query(&waiting), [["waiting", "0", "no SMPP link is bound", "5"]]);
+    let set_aside: f64 = relay
+        .metrics()
+        .lines()
+        .filter_map(|l| l.strip_prefix("tern_pushes_total{outcome=\"waiting\"} ")?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(set_aside, 5.0, "each set aside once");
+
+    let smsc = Smsc::start(port);
+    // A notification not yet answered may come again (after 1 s): each message is counted once.
+    let mut retrieved = Vec::new();
+    while retrieved.len() < ids.len() {
+        let id = retrieve(&relay, &notification(&next_push(&smsc, Duration::from_secs(20)).push));
+        if !retrieved.contains(&id) {
+            retrieved.push(id);
+        }
+    }
+    retrieved.sort();
+    ids.sort();
+    assert_eq!(retrieved, ids, "each set-aside push goes out once the link binds");
 }
 
 #[test]

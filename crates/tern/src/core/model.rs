@@ -199,8 +199,11 @@ pub enum Change {
     /// out, or at once when the store is opened again after a crash. The pushes taken come back
     /// to the caller of the lease (the store's `lease_due`).
     LeaseDue { now: i64, until: i64, limit: i64 },
-    /// Sends finished: each push rescheduled or closed.
+    /// Sends finished: each push rescheduled, set aside or closed.
     PushResults(Vec<PushResult>),
+    /// Pushes set aside because nothing could carry them (`waiting`) go back to the queue, each
+    /// due when it was due before: a bearer may carry them now (an SMPP link bound).
+    ResumeWaiting,
     /// Take up to `limit` outbound jobs due at `now`, leased until `until`, as pushes are.
     LeaseOutbound { now: i64, until: i64, limit: i64 },
     /// Outbound sends finished.
@@ -282,7 +285,8 @@ pub struct Held {
     pub at: i64,
 }
 
-/// How one send ended: reschedule at `next`, or close the push in `state` (`done`, `failed`).
+/// How one send ended: reschedule at `next`, close the push in `state` (`done`, `failed`), or
+/// set it aside in state `waiting` until [`Change::ResumeWaiting`], due at `next` from then.
 #[derive(Debug, Clone)]
 pub struct PushResult {
     pub push: i64,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::backoff;
@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::core::model::{Change, DuePush, PushContent, PushResult, SmscId};
 use crate::core::{events, ids};
 use crate::mm1::pdus;
+use crate::push::smpp::LinkStates;
 use crate::push::{Accepted, Bearers, PushError, Retry};
 use crate::store::{Store, StoreError};
 
@@ -55,7 +56,10 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
     // throttled link must not send the push a second time from this process.
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let (sent, outcomes) = mpsc::unbounded_channel();
-    let mut recorder = tokio::spawn(record_all(store.clone(), cfg.clone(), outcomes, in_flight.clone()));
+    // Told whenever the recorder sets pushes aside for want of a bearer.
+    let set_aside = Arc::new(Notify::new());
+    let resumer = tokio::spawn(resume_on_bind(store.clone(), bearer.link_states(), set_aside.clone()));
+    let mut recorder = tokio::spawn(record_all(store.clone(), cfg.clone(), outcomes, in_flight.clone(), set_aside));
     let mut sends = JoinSet::new();
     // With no bearer for any number, every push would only be looked at again and again: a
     // store holding many waiting notifications would keep the committer busy for nothing. They
@@ -68,10 +72,9 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
             }
         }
     }
-    // With every SMSC link down, each push leased would come back "not bound" and be put back,
-    // again and again: a deep queue would keep the committer busy while the SMSC is away. The
-    // queue is left alone until a link binds (looked at again now and then in case a change was
-    // missed).
+    // With every SMSC link down, each push leased would come back "not bound" and be set aside:
+    // a lease and a record for each push queued meanwhile, for nothing. The queue is left alone
+    // until a link binds (looked at again now and then in case a change was missed).
     let mut smpp_only = bearer.smpp_only();
     while !*shutdown.borrow() {
         if let Some(links) = smpp_only.as_mut()
@@ -129,6 +132,7 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
         sends.shutdown().await;
         recorder.abort();
     }
+    resumer.abort();
 }
 
 /// Sends a lease's pushes side by side on one task, passing each outcome on as soon as it is
@@ -175,6 +179,7 @@ async fn record_all(
     cfg: Arc<Config>,
     mut outcomes: mpsc::UnboundedReceiver<Outcome>,
     in_flight: Arc<Mutex<HashSet<i64>>>,
+    set_aside: Arc<Notify>,
 ) {
     const MOST: usize = 1024;
     let mut arrived = Vec::with_capacity(MOST);
@@ -185,9 +190,12 @@ async fn record_all(
             let result = std::mem::replace(&mut outcome.result, Ok(Vec::new()));
             record.add(&outcome.push, result, &cfg, now);
         }
-        if let Err(e) = store.apply(record.changes(now)).await {
+        let waiting = record.waiting;
+        match store.apply(record.changes(now)).await {
+            Ok(_) if waiting => set_aside.notify_one(),
+            Ok(_) => {}
             // The pushes stay leased and go out again once the lease runs out.
-            tracing::error!(error = %e, "cannot record push outcomes");
+            Err(e) => tracing::error!(error = %e, "cannot record push outcomes"),
         }
         forget(&in_flight, arrived.iter().map(|o| o.push.id));
         arrived.clear();
@@ -200,6 +208,8 @@ struct Record {
     notified: Vec<i64>,
     smsc_ids: Vec<SmscId>,
     results: Vec<PushResult>,
+    /// Some pushes are set aside until a bearer can carry them.
+    waiting: bool,
 }
 
 impl Record {
@@ -213,14 +223,19 @@ impl Record {
         let attempts = push.attempts.saturating_add(1);
         let again = attempts < cfg.delivery.max_attempts;
         let result = match (result, &push.what) {
-            (Err(e), _) if e.retry() == Retry::Later => PushResult {
-                push: push.id,
-                attempts: push.attempts,
-                // Looked at again after the initial backoff, without using up an attempt.
-                next: Some(now + backoff(cfg, 1)),
-                state: "pending",
-                error: Some(e.to_string()),
-            },
+            (Err(e), _) if e.retry() == Retry::Later => {
+                // Set aside, out of the due queue, without using up an attempt: leasing it again
+                // and again while the SMSC is away would keep the store busy for nothing. It is
+                // due at once when a link binds ([`resume_on_bind`]).
+                self.waiting = true;
+                PushResult {
+                    push: push.id,
+                    attempts: push.attempts,
+                    next: Some(now),
+                    state: "waiting",
+                    error: Some(e.to_string()),
+                }
+            }
             (Err(e), _) => {
                 tracing::warn!(push = push.id, msisdn = %push.msisdn, error = %e, attempts, "push failed");
                 let again = again && e.retry() == Retry::Backoff;
@@ -259,6 +274,35 @@ impl Record {
         }
         changes.push(Change::PushResults(self.results));
         changes
+    }
+}
+
+/// Sends the pushes set aside for want of a bearer back to the queue once an SMPP link is bound:
+/// at once if one is (it bound while they were being set aside), else as soon as one binds.
+/// Without SMPP nothing here can carry them (their numbers have no bearer): they wait until the
+/// relay starts again, perhaps configured with one.
+async fn resume_on_bind(store: Store, mut links: LinkStates, set_aside: Arc<Notify>) {
+    loop {
+        set_aside.notified().await;
+        if links.names().next().is_none() {
+            continue;
+        }
+        while links.none_bound() {
+            tokio::select! {
+                () = links.changed() => {}
+                () = tokio::time::sleep(LINKS_DOWN) => {}
+            }
+        }
+        match store.apply(vec![Change::ResumeWaiting]).await {
+            Ok(_) => {}
+            Err(StoreError::Closed) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot send the pushes waiting for a bearer back to the queue");
+                // Tried again after a pause.
+                set_aside.notify_one();
+                tokio::time::sleep(LINKS_DOWN).await;
+            }
+        }
     }
 }
 

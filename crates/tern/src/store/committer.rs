@@ -397,7 +397,7 @@ async fn apply(
                 > 0;
             if moved && *cancel_pushes {
                 sqlx::query(
-                    "UPDATE pushes SET state = 'cancelled' WHERE recipient = ? AND state IN ('pending', 'leased')",
+                    "UPDATE pushes SET state = 'cancelled' WHERE recipient = ? AND state IN ('pending', 'leased', 'waiting')",
                 )
                 .bind(recipient)
                 .execute(&mut *conn)
@@ -457,6 +457,11 @@ async fn apply(
             push_report(conn, msisdn, report, *now).await?;
             Ok(true)
         }
+        Change::ResumeWaiting => Ok(sqlx::query("UPDATE pushes SET state = 'pending' WHERE state = 'waiting'")
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            > 0),
         Change::OutboundResults(results) => {
             let (leased, _) = OutboundEvent::Sent.transition();
             for r in results {
@@ -489,7 +494,8 @@ async fn apply(
                 }
             }
             for (outcome, ids) in groups {
-                // Rescheduled pushes stay pending; closed ones keep their last due time.
+                // Rescheduled pushes stay pending; closed ones keep their last due time; set-aside
+                // ones wait, due at `next` once resumed.
                 sqlx::query(
                     "UPDATE pushes SET attempts = ?, next_attempt_at = coalesce(?, next_attempt_at), \
                      state = ?, last_error = ? \
@@ -497,7 +503,11 @@ async fn apply(
                 )
                 .bind(outcome.attempts)
                 .bind(outcome.next)
-                .bind(if outcome.next.is_some() { "pending" } else { outcome.state })
+                .bind(match (outcome.state, outcome.next) {
+                    ("waiting", _) => "waiting",
+                    (_, Some(_)) => "pending",
+                    (closed, None) => closed,
+                })
                 .bind(&outcome.error)
                 .bind(json(&ids)?)
                 .execute(&mut *conn)
@@ -520,7 +530,7 @@ async fn apply(
                 .execute(&mut *conn)
                 .await?;
                 sqlx::query(
-                    "UPDATE pushes SET state = 'cancelled' WHERE state IN ('pending', 'leased') AND recipient IN \
+                    "UPDATE pushes SET state = 'cancelled' WHERE state IN ('pending', 'leased', 'waiting') AND recipient IN \
                      (SELECT id FROM recipients WHERE message = ?)",
                 )
                 .bind(message)
@@ -668,7 +678,7 @@ async fn replace_body(conn: &mut SqliteConnection, r: &Replacement<'_>, at: Loca
         // What has not gone yet goes at the new time: the first notification of a recipient
         // not yet notified, and a forward still queued.
         sqlx::query(
-            "UPDATE pushes SET next_attempt_at = ? WHERE state = 'pending' AND recipient IN \
+            "UPDATE pushes SET next_attempt_at = ? WHERE state IN ('pending', 'waiting') AND recipient IN \
              (SELECT id FROM recipients WHERE message = ? AND state = ?)",
         )
         .bind(when)

@@ -108,7 +108,7 @@ mod lookups;
 /// The layout `schema.sql` creates. An older data directory is upgraded in place by the
 /// migrations after [`OLDEST_SCHEMA`]; an older one still, or a newer one, is refused rather
 /// than misread.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// The oldest layout that can be upgraded: the first a release wrote.
 const OLDEST_SCHEMA: i64 = 3;
@@ -118,6 +118,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/4.sql")),
     (5, include_str!("migrations/5.sql")),
     (6, include_str!("migrations/6.sql")),
+    (7, include_str!("migrations/7.sql")),
 ];
 
 /// A body format's stored name.
@@ -159,6 +160,15 @@ async fn schema(conn: &mut sqlx::SqliteConnection, payloads: &Path) -> Result<()
         .rows_affected();
     if released > 0 {
         tracing::info!(pushes = released, "pushes leased by the previous run go out again");
+    }
+    // Pushes the previous run set aside for want of a bearer are looked at again by this one,
+    // whose bearers may differ (and whose links have not said yet whether they bind).
+    let resumed = sqlx::query("UPDATE pushes SET state = 'pending' WHERE state = 'waiting'")
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if resumed > 0 {
+        tracing::info!(pushes = resumed, "pushes waiting for a bearer are due again");
     }
     let released = sqlx::query("UPDATE outbound SET state = 'pending', next_attempt_at = ? WHERE state = 'leased'")
         .bind(crate::core::ids::now())
@@ -281,6 +291,7 @@ impl Store {
                     | Change::ReadReport { report: Some(_), .. }
                     | Change::Enqueue { .. }
                     | Change::PushReport { .. }
+                    | Change::ResumeWaiting
             )
         });
         // The checksum of each body and the stored form of each accepted message's envelope are

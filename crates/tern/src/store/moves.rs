@@ -65,7 +65,7 @@ pub(super) async fn move_all(conn: &mut SqliteConnection, moves: &[Move]) -> Res
     if !cancel.is_empty() {
         sqlx::query(
             "UPDATE pushes SET state = 'cancelled' \
-             WHERE recipient IN (SELECT value FROM json_each(?)) AND state IN ('pending', 'leased')",
+             WHERE recipient IN (SELECT value FROM json_each(?)) AND state IN ('pending', 'leased', 'waiting')",
         )
         .bind(json(&cancel)?)
         .execute(&mut *conn)
@@ -81,6 +81,7 @@ mod tests {
     use super::super::samples::{NOW, message, scratch};
     use super::super::{Change, Store};
     use crate::core::events;
+    use crate::core::model::PushResult;
 
     /// Twenty messages whose senders asked for no report, so that their retrievals' records are
     /// lone moves; the local recipient of each.
@@ -133,5 +134,33 @@ mod tests {
         let flags: Vec<bool> = join_all(committed).await.into_iter().map(|r| r.unwrap()[0]).collect();
         assert!(flags.chunks(2).all(|pair| pair == [true, false]), "{flags:?}");
         assert_eq!(count(&store, "SELECT count(*) FROM recipients WHERE state = 'retrieved'").await, 20);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_push_set_aside_leaves_the_queue_until_resumed_and_a_retrieval_cancels_it() {
+        let dir = scratch("moves-waiting");
+        let (store, _handle) = Store::open(&dir, 64).await.unwrap();
+        let deliveries = stored(&store).await;
+        let leased = store.lease_due(NOW, NOW + 120, 100).await.unwrap();
+        assert_eq!(leased.len(), 20);
+        let aside = leased
+            .iter()
+            .map(|p| PushResult {
+                push: p.id,
+                attempts: 0,
+                next: Some(NOW),
+                state: "waiting",
+                error: Some("no link".into()),
+            })
+            .collect();
+        store.apply(vec![Change::PushResults(aside)]).await.unwrap();
+        assert!(store.lease_due(NOW + 600, NOW + 720, 100).await.unwrap().is_empty(), "waiting is not due");
+        store.apply(vec![events::retrieved(&deliveries[0], true, NOW)]).await.unwrap();
+        assert_eq!(count(&store, "SELECT count(*) FROM pushes WHERE state = 'waiting'").await, 19);
+        assert_eq!(count(&store, "SELECT count(*) FROM pushes WHERE state = 'cancelled'").await, 1);
+        store.apply(vec![Change::ResumeWaiting]).await.unwrap();
+        let again = store.lease_due(NOW + 1, NOW + 121, 100).await.unwrap();
+        assert_eq!(again.len(), 19, "due again from when they were set aside");
+        assert!(again.iter().all(|p| p.attempts == 0), "no attempt used up");
     }
 }

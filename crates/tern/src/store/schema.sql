@@ -47,13 +47,15 @@ CREATE TABLE IF NOT EXISTS pushes (
     msisdn TEXT NOT NULL,
     pdu BLOB,
     report TEXT,                        -- a report (JSON) for the handset
-    state TEXT NOT NULL,                -- pending, leased (being sent), done, failed, cancelled
+    state TEXT NOT NULL,                -- pending, leased (being sent), waiting (for a bearer), done,
+                                        -- failed, cancelled
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS pushes_due ON pushes (next_attempt_at) WHERE state IN ('pending', 'leased');
 CREATE INDEX IF NOT EXISTS pushes_recipient ON pushes (recipient);
+CREATE INDEX IF NOT EXISTS pushes_waiting ON pushes (id) WHERE state = 'waiting';
 
 -- SMSC message ids of pushed SMS parts, and the final state their delivery receipts reported.
 -- Ids are unique only within one SMSC, so the link (host:port) is part of the key.

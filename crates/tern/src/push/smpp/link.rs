@@ -106,12 +106,6 @@ impl Link {
         self.client.subscribe()
     }
 
-    /// Resolves once the link is bound (at once if it is).
-    pub async fn until_bound(&self) {
-        let mut client = self.client.subscribe();
-        let _ = client.wait_for(|c| c.as_ref().is_some_and(|c| !c.is_closed())).await;
-    }
-
     /// Submits one short message and waits for its submit_sm_resp. When the SMSC says to slow
     /// down, the link pauses and the same submit_sm goes again after the pause; when its answer
     /// does not come in time, the same submit_sm goes again at once. Sending only this part

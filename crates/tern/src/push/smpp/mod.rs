@@ -31,13 +31,6 @@ use session::Session;
 
 use crate::config::SmppConfig;
 
-/// How long a push waits for a link to bind when none is bound, before it goes back to the
-/// queue. Waiting here, rather than failing at once, keeps an outage from cycling the whole
-/// queue through the store, and sends the pushes waiting as soon as a link binds. Waiting
-/// pushes keep their places among the delivery worker's pushes in flight, so with other bearers
-/// routed too, their pushes may wait up to this long behind them during an SMSC outage.
-const BIND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// The message id an SMSC gave one submitted part, and the link it came over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -156,14 +149,13 @@ impl Smpp {
 
     /// Sends the MMS PDU `mms` to `msisdn` (E.164, '+' optional) as a WSP push in binary SMS;
     /// returns the SMSC's message ids of its parts, which delivery receipts refer to, when
-    /// receipts are asked for.
+    /// receipts are asked for. With no link bound it fails at once ([`SmppError::NotBound`]):
+    /// the delivery worker sets the push aside until a link binds, rather than hold its place
+    /// among the pushes in flight, where other bearers' pushes would wait behind it.
     pub async fn send(&self, msisdn: &str, mms: &[u8]) -> Result<Vec<Accepted>, SmppError> {
         let destination = pdu::destination(msisdn)?;
         let push = self.wsp.frame(mms);
         let parts = pdu::parts(self.cfg.mode, &push, self.next_reference())?;
-        if self.links.iter().all(|l| l.bound().is_none()) {
-            self.until_bound().await;
-        }
         // Parts an SMSC acknowledged are never sent again: after a link drops, only the rest
         // goes over the next one.
         let mut accepted: Vec<Option<Accepted>> = vec![None; parts.len()];
@@ -200,15 +192,6 @@ impl Smpp {
             tracing::warn!(%msisdn, error = %failure, "trying the next SMPP link for the parts not acknowledged");
         }
         Err(failure)
-    }
-
-    /// Waits, at most [`BIND_WAIT`], for any link to be bound.
-    async fn until_bound(&self) {
-        if self.links.is_empty() {
-            return;
-        }
-        let any = futures_util::future::select_all(self.links.iter().map(|l| Box::pin(l.until_bound())));
-        let _ = tokio::time::timeout(BIND_WAIT, any).await;
     }
 
     /// Every link once, in the order this push tries them: from the next turn of the schedule
