@@ -14,6 +14,8 @@
 # notes when its first and its last submit_sm log line were written (the log itself goes to a
 # file in both cases); the rate is (count - 1) / (last - first). Prints a Markdown table.
 # usage: scripts/bench-smpp.sh [M] [CEILING_N]      (WINDOWS="1 10 64" REPEAT=3 to choose)
+# With TERN=path/to/tern, that build is run instead of a fresh release build (to compare builds in
+# turn: copy each aside first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 m=${1:-60000}
@@ -34,7 +36,10 @@ command -v node >/dev/null || { echo "node missing: apt-get install -y nodejs np
 command -v sqlite3 >/dev/null || { echo "sqlite3 missing: apt-get install -y sqlite3" >&2; exit 1; }
 [ -f "$modules/smpp/package.json" ] || { echo "npm smpp missing: npm install --prefix .peers/npm smpp@0.5.1" >&2; exit 1; }
 [ -f "$smsc_js" ] || { echo "SMSC peer missing: $smsc_js (set SMSC_JS)" >&2; exit 1; }
-cargo build --release --quiet
+if [ -z "${TERN:-}" ]; then
+  cargo build --release --quiet -p tern
+fi
+tern=$(realpath "${TERN:-target/release/tern}")
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -117,7 +122,7 @@ max_attempts = 1
 EOF
   TERN_LOG=error TERN_PUSH__BEARER=smpp TERN_MM1__LISTEN=127.0.0.1:$mm1_port \
     TERN_ADMIN__LISTEN=127.0.0.1:$admin_port TERN_STORE__DATA_DIR="$dir/data" \
-    ./target/release/tern serve --config "$dir/tern.toml" 2>"$dir/tern.err" &
+    "$tern" serve --config "$dir/tern.toml" 2>"$dir/tern.err" &
   tern_pid=$!
   wait_port "$mm1_port" || { echo "tern serve did not start" >&2; cat "$dir/tern.err" >&2; exit 1; }
 
