@@ -26,8 +26,7 @@ fi
 cargo build --release --quiet
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, getattr(socket, sys.argv[1])); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' "$1"; }
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. scripts/relay.sh
 field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]);
 for k in sys.argv[2].split("."): v = v[k] if v is not None else None
 print("" if v is None else (round(v, 1) if isinstance(v, float) else v))' "$1" "$2"; }
@@ -40,11 +39,11 @@ echo "| rate asked /s | achieved /s | accepted | send p50 / p90 / p99 / max ms |
 echo "| ---: | ---: | ---: | --- | ---: | --- | --- |"
 for rate in $rates; do
   dir=$work/r$rate
-  mm1=$(free_port SOCK_STREAM); admin=$(free_port SOCK_STREAM); udp=$(free_port SOCK_DGRAM)
+  mm1=$(free_port); admin=$(free_port); udp=$(free_port udp)
   mkdir -p "$dir"
   : >"$dir/tern.toml"
   if [ "$bearer" = smpp ]; then
-    smsc=$(free_port SOCK_STREAM)
+    smsc=$(free_port)
     SMSC_JS=$smsc_js NODE_PATH=$modules PORT=$smsc UE_UDP=127.0.0.1:$udp node scripts/smsc-forward.js \
       >"$work/smsc-$rate.log" 2>"$work/smsc-$rate.err" &
     smsc_pid=$!

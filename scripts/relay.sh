@@ -2,8 +2,11 @@
 # one to open, a process's CPU time, and a scratch `tern serve` on loopback. start_tern needs
 # $work (a scratch directory) set by the caller; the relay's stderr goes to $work/tern.err.
 
-# A free TCP port on 127.0.0.1.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port on 127.0.0.1: TCP, or UDP with `free_port udp`.
+free_port() {
+  python3 -c 'import socket,sys; kind = socket.SOCK_DGRAM if sys.argv[1:] == ["udp"] else socket.SOCK_STREAM
+s = socket.socket(socket.AF_INET, kind); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$@"
+}
 # Waits up to 30 s for a TCP port on 127.0.0.1 to take connections.
 wait_port() { for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 # CPU time (utime + stime, clock ticks) a process has used so far; 0 once it has gone.
