@@ -163,4 +163,21 @@ mod tests {
         assert_eq!(again.len(), 19, "due again from when they were set aside");
         assert!(again.iter().all(|p| p.attempts == 0), "no attempt used up");
     }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn pushes_set_aside_by_the_previous_run_are_due_again_at_start() {
+        let dir = scratch("moves-waiting-restart");
+        let (store, handle) = Store::open(&dir, 64).await.unwrap();
+        stored(&store).await;
+        let leased = store.lease_due(NOW, NOW + 120, 100).await.unwrap();
+        let aside = leased
+            .iter()
+            .map(|p| PushResult { push: p.id, attempts: 0, next: Some(NOW), state: "waiting", error: None })
+            .collect();
+        store.apply(vec![Change::PushResults(aside)]).await.unwrap();
+        drop(store);
+        handle.closed().await;
+        let (store, _handle) = Store::open(&dir, 64).await.unwrap();
+        assert_eq!(store.lease_due(NOW + 1, NOW + 121, 100).await.unwrap().len(), 20);
+    }
 }
