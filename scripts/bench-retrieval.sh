@@ -6,8 +6,11 @@
 # whose speed moves from minute to minute, the CPU time per GET compares builds better than the
 # rate does. Copy each build aside first (cp target/release/tern /tmp/tern-before).
 # With CEILING=path/to/http-ceiling, each run is followed by the HTTP ceiling answering the same
-# number of octets for as long, and the median share of its MB/s is reported too.
-# usage: scripts/bench-retrieval.sh ROUNDS BINARY...   (SECS=5, FILL=2000, SIZE=307200, CEILING=)
+# number of octets for as long, and the median share of its MB/s is reported too. With BODIES=1
+# as well, the ceiling holds FILL different answers and is asked for each in turn (as the relay
+# is for its FILL messages), so that it too reads each answer from main memory rather than from
+# the CPU's cache: a second reference, not the ceiling of bench.sh.
+# usage: scripts/bench-retrieval.sh ROUNDS BINARY...   (SECS=5, FILL=2000, SIZE=307200, CEILING=, BODIES=)
 set -euo pipefail
 rounds=$1; shift
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,10 +44,17 @@ for round in $(seq "$rounds"); do
     share=-
     if [ -n "${CEILING:-}" ]; then
       port=$(free_port)
-      "$CEILING" --listen "127.0.0.1:$port" --answer-bytes "$answer" &
+      if [ -n "${BODIES:-}" ]; then
+        "$CEILING" --listen "127.0.0.1:$port" --answer-bytes "$answer" --bodies "$fill" &
+        seq 0 $((fill - 1)) | sed "s|^|http://127.0.0.1:$port/m/|" >"$work/ceiling-uris"
+        targets=(-i "$work/ceiling-uris")
+      else
+        "$CEILING" --listen "127.0.0.1:$port" --answer-bytes "$answer" &
+        targets=("http://127.0.0.1:$port/m/x")
+      fi
       cpid=$!
       wait_port "$port"
-      h2load --h1 -m 1 -D "$secs" --warm-up-time 1 -c 16 "http://127.0.0.1:$port/m/x" >"$work/ceiling"
+      h2load --h1 -m 1 -D "$secs" --warm-up-time 1 -c 16 "${targets[@]}" >"$work/ceiling"
       kill "$cpid"; wait "$cpid" 2>/dev/null || true
       ceiling=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$work/ceiling")
       share=$(python3 -c "print(round($rate / $ceiling * 100))")
@@ -58,6 +68,6 @@ import statistics, sys
 rows = [l.split() for l in sys.stdin]
 line = f"{sys.argv[1]}: median {statistics.median(float(r[0]) for r in rows):,.0f} GETs/s, {statistics.median(float(r[1]) for r in rows):.0f} µs of CPU per GET"
 if all(r[2] != "-" for r in rows):
-    line += f", {statistics.median(float(r[2]) for r in rows):.0f}% of the HTTP ceiling"
-print(line)' "$bin"
+    line += f", {statistics.median(float(r[2]) for r in rows):.0f}% of the {sys.argv[2]}"
+print(line)' "$bin" "$([ -n "${BODIES:-}" ] && echo "ceiling holding $fill bodies" || echo "HTTP ceiling")"
 done

@@ -4,9 +4,16 @@
 //! It does nothing else per request, so what a load tool gets from it on the same machine, in
 //! the same run, is the most that any relay could answer over HTTP there: the relay's rate over
 //! this one is the share its own work leaves.
+//!
+//! With `--bodies N`, it holds N different answers of that size and answers a request whose
+//! path ends in `/<i>` with the i-th (modulo N; any other path gets the first): a load that asks
+//! for each in turn, as the retrieval benchmark asks the relay for its N stored messages, then
+//! reads each answer from main memory, not from the CPU's cache, as the relay reads a body
+//! from the page cache. This is a second reference beside the first, not a replacement.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use clap::Parser;
 use http_body_util::{BodyExt, Full};
@@ -30,13 +37,18 @@ struct Args {
     /// Octets of the fixed answer (the size of the relay's answer being compared with).
     #[arg(long)]
     answer_bytes: usize,
+    /// Different answers held, chosen by the number that ends the request's path.
+    #[arg(long, default_value_t = 1)]
+    bodies: usize,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // Any octets will do: load tools check the status and count the bytes, not the content.
-    let answer = Bytes::from(vec![b'Z'; args.answer_bytes]);
+    // Each answer is an allocation of its own, written once, so that each has its own pages.
+    let answers: Arc<[Bytes]> =
+        (0..args.bodies.max(1)).map(|i| Bytes::from(vec![b'A' + (i % 26) as u8; args.answer_bytes])).collect();
     let listener = TcpListener::bind(args.listen).await?;
     loop {
         let (stream, _) = match listener.accept().await {
@@ -48,10 +60,10 @@ async fn main() -> anyhow::Result<()> {
                 continue;
             }
         };
-        let answer = answer.clone();
+        let answers = answers.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
-                let answer = answer.clone();
+                let answer = answers[chosen(request.uri().path(), answers.len())].clone();
                 async move { Ok::<_, Infallible>(respond(request, answer).await) }
             });
             // A client that goes away mid-request ends its connection; there is nothing to
@@ -59,6 +71,11 @@ async fn main() -> anyhow::Result<()> {
             let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
+}
+
+/// The answer for `path`: the number after its last `/`, modulo `count`; 0 without one.
+fn chosen(path: &str, count: usize) -> usize {
+    path.rsplit('/').next().and_then(|i| i.parse::<usize>().ok()).map_or(0, |i| i % count)
 }
 
 /// Reads the whole body, as the relay must before it can answer, then the fixed answer.
