@@ -409,16 +409,39 @@ fn with_another_bearer_routed_pushes_no_link_can_take_wait_aside_and_go_when_a_l
     relay.query_until(&waiting, &[&["waiting", "0", "no SMPP link is bound", "5"]]);
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(relay.query(&waiting), [["waiting", "0", "no SMPP link is bound", "5"]]);
-    let set_aside: f64 = relay
-        .metrics()
-        .lines()
-        .filter_map(|l| l.strip_prefix("tern_pushes_total{outcome=\"waiting\"} ")?.parse::<f64>().ok())
-        .sum();
-    assert_eq!(set_aside, 5.0, "each set aside once");
+    assert_eq!(pushes(&relay, "waiting"), 5.0, "each set aside once");
 
     let smsc = Smsc::start(port);
     ids.sort();
     assert_eq!(retrieve_each(&relay, &smsc, ids.len()), ids, "each set-aside push goes out once the link binds");
+}
+
+#[test]
+fn a_push_no_bearer_can_carry_stays_aside_while_the_links_are_up() {
+    let smsc = Smsc::start(common::free_port());
+    // SMPP for every number but one range, which has no bearer at all.
+    let config = format!(
+        "[push]\nbearer = \"smpp\"\n[[push.smpp.links]]\nport = {}\n\
+         [[push.routes]]\nprefix = \"+1555030\"\nbearer = \"none\"\n",
+        smsc.port
+    );
+    let env = [("TERN_PUSH__BEARER", "smpp"), ("TERN_DELIVERY__INITIAL_BACKOFF_SECS", "1")];
+    let relay = Relay::start_with_config("smpp-beside-none", &config, &env);
+    let id = send(&relay, "s1", "over SMPP");
+    assert_eq!(retrieve(&relay, &notification(&next_push(&smsc, Duration::from_secs(15)).push)), id);
+    send_to(&relay, "+15550300001", "n1", "no bearer");
+    let aside = "SELECT state, attempts, last_error FROM pushes WHERE msisdn = '+15550300001'";
+    relay.query_until(aside, &[&["waiting", "0", "no bearer configured"]]);
+    // A bound link cannot carry it: it is not sent back to the queue again and again.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(relay.query(aside), [["waiting", "0", "no bearer configured"]]);
+    assert_eq!(pushes(&relay, "waiting"), 1.0, "tried once");
+}
+
+/// `tern_pushes_total` for one outcome.
+fn pushes(relay: &Relay, outcome: &str) -> f64 {
+    let prefix = format!("tern_pushes_total{{outcome=\"{outcome}\"}} ");
+    relay.metrics().lines().filter_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok()).sum()
 }
 
 #[test]

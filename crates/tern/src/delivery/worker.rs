@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::core::model::{Change, DuePush, PushContent, PushResult, SmscId};
 use crate::core::{events, ids};
 use crate::mm1::pdus;
-use crate::push::smpp::LinkStates;
+use crate::push::smpp::{LinkStates, SmppError};
 use crate::push::{Accepted, Bearers, PushError, Retry};
 use crate::store::{Store, StoreError};
 
@@ -56,7 +56,7 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
     // throttled link must not send the push a second time from this process.
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let (sent, outcomes) = mpsc::unbounded_channel();
-    // Told whenever the recorder sets pushes aside for want of a bearer.
+    // Told whenever the recorder sets pushes aside for want of a bound SMPP link.
     let set_aside = Arc::new(Notify::new());
     let resumer = tokio::spawn(resume_on_bind(store.clone(), bearer.link_states(), set_aside.clone()));
     let mut recorder = tokio::spawn(record_all(store.clone(), cfg.clone(), outcomes, in_flight.clone(), set_aside));
@@ -190,9 +190,9 @@ async fn record_all(
             let result = std::mem::replace(&mut outcome.result, Ok(Vec::new()));
             record.add(&outcome.push, result, &cfg, now);
         }
-        let waiting = record.waiting;
+        let unbound = record.unbound;
         match store.apply(record.changes(now)).await {
-            Ok(_) if waiting => set_aside.notify_one(),
+            Ok(_) if unbound => set_aside.notify_one(),
             Ok(_) => {}
             // The pushes stay leased and go out again once the lease runs out.
             Err(e) => tracing::error!(error = %e, "cannot record push outcomes"),
@@ -208,8 +208,8 @@ struct Record {
     notified: Vec<i64>,
     smsc_ids: Vec<SmscId>,
     results: Vec<PushResult>,
-    /// Some pushes are set aside until a bearer can carry them.
-    waiting: bool,
+    /// Some pushes are set aside until an SMPP link binds.
+    unbound: bool,
 }
 
 impl Record {
@@ -226,8 +226,11 @@ impl Record {
             (Err(e), _) if e.retry() == Retry::Later => {
                 // Set aside, out of the due queue, without using up an attempt: leasing it again
                 // and again while the SMSC is away would keep the store busy for nothing. It is
-                // due at once when a link binds ([`resume_on_bind`]).
-                self.waiting = true;
+                // due at once when a link binds ([`resume_on_bind`]). A number with no bearer
+                // waits for the next start (or, on the way, for a bind that resumes the others):
+                // a bound link would only set it aside again, so its own setting aside must not
+                // ask for a resumption, or the two would chase each other.
+                self.unbound |= matches!(e, PushError::Smpp(SmppError::NotBound));
                 PushResult {
                     push: push.id,
                     attempts: push.attempts,
@@ -277,10 +280,10 @@ impl Record {
     }
 }
 
-/// Sends the pushes set aside for want of a bearer back to the queue once an SMPP link is bound:
-/// at once if one is (it bound while they were being set aside), else as soon as one binds.
-/// Without SMPP nothing here can carry them (their numbers have no bearer): they wait until the
-/// relay starts again, perhaps configured with one.
+/// Sends the pushes set aside back to the queue once an SMPP link is bound, each time pushes
+/// were set aside for want of one (`set_aside`): at once if a link is bound (it bound while they
+/// were being set aside), else as soon as one binds. Pushes set aside for a number without a
+/// bearer go back with them, and are set aside again.
 async fn resume_on_bind(store: Store, mut links: LinkStates, set_aside: Arc<Notify>) {
     loop {
         set_aside.notified().await;
@@ -294,7 +297,9 @@ async fn resume_on_bind(store: Store, mut links: LinkStates, set_aside: Arc<Noti
             }
         }
         match store.apply(vec![Change::ResumeWaiting]).await {
-            Ok(_) => {}
+            // At most one resumption a second: should a bound link still fail to carry them,
+            // pushes set aside and resumed could otherwise chase each other at the store's pace.
+            Ok(_) => tokio::time::sleep(LINKS_DOWN).await,
             Err(StoreError::Closed) => return,
             Err(e) => {
                 tracing::error!(error = %e, "cannot send the pushes waiting for a bearer back to the queue");
