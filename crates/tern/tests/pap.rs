@@ -35,12 +35,17 @@ struct Kannel {
 impl Kannel {
     /// Starts Kannel; with `tls`, the PPG takes PAP over https only, with that certificate.
     fn start(smsc_port: u16, dir: &std::path::Path, tls: Option<&common::tls::ServerCert>) -> Kannel {
+        Kannel::start_on(smsc_port, dir, tls, common::free_port())
+    }
+
+    /// Like [`Kannel::start`], its PPG taking plain http on `ppg`.
+    fn start_on(smsc_port: u16, dir: &std::path::Path, tls: Option<&common::tls::ServerCert>, ppg: u16) -> Kannel {
         for program in ["bearerbox", "wapbox"] {
             let found = ["/usr/sbin", "/usr/bin"].iter().any(|d| std::path::Path::new(d).join(program).is_file());
             assert!(found, "PEER MISSING: Kannel's {program}; install it with `apt-get install -y kannel`");
         }
         // Kannel needs an smsbox group to start its SMSCs, though no smsbox runs here.
-        let [admin, wapbox, smsbox, sendsms, ppg, ppg_ssl] = [(); 6].map(|_| common::free_port());
+        let [admin, wapbox, smsbox, sendsms, ppg_ssl] = [(); 5].map(|_| common::free_port());
         let (ssl, ppg_url) = match tls {
             Some(cert) => (
                 format!(
@@ -164,4 +169,34 @@ fn push_through_kannel(name: &str, https: bool) {
     assert_eq!(rc.message_id, conf.message_id);
     // Retrieved, so no more notifications (recorded just after the answer went out).
     relay.query_until("SELECT state FROM pushes", &[&["cancelled"]]);
+}
+
+#[test]
+fn a_gateway_down_at_first_gets_the_notification_once_it_answers_without_using_up_attempts() {
+    let _one_kannel = ONE_KANNEL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let smsc = Smsc::start(common::free_port());
+    let dir = common::root().join("target/relay-tests").join("pap-late-peer");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ppg = common::free_port();
+    let config = format!(
+        "[push]\nbearer = \"pap\"\n[push.pap]\nurl = \"http://127.0.0.1:{ppg}/wappush\"\nppg_domain = \"ppg.test\"\n"
+    );
+    // Two attempts, a second apart: a push that used them up on a gateway that is not there
+    // would be given up within seconds.
+    let env = [("TERN_DELIVERY__INITIAL_BACKOFF_SECS", "1"), ("TERN_DELIVERY__MAX_ATTEMPTS", "2")];
+    let relay = Relay::start_with_config("pap-late", &config, &env);
+    let answer = relay.post(&send_req(), Some(SENDER));
+    let Pdu::SendConf(conf) = Message::decode(&answer.body).unwrap().pdu else { panic!("an m-send.conf") };
+    assert_eq!(conf.response_status, Some(ResponseStatus::OK));
+    let pushes = "SELECT state, attempts, substr(last_error, 1, 31) FROM pushes";
+    relay.query_until(pushes, &[&["waiting", "0", "push proxy gateway unreachable:"]]);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(relay.query(pushes), [["waiting", "0", "push proxy gateway unreachable:"]]);
+
+    let _kannel = Kannel::start_on(smsc.port, &dir, None, ppg);
+    let submit = smsc.next_submit(Duration::from_secs(30)).expect("the push reaches the SMSC once the PPG is up");
+    assert_eq!(submit["dest"], RECIPIENT.trim_start_matches('+'));
+    // Notified (again a second later, its second and last attempt), never given up.
+    relay.query_until("SELECT state, attempts FROM pushes", &[&["done", "2"]]);
 }

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::core::model::{Change, DuePush, PushContent, PushResult, SmscId};
 use crate::core::{events, ids};
 use crate::mm1::pdus;
-use crate::push::smpp::{LinkStates, SmppError};
+use crate::push::smpp::SmppError;
 use crate::push::{Accepted, Bearers, PushError, Retry};
 use crate::store::{Store, StoreError};
 
@@ -37,6 +37,9 @@ const IDLE: Duration = Duration::from_millis(200);
 const BATCHES_IN_FLIGHT: usize = 4;
 /// How often the links are looked at while none is bound, besides when one changes.
 const LINKS_DOWN: Duration = Duration::from_secs(1);
+/// How often an unreachable push proxy gateway is asked whether it answers again, while pushes
+/// wait for it.
+const GATEWAY_ASKED: Duration = Duration::from_secs(2);
 /// How long shutdown waits for pushes in flight to be answered and recorded; those still out
 /// after it are sent again when the relay starts next.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -56,9 +59,11 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
     // throttled link must not send the push a second time from this process.
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let (sent, outcomes) = mpsc::unbounded_channel();
-    // Told whenever the recorder sets pushes aside for want of a bound SMPP link.
-    let set_aside = Arc::new(Notify::new());
-    let resumer = tokio::spawn(resume_on_bind(store.clone(), bearer.link_states(), set_aside.clone()));
+    // Told whenever the recorder sets pushes aside for want of a bound SMPP link, or of an
+    // answer from the push proxy gateway.
+    let set_aside = Arc::new(SetAside::default());
+    let resumers = [Awaited::Link, Awaited::Gateway]
+        .map(|awaited| tokio::spawn(resume(store.clone(), bearer.clone(), awaited, set_aside.clone())));
     let mut recorder = tokio::spawn(record_all(store.clone(), cfg.clone(), outcomes, in_flight.clone(), set_aside));
     let mut sends = JoinSet::new();
     // With no bearer for any number, every push would only be looked at again and again: a
@@ -132,7 +137,9 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
         sends.shutdown().await;
         recorder.abort();
     }
-    resumer.abort();
+    for resumer in resumers {
+        resumer.abort();
+    }
 }
 
 /// Sends a lease's pushes side by side on one task, passing each outcome on as soon as it is
@@ -179,7 +186,7 @@ async fn record_all(
     cfg: Arc<Config>,
     mut outcomes: mpsc::UnboundedReceiver<Outcome>,
     in_flight: Arc<Mutex<HashSet<i64>>>,
-    set_aside: Arc<Notify>,
+    set_aside: Arc<SetAside>,
 ) {
     const MOST: usize = 1024;
     let mut arrived = Vec::with_capacity(MOST);
@@ -190,10 +197,20 @@ async fn record_all(
             let result = std::mem::replace(&mut outcome.result, Ok(Vec::new()));
             record.add(&outcome.push, result, &cfg, now);
         }
-        let unbound = record.unbound;
+        let (unbound, unreachable) = (record.unbound, record.unreachable);
+        if let Some(why) = &record.set_aside {
+            // Once a commit, not once a push: an outage sets a whole queue aside.
+            tracing::warn!(pushes = why.0, error = %why.1, "pushes set aside until they can be carried");
+        }
         match store.apply(record.changes(now)).await {
-            Ok(_) if unbound => set_aside.notify_one(),
-            Ok(_) => {}
+            Ok(_) => {
+                if unbound {
+                    set_aside.link.notify_one();
+                }
+                if unreachable {
+                    set_aside.gateway.notify_one();
+                }
+            }
             // The pushes stay leased and go out again once the lease runs out.
             Err(e) => tracing::error!(error = %e, "cannot record push outcomes"),
         }
@@ -210,6 +227,10 @@ struct Record {
     results: Vec<PushResult>,
     /// Some pushes are set aside until an SMPP link binds.
     unbound: bool,
+    /// Some pushes are set aside until the push proxy gateway answers.
+    unreachable: bool,
+    /// How many pushes are set aside, and why the first was.
+    set_aside: Option<(usize, String)>,
 }
 
 impl Record {
@@ -225,18 +246,22 @@ impl Record {
         let result = match (result, &push.what) {
             (Err(e), _) if e.retry() == Retry::Later => {
                 // Set aside, out of the due queue, without using up an attempt: leasing it again
-                // and again while the SMSC is away would keep the store busy for nothing. It is
-                // due at once when a link binds ([`resume_on_bind`]). A number with no bearer
-                // waits for the next start (or, on the way, for a bind that resumes the others):
-                // a bound link would only set it aside again, so its own setting aside must not
-                // ask for a resumption, or the two would chase each other.
+                // and again while the SMSC or the gateway is away would keep the store busy for
+                // nothing. It is due at once when a link binds or the gateway answers again
+                // ([`resume`]). A number with no bearer waits for the next start (or, on the way,
+                // for a resumption of the others): nothing that comes back could carry it, so its
+                // own setting aside must not ask for a resumption, or the two would chase each
+                // other.
                 self.unbound |= matches!(e, PushError::Smpp(SmppError::NotBound));
+                self.unreachable |= matches!(e, PushError::Unreachable(_));
+                let error = e.to_string();
+                self.set_aside.get_or_insert_with(|| (0, error.clone())).0 += 1;
                 PushResult {
                     push: push.id,
                     attempts: push.attempts,
                     next: Some(now),
                     state: "waiting",
-                    error: Some(e.to_string()),
+                    error: Some(error),
                 }
             }
             (Err(e), _) => {
@@ -280,31 +305,61 @@ impl Record {
     }
 }
 
-/// Sends the pushes set aside back to the queue once an SMPP link is bound, each time pushes
-/// were set aside for want of one (`set_aside`): at once if a link is bound (it bound while they
-/// were being set aside), else as soon as one binds. Pushes set aside for a number without a
-/// bearer go back with them, and are set aside again.
-async fn resume_on_bind(store: Store, mut links: LinkStates, set_aside: Arc<Notify>) {
+/// The recorder's word that pushes were set aside, by what they wait for.
+#[derive(Default)]
+struct SetAside {
+    link: Notify,
+    gateway: Notify,
+}
+
+/// What pushes set aside wait for before they are worth another try.
+#[derive(Clone, Copy)]
+enum Awaited {
+    /// An SMPP link bound.
+    Link,
+    /// The push proxy gateway answering (asked every [`GATEWAY_ASKED`]).
+    Gateway,
+}
+
+/// Sends the pushes set aside back to the queue, each time some were set aside for want of what
+/// `awaited` names, once it is there: at once if it is already (it came back while they were
+/// being set aside), else as soon as it comes. The other pushes set aside go back with them, and
+/// are set aside again if they still cannot go.
+async fn resume(store: Store, bearer: Arc<Bearers>, awaited: Awaited, set_aside: Arc<SetAside>) {
+    let mut links = bearer.link_states();
+    let told = match awaited {
+        Awaited::Link => &set_aside.link,
+        Awaited::Gateway => &set_aside.gateway,
+    };
     loop {
-        set_aside.notified().await;
-        if links.names().next().is_none() {
-            continue;
-        }
-        while links.none_bound() {
-            tokio::select! {
-                () = links.changed() => {}
-                () = tokio::time::sleep(LINKS_DOWN) => {}
+        told.notified().await;
+        match awaited {
+            Awaited::Link => {
+                if links.names().next().is_none() {
+                    continue;
+                }
+                while links.none_bound() {
+                    tokio::select! {
+                        () = links.changed() => {}
+                        () = tokio::time::sleep(LINKS_DOWN) => {}
+                    }
+                }
+            }
+            Awaited::Gateway => {
+                while !bearer.gateway_answers().await {
+                    tokio::time::sleep(GATEWAY_ASKED).await;
+                }
             }
         }
         match store.apply(vec![Change::ResumeWaiting]).await {
-            // At most one resumption a second: should a bound link still fail to carry them,
+            // At most one resumption a second: should what came back still fail to carry them,
             // pushes set aside and resumed could otherwise chase each other at the store's pace.
             Ok(_) => tokio::time::sleep(LINKS_DOWN).await,
             Err(StoreError::Closed) => return,
             Err(e) => {
                 tracing::error!(error = %e, "cannot send the pushes waiting for a bearer back to the queue");
                 // Tried again after a pause.
-                set_aside.notify_one();
+                told.notify_one();
                 tokio::time::sleep(LINKS_DOWN).await;
             }
         }

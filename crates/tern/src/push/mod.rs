@@ -30,6 +30,9 @@ pub enum PushError {
     Smpp(#[from] smpp::SmppError),
     #[error("push proxy gateway: {0}")]
     Gateway(String),
+    /// No connection to the push proxy gateway could be made: it never saw the push.
+    #[error("push proxy gateway unreachable: {0}")]
+    Unreachable(String),
     /// The push proxy gateway refused the push as the client's error (PAP 2xxx: a bad address,
     /// say): sending it again would be refused again.
     #[error("push proxy gateway refused it: {0}")]
@@ -51,7 +54,9 @@ pub enum Retry {
 impl PushError {
     pub fn retry(&self) -> Retry {
         match self {
-            PushError::NoBearer | PushError::Smpp(smpp::SmppError::NotBound) => Retry::Later,
+            PushError::NoBearer | PushError::Smpp(smpp::SmppError::NotBound) | PushError::Unreachable(_) => {
+                Retry::Later
+            }
             PushError::Smpp(e) if e.status().is_some_and(|status| !smpp::is_transient(status)) => Retry::Never,
             PushError::Smpp(smpp::SmppError::Destination(_) | smpp::SmppError::Segment(_)) => Retry::Never,
             PushError::GatewayRefused(_) => Retry::Never,
@@ -116,6 +121,17 @@ impl Bearers {
         let only_smpp = self.bearers.iter().all(|(_, bearer)| matches!(bearer, Bearer::None | Bearer::Smpp(_)));
         let links = self.link_states();
         (only_smpp && links.names().next().is_some()).then_some(links)
+    }
+
+    /// Whether the push proxy gateway answers an HTTP request now (any answer will do), when the
+    /// PAP bearer is in use.
+    pub async fn gateway_answers(&self) -> bool {
+        for (_, bearer) in &self.bearers {
+            if let Bearer::Pap(pap) = bearer {
+                return pap.answers().await;
+            }
+        }
+        false
     }
 
     /// Sends one MMS PDU to `msisdn` by the bearer its number range uses; returns the ids the

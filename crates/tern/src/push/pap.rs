@@ -55,10 +55,25 @@ impl Pap {
             .body(body)
             .send()
             .await
-            .map_err(|e| PushError::Gateway(with_causes(&e)))?;
+            .map_err(|e| {
+                // Without a connection the gateway cannot have the push: it waits for the
+                // gateway to answer again rather than use up its attempts. Any later failure may
+                // have reached it, and backs off.
+                if e.is_connect() {
+                    PushError::Unreachable(with_causes(&e))
+                } else {
+                    PushError::Gateway(with_causes(&e))
+                }
+            })?;
         let status = response.status();
         let text = response.text().await.map_err(|e| PushError::Gateway(e.to_string()))?;
         outcome(result_code(&text), &text, status)
+    }
+
+    /// Whether the gateway answers a plain GET of its URL now, whatever the answer: asked, while
+    /// pushes wait for it, over the same client (and so the same TLS checks) as a push.
+    pub async fn answers(&self) -> bool {
+        self.client.get(&self.cfg.url).send().await.is_ok()
     }
 
     fn body(&self, push_id: &str, msisdn: &str, pdu: &[u8]) -> Vec<u8> {
