@@ -37,7 +37,7 @@ const IDLE: Duration = Duration::from_millis(200);
 const BATCHES_IN_FLIGHT: usize = 4;
 /// How often the links are looked at while none is bound, besides when one changes.
 const LINKS_DOWN: Duration = Duration::from_secs(1);
-/// How often an unreachable push proxy gateway is asked whether it answers again, while pushes
+/// How often a connection to an unreachable push proxy gateway is tried again, while pushes
 /// wait for it.
 const GATEWAY_ASKED: Duration = Duration::from_secs(2);
 /// How long shutdown waits for pushes in flight to be answered and recorded; those still out
@@ -227,7 +227,7 @@ struct Record {
     results: Vec<PushResult>,
     /// Some pushes are set aside until an SMPP link binds.
     unbound: bool,
-    /// Some pushes are set aside until the push proxy gateway answers.
+    /// Some pushes are set aside until a connection to the push proxy gateway can be made.
     unreachable: bool,
     /// How many pushes are set aside, and why the first was.
     set_aside: Option<(usize, String)>,
@@ -247,7 +247,7 @@ impl Record {
             (Err(e), _) if e.retry() == Retry::Later => {
                 // Set aside, out of the due queue, without using up an attempt: leasing it again
                 // and again while the SMSC or the gateway is away would keep the store busy for
-                // nothing. It is due at once when a link binds or the gateway answers again
+                // nothing. It is due at once when a link binds or the gateway can be reached again
                 // ([`resume`]). A number with no bearer waits for the next start (or, on the way,
                 // for a resumption of the others): nothing that comes back could carry it, so its
                 // own setting aside must not ask for a resumption, or the two would chase each
@@ -317,7 +317,7 @@ struct SetAside {
 enum Awaited {
     /// An SMPP link bound.
     Link,
-    /// The push proxy gateway answering (asked every [`GATEWAY_ASKED`]).
+    /// A connection to the push proxy gateway (tried every [`GATEWAY_ASKED`]).
     Gateway,
 }
 

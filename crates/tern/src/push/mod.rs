@@ -123,8 +123,8 @@ impl Bearers {
         (only_smpp && links.names().next().is_some()).then_some(links)
     }
 
-    /// Whether the push proxy gateway answers an HTTP request now (any answer will do), when the
-    /// PAP bearer is in use.
+    /// Whether a connection to the push proxy gateway can be made now, when the PAP bearer is in
+    /// use.
     pub async fn gateway_answers(&self) -> bool {
         for (_, bearer) in &self.bearers {
             if let Bearer::Pap(pap) = bearer {

@@ -70,10 +70,15 @@ impl Pap {
         outcome(result_code(&text), &text, status)
     }
 
-    /// Whether the gateway answers a plain GET of its URL now, whatever the answer: asked, while
-    /// pushes wait for it, over the same client (and so the same TLS checks) as a push.
+    /// Whether a connection to the gateway can be made now: a plain GET of its URL, over the same
+    /// client (and so the same TLS checks) as a push, asked while pushes wait for it. Whatever
+    /// happens once connected (any answer, none, a reset) counts, as it would not set a push
+    /// aside: a gateway that does not serve GET is still back.
     pub async fn answers(&self) -> bool {
-        self.client.get(&self.cfg.url).send().await.is_ok()
+        match self.client.get(&self.cfg.url).send().await {
+            Ok(_) => true,
+            Err(e) => !e.is_connect(),
+        }
     }
 
     fn body(&self, push_id: &str, msisdn: &str, pdu: &[u8]) -> Vec<u8> {
