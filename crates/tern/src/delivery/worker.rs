@@ -59,8 +59,8 @@ pub async fn worker(store: Store, bearer: Arc<Bearers>, cfg: Arc<Config>, mut sh
     // throttled link must not send the push a second time from this process.
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let (sent, outcomes) = mpsc::unbounded_channel();
-    // Told whenever the recorder sets pushes aside for want of a bound SMPP link, or of an
-    // answer from the push proxy gateway.
+    // Told whenever the recorder sets pushes aside for want of a bound SMPP link, or of a
+    // connection to the push proxy gateway.
     let set_aside = Arc::new(SetAside::default());
     let resumers = [Awaited::Link, Awaited::Gateway]
         .map(|awaited| tokio::spawn(resume(store.clone(), bearer.clone(), awaited, set_aside.clone())));
