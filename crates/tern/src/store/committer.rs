@@ -457,11 +457,7 @@ async fn apply(
             push_report(conn, msisdn, report, *now).await?;
             Ok(true)
         }
-        Change::ResumeWaiting => Ok(sqlx::query("UPDATE pushes SET state = 'pending' WHERE state = 'waiting'")
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-            > 0),
+        Change::ResumeWaiting => Ok(resume_waiting(conn).await? > 0),
         Change::OutboundResults(results) => {
             let (leased, _) = OutboundEvent::Sent.transition();
             for r in results {
@@ -791,6 +787,12 @@ async fn receipt_status(conn: &mut SqliteConnection, parts: &str) -> Result<bool
 /// own thread and hands rows over one by one, which for a batch cost more thread wake-ups than
 /// the lease itself. Within the transaction nothing else writes, so the pushes read are the
 /// pushes leased.
+/// Sends the pushes set aside (`waiting`) back to the due queue, each due when it was before;
+/// how many there were.
+pub(super) async fn resume_waiting(conn: &mut SqliteConnection) -> Result<u64> {
+    Ok(sqlx::query("UPDATE pushes SET state = 'pending' WHERE state = 'waiting'").execute(conn).await?.rows_affected())
+}
+
 async fn lease_due(conn: &mut SqliteConnection, now: i64, until: i64, limit: i64) -> Result<Vec<DuePush>> {
     let due: String = sqlx::query_scalar(
         "SELECT json_group_array(json_array(p.id, p.msisdn, p.attempts, \

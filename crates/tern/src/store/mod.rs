@@ -163,10 +163,7 @@ async fn schema(conn: &mut sqlx::SqliteConnection, payloads: &Path) -> Result<()
     }
     // Pushes the previous run set aside for want of a bearer are looked at again by this one,
     // whose bearers may differ (and whose links have not said yet whether they bind).
-    let resumed = sqlx::query("UPDATE pushes SET state = 'pending' WHERE state = 'waiting'")
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let resumed = committer::resume_waiting(conn).await?;
     if resumed > 0 {
         tracing::info!(pushes = resumed, "pushes waiting for a bearer are due again");
     }
