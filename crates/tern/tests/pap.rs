@@ -93,6 +93,14 @@ impl Drop for Kannel {
     }
 }
 
+/// An empty directory for the Kannel of the test `name` (its configuration and logs).
+fn peer_dir(name: &str) -> std::path::PathBuf {
+    let dir = common::root().join("target/relay-tests").join(format!("{name}-peer"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -132,9 +140,7 @@ fn push_through_kannel(name: &str, https: bool) {
     // Held until this Kannel has stopped (dropped after it).
     let _one_kannel = ONE_KANNEL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let smsc = Smsc::start(common::free_port());
-    let dir = common::root().join("target/relay-tests").join(format!("{name}-peer"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = peer_dir(name);
     let cert = https.then(|| common::tls::server_cert(&dir));
     let kannel = Kannel::start(smsc.port, &dir, cert.as_ref());
     let mut config =
@@ -175,9 +181,7 @@ fn push_through_kannel(name: &str, https: bool) {
 fn a_gateway_down_at_first_gets_the_notification_once_it_answers_without_using_up_attempts() {
     let _one_kannel = ONE_KANNEL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let smsc = Smsc::start(common::free_port());
-    let dir = common::root().join("target/relay-tests").join("pap-late-peer");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = peer_dir("pap-late");
     let ppg = common::free_port();
     let config = format!(
         "[push]\nbearer = \"pap\"\n[push.pap]\nurl = \"http://127.0.0.1:{ppg}/wappush\"\nppg_domain = \"ppg.test\"\n"

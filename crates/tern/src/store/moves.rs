@@ -81,7 +81,7 @@ mod tests {
     use super::super::samples::{NOW, message, scratch};
     use super::super::{Change, Store};
     use crate::core::events;
-    use crate::core::model::PushResult;
+    use crate::core::model::{DuePush, PushResult};
 
     /// Twenty messages whose senders asked for no report, so that their retrievals' records are
     /// lone moves; the local recipient of each.
@@ -96,6 +96,21 @@ mod tests {
         store.apply(accepts).await.unwrap();
         let found = join_all((0..20).map(|i| async move { store.by_token(&format!("token-m{i}")).await })).await;
         found.into_iter().map(|d| d.unwrap().unwrap()).collect()
+    }
+
+    /// The record of `leased` pushes that nothing could carry: each set aside, no attempt used.
+    fn set_aside(leased: &[DuePush]) -> Change {
+        let aside = leased
+            .iter()
+            .map(|p| PushResult {
+                push: p.id,
+                attempts: 0,
+                next: Some(NOW),
+                state: "waiting",
+                error: Some("no link".into()),
+            })
+            .collect();
+        Change::PushResults(aside)
     }
 
     async fn count(store: &Store, sql: &'static str) -> i64 {
@@ -143,17 +158,7 @@ mod tests {
         let deliveries = stored(&store).await;
         let leased = store.lease_due(NOW, NOW + 120, 100).await.unwrap();
         assert_eq!(leased.len(), 20);
-        let aside = leased
-            .iter()
-            .map(|p| PushResult {
-                push: p.id,
-                attempts: 0,
-                next: Some(NOW),
-                state: "waiting",
-                error: Some("no link".into()),
-            })
-            .collect();
-        store.apply(vec![Change::PushResults(aside)]).await.unwrap();
+        store.apply(vec![set_aside(&leased)]).await.unwrap();
         assert!(store.lease_due(NOW + 600, NOW + 720, 100).await.unwrap().is_empty(), "waiting is not due");
         store.apply(vec![events::retrieved(&deliveries[0], true, NOW)]).await.unwrap();
         assert_eq!(count(&store, "SELECT count(*) FROM pushes WHERE state = 'waiting'").await, 19);
@@ -170,11 +175,7 @@ mod tests {
         let (store, handle) = Store::open(&dir, 64).await.unwrap();
         stored(&store).await;
         let leased = store.lease_due(NOW, NOW + 120, 100).await.unwrap();
-        let aside = leased
-            .iter()
-            .map(|p| PushResult { push: p.id, attempts: 0, next: Some(NOW), state: "waiting", error: None })
-            .collect();
-        store.apply(vec![Change::PushResults(aside)]).await.unwrap();
+        store.apply(vec![set_aside(&leased)]).await.unwrap();
         drop(store);
         handle.closed().await;
         let (store, _handle) = Store::open(&dir, 64).await.unwrap();
