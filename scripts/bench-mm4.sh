@@ -15,13 +15,10 @@ clients=${2:-64}
 for tool in h2load sqlite3 python3; do
   command -v "$tool" >/dev/null || { echo "$tool missing (apt-get install -y nghttp2-client sqlite3 python3)" >&2; exit 1; }
 done
-if [ -z "${TERN:-}" ]; then
-  cargo build --release --quiet -p tern
-fi
-tern=$(realpath "${TERN:-target/release/tern}")
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 . scripts/relay.sh
+pick_tern
 smtp_a=$(free_port); smtp_b=$(free_port); mm1_a=$(free_port)
 
 # operator NAME DOMAIN RANGE PEER PEER_DOMAIN PEER_RANGE OWN_SMTP PEER_SMTP

@@ -36,14 +36,11 @@ command -v node >/dev/null || { echo "node missing: apt-get install -y nodejs np
 command -v sqlite3 >/dev/null || { echo "sqlite3 missing: apt-get install -y sqlite3" >&2; exit 1; }
 [ -f "$modules/smpp/package.json" ] || { echo "npm smpp missing: npm install --prefix .peers/npm smpp@0.5.1" >&2; exit 1; }
 [ -f "$smsc_js" ] || { echo "SMSC peer missing: $smsc_js (set SMSC_JS)" >&2; exit 1; }
-if [ -z "${TERN:-}" ]; then
-  cargo build --release --quiet -p tern
-fi
-tern=$(realpath "${TERN:-target/release/tern}")
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 . scripts/relay.sh
+pick_tern
 # Waits up to $2 seconds for a line matching $3 in file $1.
 wait_line() { for _ in $(seq $(($2 * 20))); do grep -q -m1 "$3" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }

@@ -12,6 +12,13 @@ wait_port() { for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/nul
 # CPU time (utime + stime, clock ticks) a process has used so far; 0 once it has gone.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
+# The tern to measure: $TERN when set (a build copied aside, to compare builds in turn), else a
+# fresh release build; sets tern to its absolute path. Run from the checkout's root.
+pick_tern() {
+  [ -n "${TERN:-}" ] || cargo build --release --quiet -p tern
+  tern=$(realpath "${TERN:-target/release/tern}")
+}
+
 # Starts BINARY serve on DATA_DIR with MM1 and admin on free loopback ports and embedded
 # defaults for the rest; sets tern_pid and tern_port (MM1) once MM1 answers.
 start_tern() {  # binary, data directory
