@@ -7,6 +7,7 @@
 //! writes, too, have the one writer.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Row};
@@ -59,6 +60,9 @@ pub(super) struct Job {
     pub envelopes: Vec<String>,
     /// One of the store's own chores, applied before the changes.
     pub chore: Option<Chore>,
+    /// Nobody waits on this job's commit (a retrieval's record): a batch of such jobs alone
+    /// waits up to [`LINGER`] for more to share its commit.
+    pub lingers: bool,
     pub reply: oneshot::Sender<Result<Applied>>,
 }
 
@@ -97,12 +101,31 @@ pub(super) async fn start(
 async fn run(mut conn: SqliteConnection, mut log: PayloadLog, mut rx: mpsc::Receiver<Job>, batch_max: usize) {
     let mut jobs = Vec::with_capacity(batch_max);
     while rx.recv_many(&mut jobs, batch_max).await > 0 {
+        linger(&mut rx, &mut jobs, batch_max).await;
         let results = commit(&mut conn, &mut log, &jobs).await;
         for (job, result) in jobs.drain(..).zip(results) {
             let _ = job.reply.send(result);
         }
     }
     let _ = conn.close().await;
+}
+
+/// How long a batch of jobs nobody waits on may wait for more. Each commit costs a WAL sync, the
+/// write of every page it changed, and the readers' page caches, which a commit empties; records
+/// of retrievals taken one by one as they come cost first retrievals (and the lookups beside
+/// them) more than their own reads did (see docs/BENCHMARKS.md). A job somebody waits on ends
+/// the wait at once, and takes the lingering ones into its own commit, in order.
+pub(super) const LINGER: Duration = Duration::from_millis(20);
+
+/// Waits while `jobs` holds only jobs that linger, up to [`LINGER`], taking what comes.
+async fn linger(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>, batch_max: usize) {
+    let until = tokio::time::Instant::now() + LINGER;
+    while jobs.len() < batch_max && jobs.iter().all(|job| job.lingers) {
+        match tokio::time::timeout_at(until, rx.recv_many(jobs, batch_max - jobs.len())).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
 }
 
 async fn commit(conn: &mut SqliteConnection, log: &mut PayloadLog, jobs: &[Job]) -> Vec<Result<Applied>> {
@@ -950,4 +973,79 @@ impl OutboundRow {
 /// Many rows' values as one JSON array, so a batch is one statement rather than one per row.
 pub(super) fn json<T: serde::Serialize + ?Sized>(values: &T) -> Result<String> {
     Ok(serde_json::to_string(values).map_err(std::io::Error::other)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::{Instant, sleep};
+
+    fn job(lingers: bool) -> Job {
+        let (reply, _) = oneshot::channel();
+        Job { changes: Vec::new(), checksums: Vec::new(), envelopes: Vec::new(), chore: None, lingers, reply }
+    }
+
+    /// Sends `jobs` into the queue, each after its delay (from the start, in order).
+    fn later(tx: &mpsc::Sender<Job>, jobs: Vec<(u64, bool)>) {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            for (ms, lingers) in jobs {
+                tokio::time::sleep_until(start + Duration::from_millis(ms)).await;
+                tx.send(job(lingers)).await.unwrap();
+            }
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jobs_nobody_waits_on_wait_for_company_until_the_linger_ends() {
+        let (tx, mut rx) = mpsc::channel(16);
+        tx.send(job(true)).await.unwrap();
+        later(&tx, vec![(5, true), (10, true), (LINGER.as_millis() as u64 + 5, true)]);
+        let (mut jobs, start) = (Vec::new(), Instant::now());
+        rx.recv_many(&mut jobs, 64).await;
+        linger(&mut rx, &mut jobs, 64).await;
+        assert_eq!((jobs.len(), start.elapsed()), (3, LINGER));
+        // The one that came too late opens the next batch.
+        jobs.clear();
+        rx.recv_many(&mut jobs, 64).await;
+        assert_eq!(jobs.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_somebody_waits_on_ends_the_wait_and_takes_the_lingering_ones_along() {
+        let (tx, mut rx) = mpsc::channel(16);
+        tx.send(job(true)).await.unwrap();
+        later(&tx, vec![(5, false), (6, true)]);
+        let (mut jobs, start) = (Vec::new(), Instant::now());
+        rx.recv_many(&mut jobs, 64).await;
+        linger(&mut rx, &mut jobs, 64).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(5));
+        assert_eq!(jobs.iter().map(|j| j.lingers).collect::<Vec<_>>(), [true, false]);
+        // Nor does a batch that has one from the start wait at all.
+        sleep(Duration::from_millis(2)).await;
+        let (mut jobs, start) = (Vec::new(), Instant::now());
+        tx.send(job(false)).await.unwrap();
+        rx.recv_many(&mut jobs, 64).await;
+        linger(&mut rx, &mut jobs, 64).await;
+        assert_eq!((jobs.len(), start.elapsed()), (2, Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_or_a_closed_queue_ends_the_wait() {
+        let (tx, mut rx) = mpsc::channel(16);
+        for _ in 0..4 {
+            tx.send(job(true)).await.unwrap();
+        }
+        let (mut jobs, start) = (Vec::new(), Instant::now());
+        rx.recv_many(&mut jobs, 4).await;
+        linger(&mut rx, &mut jobs, 4).await;
+        assert_eq!((jobs.len(), start.elapsed()), (4, Duration::ZERO));
+        tx.send(job(true)).await.unwrap();
+        drop(tx);
+        let mut jobs = Vec::new();
+        rx.recv_many(&mut jobs, 4).await;
+        linger(&mut rx, &mut jobs, 4).await;
+        assert_eq!((jobs.len(), start.elapsed()), (1, Duration::ZERO));
+    }
 }

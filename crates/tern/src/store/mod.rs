@@ -267,18 +267,25 @@ impl Store {
     /// ahead of whatever it queues next, and returns what waits for their commit: for a change
     /// whose caller must not wait on the sync (a retrieval's record, while the message is on its
     /// way) but whose order among the caller's changes must hold.
+    /// Such a change may wait a moment in the queue for others to share its commit (see
+    /// [`committer::LINGER`]).
     pub async fn queue(&self, changes: Vec<Change>) -> Result<impl Future<Output = Result<Vec<bool>>> + use<>> {
-        let committed = self.enqueue(changes).await?;
+        let committed = self.enqueue(changes, true).await?;
         Ok(async move { Ok(committed.await?.flags) })
     }
 
     async fn commit(&self, changes: Vec<Change>) -> Result<committer::Applied> {
-        self.enqueue(changes).await?.await
+        self.enqueue(changes, false).await?.await
     }
 
     /// Hands `changes` to the committer; the future it returns resolves once they are committed
-    /// (and the delivery workers told, when they queued something).
-    async fn enqueue(&self, changes: Vec<Change>) -> Result<impl Future<Output = Result<committer::Applied>> + use<>> {
+    /// (and the delivery workers told, when they queued something). `lingers`: nobody waits on
+    /// their commit, so it may wait for others to share it.
+    async fn enqueue(
+        &self,
+        changes: Vec<Change>,
+        lingers: bool,
+    ) -> Result<impl Future<Output = Result<committer::Applied>> + use<>> {
         let queues = changes.iter().any(|c| {
             matches!(
                 c,
@@ -301,7 +308,7 @@ impl Store {
                 envelopes.push(serde_json::to_string(&m.envelope).map_err(std::io::Error::other)?);
             }
         }
-        let answer = self.send(changes, checksums, envelopes, None).await?;
+        let answer = self.send(changes, checksums, envelopes, None, lingers).await?;
         let store = self.clone();
         Ok(async move {
             let applied = answer.await.map_err(|_| StoreError::Closed)??;
@@ -319,16 +326,17 @@ impl Store {
         checksums: Vec<u32>,
         envelopes: Vec<String>,
         chore: Option<Chore>,
+        lingers: bool,
     ) -> Result<oneshot::Receiver<Result<committer::Applied>>> {
         let (reply, answer) = oneshot::channel();
-        let job = committer::Job { changes, checksums, envelopes, chore, reply };
+        let job = committer::Job { changes, checksums, envelopes, chore, lingers, reply };
         self.commits.send(job).await.map_err(|_| StoreError::Closed)?;
         Ok(answer)
     }
 
     /// Applies one of the store's own chores in a group commit.
     async fn chore(&self, chore: Chore) -> Result<committer::Applied> {
-        let answer = self.send(Vec::new(), Vec::new(), Vec::new(), Some(chore)).await?;
+        let answer = self.send(Vec::new(), Vec::new(), Vec::new(), Some(chore), false).await?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
