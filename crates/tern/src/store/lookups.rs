@@ -9,13 +9,12 @@
 //! them takes well under a millisecond.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use tokio::sync::{mpsc, oneshot};
 
-use super::committer::json;
 use super::readers::Readers;
 use super::{Delivery, Result, StoreError, delivery};
 
@@ -68,14 +67,30 @@ async fn run(readers: Arc<Readers>, mut queue: mpsc::Receiver<(String, Answer)>)
 
 /// The rows of the tokens of `group` that exist, by token.
 async fn lookup(readers: &Readers, group: &[(String, Answer)]) -> Result<HashMap<String, SqliteRow>> {
-    let tokens: Vec<&str> = group.iter().map(|(token, _)| token.as_str()).collect();
-    let tokens = json(&tokens)?;
+    let shape = group.len().next_power_of_two();
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(searches(shape)));
+    // The searches past the group's end look for the empty token, which no recipient has.
+    for i in 0..shape {
+        query = query.bind(group.get(i).map_or("", |(token, _)| token.as_str()));
+    }
     let mut conn = readers.lend().await?;
-    let rows = sqlx::query(delivery_query!("r.token IN (SELECT value FROM json_each(?))"))
-        .bind(tokens)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = query.fetch_all(&mut *conn).await?;
     rows.into_iter().map(|row| Ok((row.try_get::<String, _>(TOKEN_COLUMN)?, row))).collect()
+}
+
+/// The query that looks up `n` tokens (a power of two, at most [`GROUP_MAX`]): one search of the
+/// token index per token, joined by `UNION ALL`. Not `token IN (...)`: for any list of more
+/// than one value SQLite builds a temporary table of the values first, which cost more than
+/// the searches (see docs/BENCHMARKS.md). Powers of two, so that each reader connection
+/// prepares a handful of statements, not one per group size.
+fn searches(n: usize) -> &'static str {
+    static SEARCHES: OnceLock<Vec<String>> = OnceLock::new();
+    let all = SEARCHES.get_or_init(|| {
+        std::iter::successors(Some(1), |n| (n * 2 <= GROUP_MAX).then_some(n * 2))
+            .map(|n| vec![delivery_query!("r.token = ?"); n].join(" UNION ALL "))
+            .collect()
+    });
+    &all[n.trailing_zeros() as usize]
 }
 
 /// Where `delivery_query!` puts the recipient's token.
