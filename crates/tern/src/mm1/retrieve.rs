@@ -7,6 +7,7 @@
 //! the retrieval is queued in order but not waited for.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, State};
@@ -32,7 +33,7 @@ use crate::store::{Change, Delivery, NewMessage, RecipientState, StoreError};
 const FIELDS_ROOM: u64 = 4096;
 
 pub async fn get(
-    State(mm1): State<Mm1>,
+    State(mm1): State<Arc<Mm1>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(token): Path<String>,
     headers: HeaderMap,

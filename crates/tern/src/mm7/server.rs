@@ -37,7 +37,8 @@ pub struct Mm7 {
 }
 
 pub fn router(mm7: Mm7) -> Router {
-    Router::new().fallback(post).with_state(mm7)
+    // Shared, not cloned for each request (see `mm1::router`).
+    Router::new().fallback(post).with_state(Arc::new(mm7))
 }
 
 /// The answer header of a request that could not be read: the default namespace and version.
@@ -62,7 +63,7 @@ fn fault(http: Http, h: &Mm7Header, s: &Status) -> Response {
     xml(http, soap::write_fault(h, s))
 }
 
-async fn post(State(mm7): State<Mm7>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
+async fn post(State(mm7): State<Arc<Mm7>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
     if request.method() != Method::POST {
         return (Http::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
     }
