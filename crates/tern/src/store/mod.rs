@@ -235,7 +235,7 @@ impl Store {
         let read = Arc::new(Readers::new(options.read_only(true), READERS));
         let (commits, handle) = committer::start(writer, payloads.clone(), batch_max).await?;
         let store = Store {
-            lookups: Lookups::start(read.clone()),
+            lookups: Lookups::start(&data_dir.join("tern.db"))?,
             read,
             commits,
             lender: Arc::new(Lender::new(payloads.clone())),
@@ -522,27 +522,50 @@ impl Store {
     }
 }
 
-fn delivery(r: &sqlx::sqlite::SqliteRow) -> Result<Delivery> {
-    let envelope: String = r.try_get(4)?;
+/// The columns of a [`delivery_query!`] row, read in place from either SQLite library's row
+/// (sqlx for every query but the token lookups, rusqlite for those: `lookups.rs`).
+trait Columns {
+    fn int(&self, i: usize) -> Result<i64>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>>;
+    fn text(&self, i: usize) -> Result<&str>;
+    fn opt_text(&self, i: usize) -> Result<Option<&str>>;
+}
+
+impl Columns for sqlx::sqlite::SqliteRow {
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        Ok(self.try_get(i)?)
+    }
+    fn text(&self, i: usize) -> Result<&str> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<&str>> {
+        Ok(self.try_get(i)?)
+    }
+}
+
+fn delivery(r: &impl Columns) -> Result<Delivery> {
     Ok(Delivery {
-        recipient: r.try_get(0)?,
-        address: r.try_get(1)?,
-        route: r.try_get(14)?,
-        state: r.try_get::<String, _>(2)?.parse()?,
-        transaction_id: r.try_get(3)?,
-        envelope: serde_json::from_str(&envelope).map_err(|e| decode_error(&e))?,
-        format: format_from(&r.try_get::<String, _>(5)?)?,
-        size: u64::try_from(r.try_get::<i64, _>(6)?).unwrap_or(0),
-        expired: r.try_get(7)?,
+        recipient: r.int(0)?,
+        address: r.text(1)?.to_owned(),
+        route: r.text(14)?.to_owned(),
+        state: r.text(2)?.parse()?,
+        transaction_id: r.opt_text(3)?.map(str::to_owned),
+        envelope: serde_json::from_str(r.text(4)?).map_err(|e| decode_error(&e))?,
+        format: format_from(r.text(5)?)?,
+        size: u64::try_from(r.int(6)?).unwrap_or(0),
+        expired: r.int(7)? != 0,
         body: Location {
-            segment: r.try_get(8)?,
-            offset: u64::try_from(r.try_get::<i64, _>(9)?).unwrap_or(0),
-            length: u64::try_from(r.try_get::<i64, _>(10)?).unwrap_or(0),
+            segment: r.int(8)?,
+            offset: u64::try_from(r.int(9)?).unwrap_or(0),
+            length: u64::try_from(r.int(10)?).unwrap_or(0),
             // Stored as SQLite's signed integer; the 32 bits are the checksum.
-            crc: r.try_get::<Option<i64>, _>(11)?.map(|crc| crc as u32),
+            crc: r.opt_int(11)?.map(|crc| crc as u32),
         }
         .to_ref(),
-        read_at: r.try_get(12)?,
-        acked_at: r.try_get(13)?,
+        read_at: r.opt_int(12)?,
+        acked_at: r.opt_int(13)?,
     })
 }
