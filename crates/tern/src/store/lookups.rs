@@ -58,6 +58,7 @@ fn run(conn: &rusqlite::Connection, mut queue: mpsc::Receiver<(String, Answer)>)
                 for (token, answer) in group.drain(..) {
                     let _ = answer.send(lookup(&tx, &token));
                 }
+                // It only read: a failure to end it loses nothing (it is rolled back when dropped).
                 let _ = tx.commit();
             }
             Err(e) => {
