@@ -419,9 +419,10 @@ async fn apply(
                 .rows_affected()
                 > 0;
             if moved && *cancel_pushes {
-                sqlx::query(
-                    "UPDATE pushes SET state = 'cancelled' WHERE recipient = ? AND state IN ('pending', 'leased', 'waiting')",
-                )
+                sqlx::query(concat!(
+                    "UPDATE pushes SET state = 'cancelled' WHERE recipient = ? AND state IN ",
+                    unsent_pushes!()
+                ))
                 .bind(recipient)
                 .execute(&mut *conn)
                 .await?;
@@ -548,10 +549,11 @@ async fn apply(
                 .bind(message)
                 .execute(&mut *conn)
                 .await?;
-                sqlx::query(
-                    "UPDATE pushes SET state = 'cancelled' WHERE state IN ('pending', 'leased', 'waiting') AND recipient IN \
-                     (SELECT id FROM recipients WHERE message = ?)",
-                )
+                sqlx::query(concat!(
+                    "UPDATE pushes SET state = 'cancelled' WHERE state IN ",
+                    unsent_pushes!(),
+                    " AND recipient IN (SELECT id FROM recipients WHERE message = ?)"
+                ))
                 .bind(message)
                 .execute(&mut *conn)
                 .await?;
@@ -803,6 +805,12 @@ async fn receipt_status(conn: &mut SqliteConnection, parts: &str) -> Result<bool
         > 0)
 }
 
+/// Sends the pushes set aside (`waiting`) back to the due queue, each due when it was before;
+/// how many there were.
+pub(super) async fn resume_waiting(conn: &mut SqliteConnection) -> Result<u64> {
+    Ok(sqlx::query("UPDATE pushes SET state = 'pending' WHERE state = 'waiting'").execute(conn).await?.rows_affected())
+}
+
 /// Leases the pushes due at `now`, the earliest due first, and returns them with what their
 /// notifications are built from.
 ///
@@ -810,12 +818,6 @@ async fn receipt_status(conn: &mut SqliteConnection, parts: &str) -> Result<bool
 /// own thread and hands rows over one by one, which for a batch cost more thread wake-ups than
 /// the lease itself. Within the transaction nothing else writes, so the pushes read are the
 /// pushes leased.
-/// Sends the pushes set aside (`waiting`) back to the due queue, each due when it was before;
-/// how many there were.
-pub(super) async fn resume_waiting(conn: &mut SqliteConnection) -> Result<u64> {
-    Ok(sqlx::query("UPDATE pushes SET state = 'pending' WHERE state = 'waiting'").execute(conn).await?.rows_affected())
-}
-
 async fn lease_due(conn: &mut SqliteConnection, now: i64, until: i64, limit: i64) -> Result<Vec<DuePush>> {
     let due: String = sqlx::query_scalar(
         "SELECT json_group_array(json_array(p.id, p.msisdn, p.attempts, \

@@ -9,6 +9,15 @@
 //! beside the delivered ones, invisible to delivery, until released or deleted (`held.rs`); its
 //! flood and duplicate counters are kept here too (`counters.rs`).
 
+/// The states of a push not yet sent for good (due, being sent, or set aside for want of a
+/// bearer), which a retrieval or a cancellation cancels: one list for every such query, so that a
+/// state added later reaches them all.
+macro_rules! unsent_pushes {
+    () => {
+        "('pending', 'leased', 'waiting')"
+    };
+}
+
 mod batch;
 mod committer;
 mod counters;
@@ -219,8 +228,9 @@ impl Store {
     /// requests one group commit takes.
     pub async fn open(data_dir: &Path, batch_max: usize) -> Result<(Store, committer::Handle)> {
         std::fs::create_dir_all(data_dir)?;
+        let database = data_dir.join("tern.db");
         let options = SqliteConnectOptions::new()
-            .filename(data_dir.join("tern.db"))
+            .filename(&database)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -235,7 +245,7 @@ impl Store {
         let read = Arc::new(Readers::new(options.read_only(true), READERS));
         let (commits, handle) = committer::start(writer, payloads.clone(), batch_max).await?;
         let store = Store {
-            lookups: Lookups::start(&data_dir.join("tern.db"))?,
+            lookups: Lookups::start(&database)?,
             read,
             commits,
             lender: Arc::new(Lender::new(payloads.clone())),

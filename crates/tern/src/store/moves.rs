@@ -63,10 +63,10 @@ pub(super) async fn move_all(conn: &mut SqliteConnection, moves: &[Move]) -> Res
     let cancel: Vec<i64> =
         moves.iter().filter(|m| m.cancel_pushes && moved.contains(&m.recipient)).map(|m| m.recipient).collect();
     if !cancel.is_empty() {
-        sqlx::query(
-            "UPDATE pushes SET state = 'cancelled' \
-             WHERE recipient IN (SELECT value FROM json_each(?)) AND state IN ('pending', 'leased', 'waiting')",
-        )
+        sqlx::query(concat!(
+            "UPDATE pushes SET state = 'cancelled' WHERE recipient IN (SELECT value FROM json_each(?)) AND state IN ",
+            unsent_pushes!()
+        ))
         .bind(json(&cancel)?)
         .execute(&mut *conn)
         .await?;
