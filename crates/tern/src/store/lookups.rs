@@ -65,7 +65,7 @@ fn run(conn: &rusqlite::Connection, mut queue: mpsc::Receiver<(String, Answer)>)
                 // Each asker hears of the failure; the error itself can be given to one only.
                 let text = e.to_string();
                 for (_, answer) in group.drain(..) {
-                    let _ = answer.send(Err(StoreError::Io(std::io::Error::other(format!("token lookup: {text}")))));
+                    let _ = answer.send(Err(lookup_error(&text)));
                 }
             }
         }
@@ -95,6 +95,10 @@ impl Columns for rusqlite::Row<'_> {
 }
 
 fn sqlite_error(e: rusqlite::Error) -> StoreError {
+    lookup_error(&e)
+}
+
+fn lookup_error(e: &dyn std::fmt::Display) -> StoreError {
     StoreError::Io(std::io::Error::other(format!("token lookup: {e}")))
 }
 
