@@ -32,7 +32,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let cfg = Config::load(args.config.as_deref())?;
     crate::logging::init("info")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(Arc::new(cfg), signal()))
+    runtime.block_on(async {
+        let stop = signal()?;
+        serve(Arc::new(cfg), stop).await
+    })
 }
 
 /// Runs the relay until `stop` resolves, then shuts it down in order; also what `tern demo`
@@ -230,17 +233,17 @@ async fn start_delivery(
     Ok((done, links))
 }
 
-async fn signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// Resolves on SIGTERM or SIGINT. The handlers are installed now, before anything listens: a
+/// signal that came before them (a service manager stopping the relay as soon as its port
+/// opened) would end the process at once, without its orderly shutdown.
+fn signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
+    })
 }
