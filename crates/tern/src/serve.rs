@@ -13,7 +13,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
 use crate::delivery;
-use crate::http::{self, Limits, Meters};
+use crate::http::{self, FileSends, Limits, Meters};
 use crate::mailroom::Mailroom;
 use crate::mm1::body::Budget;
 use crate::mm1::{self, Mm1};
@@ -116,7 +116,9 @@ pub async fn serve(cfg: Arc<Config>, stop: impl Future<Output = ()> + Send + 'st
         refused: metrics::counter!("tern_mm1_connections_refused_total"),
     };
     let limits = limits(&cfg, "mm1", meters);
-    http::serve(socket, app, &limits, cap, None, stop).await;
+    let sends =
+        FileSends { files: store.body_files(), octets: metrics::counter!("tern_mm1_octets_sent_from_files_total") };
+    http::serve(socket, app, &limits, cap, None, Some(sends), stop).await;
 
     tracing::info!("stopping");
     let _ = stopping.send(true);
@@ -185,7 +187,7 @@ async fn start_mm7(
         let stop = async move {
             let _ = stop.changed().await;
         };
-        http::serve(socket, app, &limits, cap, tls, stop).await;
+        http::serve(socket, app, &limits, cap, tls, None, stop).await;
     }))
 }
 

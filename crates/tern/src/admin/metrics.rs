@@ -55,7 +55,7 @@ struct Series {
     help: &'static str,
 }
 
-const SERIES: [Series; 26] = [
+const SERIES: [Series; 27] = [
     Series {
         name: "tern_mm1_submissions_total",
         kind: Kind::Counter,
@@ -118,6 +118,12 @@ const SERIES: [Series; 26] = [
         kind: Kind::Counter,
         labels: Labels::None,
         help: "MM1 connections answered 503 because no slot came free at the cap",
+    },
+    Series {
+        name: "tern_mm1_octets_sent_from_files_total",
+        kind: Kind::Counter,
+        labels: Labels::None,
+        help: "Octets of stored bodies the kernel sent to MM1 clients straight from the store's files",
     },
     Series {
         name: "tern_store_damaged_bodies_total",

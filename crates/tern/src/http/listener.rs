@@ -3,15 +3,14 @@
 //! the relay's descriptors: the open-file limit raised at start
 //! and the connection cap drawn from it, idle connections closed first at the cap, a minimal 503
 //! when no slot comes free, hyper's header-read timeout, which also ends idle keep-alive
-//! connections, and a timeout on writes a client does not take. What a request gets is
+//! connections, and a timeout on writes a client does not take (`socket.rs`, which also sends
+//! stored bodies from their files). What a request gets is
 //! the interface's router's business; each request carries the peer's address as
 //! `ConnectInfo<SocketAddr>`. On `stop` it stops accepting, closes idle connections and waits
 //! for the requests in flight.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -21,12 +20,14 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustix::io::Errno;
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
-use tokio::time::{Instant, Sleep};
-
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
+
+use super::socket::{FileSends, Socket};
+use crate::store::MAPS_MAX;
 
 /// One interface's connection metrics: open now, shed at the cap, refused for want of a slot.
 #[derive(Debug, Clone)]
@@ -51,9 +52,10 @@ pub struct Limits {
     pub body_stall: Duration,
 }
 
-/// Descriptors kept from the HTTP interfaces for the store's files, the bearers' links, the
-/// admin endpoint and the moment a refused connection is open.
-const RESERVED_FILES: u64 = 256;
+/// Descriptors kept from the HTTP interfaces for the store's files (among them the segments
+/// open for sending bodies from, at most `MAPS_MAX`), the bearers' links, the admin endpoint and
+/// the moment a refused connection is open.
+const RESERVED_FILES: u64 = 256 + MAPS_MAX as u64;
 
 /// hyper's buffer size limit, which also bounds a request's head: ample for a handset's headers,
 /// and small enough that thousands of connections reading bodies at once hold little memory.
@@ -103,13 +105,15 @@ fn cap_for(configured: usize, open_files: u64) -> usize {
 }
 
 /// Serves `app` on `listener` (over TLS when `tls` is given) until `stop` resolves, then lets
-/// the requests in flight finish.
+/// the requests in flight finish. Without TLS, answers' bodies lent from `sends`'s files are
+/// sent from there.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: &Limits,
     cap: usize,
     tls: Option<TlsAcceptor>,
+    sends: Option<FileSends>,
     stop: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(cap));
@@ -174,7 +178,7 @@ pub async fn serve(
                 }
             })
         };
-        let socket = Socket::new(stream, stall);
+        let socket = Socket::new(stream, stall, if tls.is_none() { sends.clone() } else { None });
         let mut signals = signals.clone();
         // A shed asked for before this connection was accepted is not for it.
         signals.borrow_and_update();
@@ -242,77 +246,6 @@ where
     ended.map_err(|e| e.to_string())
 }
 
-/// A connection's socket whose writes fail once they have waited longer than the stall timeout
-/// for the client to take more: hyper has no write timeout, and a client that stops reading its
-/// answers would otherwise hold its connection (and an answer's budget) for good.
-struct Socket {
-    io: TcpStream,
-    stall: Duration,
-    /// Made at the first write that has to wait; armed while writes wait.
-    timer: Option<Pin<Box<Sleep>>>,
-    armed: bool,
-}
-
-impl Socket {
-    fn new(io: TcpStream, stall: Duration) -> Self {
-        Socket { io, stall, timer: None, armed: false }
-    }
-
-    /// Passes on a write's outcome, turning a wait longer than the stall timeout into an error.
-    fn timed<T>(&mut self, cx: &mut Context<'_>, outcome: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
-        if outcome.is_ready() {
-            self.armed = false;
-            return outcome;
-        }
-        let deadline = Instant::now() + self.stall;
-        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if !self.armed {
-            timer.as_mut().reset(deadline);
-            self.armed = true;
-        }
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl AsyncRead for Socket {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Socket {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let outcome = Pin::new(&mut this.io).poll_write(cx, buf);
-        this.timed(cx, outcome)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let outcome = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        this.timed(cx, outcome)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-}
-
 /// Counts a request in flight on its connection for as long as it lives.
 struct InFlight(Arc<AtomicUsize>);
 
@@ -361,7 +294,7 @@ mod tests {
 
     #[test]
     fn the_cap_leaves_descriptors_for_the_rest() {
-        assert_eq!(cap_for(4096, 1024), 768);
+        assert_eq!(cap_for(4096, 1024), 704);
         assert_eq!(cap_for(100, 1024), 100);
         assert_eq!(cap_for(4096, 1 << 20), 4096);
         // A small limit is shared rather than all taken by the reserve.

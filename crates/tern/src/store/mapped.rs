@@ -7,9 +7,14 @@
 //! Pages of a mapping that have been read count in the relay's resident memory although they
 //! are the page cache's, so mappings are retired once [`RETIRE_AFTER`] octets have been asked
 //! of them all together, or once [`MAPS_MAX`] segments are mapped, and those pages leave the
-//! relay's count as the last answer using them is sent. A mapping holds no file descriptor
-//! (the connection cap is drawn from those), and a segment that is deleted is forgotten here at
-//! once ([`Lender::forget`]).
+//! relay's count as the last answer using them is sent. A segment that is deleted is forgotten
+//! here at once ([`Lender::forget`]).
+//!
+//! A current mapping also keeps its segment open, so that an answer lent from it can be sent
+//! from the file by the kernel ([`Lender::file_of`], used by the HTTP listener's `sendfile`)
+//! rather than copied from the mapping into the socket. A retired mapping closes its file at
+//! once: the relay holds at most [`MAPS_MAX`] such descriptors (the connection cap is drawn
+//! from the rest).
 //!
 //! This is the one place in the relay that uses `unsafe`, for the system calls a mapping needs.
 //! What keeps it sound:
@@ -53,9 +58,16 @@ pub struct Lender {
 
 #[derive(Debug, Default)]
 struct Maps {
-    by_segment: HashMap<i64, Arc<SegmentMap>>,
+    by_segment: HashMap<i64, Current>,
     /// Octets asked of these mappings so far.
     lent: u64,
+}
+
+/// A segment's mapping while bodies are lent from it, and the segment's file, open for sending.
+#[derive(Debug)]
+struct Current {
+    map: Arc<SegmentMap>,
+    file: Arc<File>,
 }
 
 /// What [`Lender::lend`] found.
@@ -111,10 +123,10 @@ impl Drop for SegmentMap {
 impl SegmentMap {
     /// Maps segment `segment` with room for at least `need` octets. The open segment keeps
     /// growing, so the mapping reaches past its end (which is allowed, while those pages are
-    /// not touched) far enough for it to be sealed.
-    fn open(dir: &std::path::Path, segment: i64, need: u64) -> io::Result<SegmentMap> {
+    /// not touched) far enough for it to be sealed. The file is returned too; the mapping does
+    /// not need it.
+    fn open(dir: &std::path::Path, segment: i64, need: u64) -> io::Result<(SegmentMap, File)> {
         let path = segment_path(dir, segment);
-        // Closed once mapped: the mapping keeps the file itself.
         let file = File::open(&path)?;
         let len = need.max(2 * SEGMENT_SIZE);
         let len = usize::try_from(len).map_err(|_| io::Error::other("a segment larger than memory"))?;
@@ -122,7 +134,7 @@ impl SegmentMap {
         // is at that address, and the file's bytes there never change (see the module's header).
         let base = unsafe { mmap(std::ptr::null_mut(), len, ProtFlags::READ, MapFlags::SHARED, &file, 0)? };
         let base = NonNull::new(base).ok_or_else(|| io::Error::other("mmap gave a null address"))?;
-        Ok(SegmentMap { path, base, len, seen_len: AtomicU64::new(0) })
+        Ok((SegmentMap { path, base, len, seen_len: AtomicU64::new(0) }, file))
     }
 
     /// Whether every page of `start..start + len` is in the page cache now.
@@ -160,7 +172,8 @@ impl SegmentMap {
 }
 
 impl Maps {
-    /// Retires every mapping: each is unmapped when the last answer lent from it is sent.
+    /// Retires every mapping: each closes its file now and is unmapped when the last answer
+    /// lent from it is sent.
     fn retire(&mut self) {
         self.by_segment.clear();
         self.lent = 0;
@@ -177,16 +190,18 @@ impl Lender {
         let Some(end) = at.offset.checked_add(at.length) else { return Ok(Lend::PastEnd) };
         let map = {
             let mut maps = self.maps.lock().map_err(|_| io::Error::other("the mappings' lock is poisoned"))?;
-            let current = maps.by_segment.get(&at.segment).filter(|m| end <= m.len as u64).cloned();
+            let current = maps.by_segment.get(&at.segment).filter(|c| end <= c.map.len as u64);
             let map = match current {
-                Some(map) => map,
+                Some(current) => Arc::clone(&current.map),
                 None => {
-                    let Ok(map) = SegmentMap::open(&self.dir, at.segment, end) else { return Ok(Lend::NotCached) };
+                    let Ok((map, file)) = SegmentMap::open(&self.dir, at.segment, end) else {
+                        return Ok(Lend::NotCached);
+                    };
                     let map = Arc::new(map);
                     if maps.by_segment.len() >= MAPS_MAX {
                         maps.retire();
                     }
-                    maps.by_segment.insert(at.segment, Arc::clone(&map));
+                    maps.by_segment.insert(at.segment, Current { map: Arc::clone(&map), file: Arc::new(file) });
                     map
                 }
             };
@@ -202,6 +217,21 @@ impl Lender {
         // Both fit in the mapping: `end <= map.len`, which is a `usize`.
         let (start, len) = (at.offset as usize, at.length as usize);
         Ok(if map.cached(start, len)? { Lend::Lent(Lent { map, start, len }) } else { Lend::NotCached })
+    }
+
+    /// The segment file holding `bytes` and their offset in it, when they are a slice of a
+    /// current mapping within the part of the file known to exist (so every body lent from it
+    /// while the mapping is current). Two live regions of memory never overlap, so borrowed
+    /// bytes that lie in a live mapping's range are that mapping's, which are the file's.
+    pub fn file_of(&self, bytes: &[u8]) -> Option<(Arc<File>, u64)> {
+        let at = bytes.as_ptr() as usize;
+        let maps = self.maps.lock().ok()?;
+        maps.by_segment.values().find_map(|current| {
+            let offset = at.checked_sub(current.map.base.as_ptr() as usize)?;
+            let end = offset.checked_add(bytes.len())?;
+            let known = current.map.seen_len.load(Ordering::Relaxed);
+            (end <= current.map.len && end as u64 <= known).then(|| (Arc::clone(&current.file), offset as u64))
+        })
     }
 
     /// Drops the mapping of a segment about to be deleted, so that its space is freed as soon
@@ -253,6 +283,33 @@ mod tests {
         assert_eq!(lent_a.as_ref(), &first[..]);
         assert_eq!(lent_b.as_ref(), &second[..]);
         assert!(lender.maps.lock().unwrap().by_segment.is_empty());
+    }
+
+    #[test]
+    fn a_lent_body_is_found_in_its_segment_file_while_its_mapping_is_current() {
+        use std::os::unix::fs::FileExt;
+        let dir = scratch("file-of");
+        let mut log = PayloadLog::open(&dir, 1).unwrap();
+        let first = body(5000, 6);
+        let second = body(70_000, 7);
+        let (a, b) = (store(&mut log, &first), store(&mut log, &second));
+        let lender = Lender::new(dir.to_path_buf());
+        let (lent_a, lent_b) = (lent(&lender, a), lent(&lender, b));
+        for (lent, at, bytes) in [(&lent_a, a, &first), (&lent_b, b, &second)] {
+            let (file, offset) = lender.file_of(lent.as_ref()).unwrap();
+            assert_eq!(offset, at.offset);
+            let mut read = vec![0; bytes.len()];
+            file.read_exact_at(&mut read, offset).unwrap();
+            assert_eq!(&read, bytes);
+        }
+        // What is left of a body after part of it was sent.
+        assert_eq!(lender.file_of(&lent_b.as_ref()[1000..]).unwrap().1, b.offset + 1000);
+        // The same bytes in the relay's own memory are no file's.
+        assert!(lender.file_of(&second).is_none());
+        // Once the mapping is retired its file is closed: the body is still lent, but copied.
+        lender.forget(1);
+        assert!(lender.file_of(lent_b.as_ref()).is_none());
+        assert_eq!(lent_b.as_ref(), &second[..]);
     }
 
     #[test]

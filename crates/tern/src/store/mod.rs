@@ -50,7 +50,7 @@ use crate::core::envelope::BodyFormat;
 use committer::Chore;
 use counters::Counters;
 use lookups::Lookups;
-use mapped::Lender;
+pub use mapped::{Lender, MAPS_MAX};
 use payloads::Location;
 use readers::Readers;
 
@@ -502,6 +502,12 @@ impl Store {
             self.chore(Chore::Forget(segment)).await?;
         }
         Ok(dead.len())
+    }
+
+    /// Where the bodies [`Store::body`] lends from the page cache lie in the store's files, for
+    /// an interface that has the kernel send them from there.
+    pub fn body_files(&self) -> Arc<Lender> {
+        Arc::clone(&self.lender)
     }
 
     /// Reads a stored body, checked against its length and checksum: bytes that are not the
