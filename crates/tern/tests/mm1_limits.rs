@@ -134,15 +134,6 @@ fn memory(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// A counter or gauge from the admin endpoint, 0 when absent.
-fn metric(relay: &Relay, series: &str) -> f64 {
-    relay
-        .metrics()
-        .lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
-}
-
 /// Whether the relay closes `stream` within `within` (reads end or fail) without it sending more.
 fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
     stream.set_read_timeout(Some(within)).unwrap();
@@ -215,8 +206,8 @@ fn stalled_bodies_are_held_within_the_body_budget() {
         assert!(Instant::now() < deadline, "still busy after the stalled bodies should have been cut");
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert!(metric(&relay, "tern_mm1_submissions_total{status=\"busy\"}") >= 1.0);
-    assert!(metric(&relay, "tern_mm1_submissions_total{status=\"body-timeout\"}") >= 1.0);
+    assert!(relay.metric("tern_mm1_submissions_total{status=\"busy\"}") >= 1.0);
+    assert!(relay.metric("tern_mm1_submissions_total{status=\"body-timeout\"}") >= 1.0);
     drop(held);
 }
 
@@ -265,12 +256,12 @@ fn a_client_that_stops_taking_its_answers_is_cut_off() {
         write!(stuck, "GET {path} HTTP/1.1\r\nHost: x\r\nX-MSISDN: {RECIPIENT}\r\n\r\n").unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&relay, "tern_mm1_connections") < 1.0 {
+    while relay.metric("tern_mm1_connections") < 1.0 {
         assert!(Instant::now() < deadline, "the connection never opened");
         std::thread::sleep(Duration::from_millis(20));
     }
     let deadline = Instant::now() + Duration::from_secs(8);
-    while metric(&relay, "tern_mm1_connections") > 0.0 {
+    while relay.metric("tern_mm1_connections") > 0.0 {
         assert!(Instant::now() < deadline, "a connection whose client stopped reading is still open");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -287,7 +278,7 @@ fn at_the_cap_idle_connections_go_first_then_new_ones_get_503() {
             ("TERN_MM1__BODY_TIMEOUT_SECS", "30"),
         ],
     );
-    let gauge = || metric(&relay, "tern_mm1_connections");
+    let gauge = || relay.metric("tern_mm1_connections");
     // The probe that saw the relay listening is gone first, so that the cap is the test's alone.
     wait_until("the probe connection to close", || gauge() == 0.0);
     // Ten idle connections fill the cap; a handset still gets through, as they are closed.
@@ -296,7 +287,7 @@ fn at_the_cap_idle_connections_go_first_then_new_ones_get_503() {
     let answer = relay.post(&send_req("past-the-cap"), Some(SENDER));
     assert_eq!(send_conf(&answer.body).response_status, Some(ResponseStatus::OK));
     wait_until("the idle connections to close", || gauge() == 0.0);
-    assert!(metric(&relay, "tern_mm1_connections_shed_total") >= 1.0);
+    assert!(relay.metric("tern_mm1_connections_shed_total") >= 1.0);
     // Ten requests in flight fill it: the next connection waits and gets a bare 503, and the one
     // after it gets its 503 without waiting.
     let busy = stalled(&relay, 10, 1000, 10);
@@ -311,7 +302,7 @@ fn at_the_cap_idle_connections_go_first_then_new_ones_get_503() {
     let (status, _) = status_and_body(&exchange(&relay, b"GET /m/x HTTP/1.1\r\nHost: x\r\n\r\n", false));
     assert_eq!(status, 503);
     assert!(started.elapsed() < Duration::from_millis(500), "answered after {:?}", started.elapsed());
-    assert_eq!(metric(&relay, "tern_mm1_connections_refused_total"), 2.0);
+    assert_eq!(relay.metric("tern_mm1_connections_refused_total"), 2.0);
     drop((idle, busy));
 }
 
@@ -338,8 +329,8 @@ fn idle_sockets_beyond_the_open_file_limit_leave_mm1_and_admin_answering() {
     };
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     handset_round_trip(&relay, "past-the-idle");
-    assert!(metric(&relay, "tern_mm1_connections_shed_total") >= 1.0);
-    assert!(metric(&relay, "tern_mm1_connections") <= 768.0);
+    assert!(relay.metric("tern_mm1_connections_shed_total") >= 1.0);
+    assert!(relay.metric("tern_mm1_connections") <= 768.0);
     drop(held);
     relay.stop();
 
@@ -401,7 +392,7 @@ fn bodies_that_cannot_be_read_are_answered_and_counted_for_what_they_were() {
     let (_, body) = status_and_body(&exchange(&relay, &request, false));
     assert_eq!(send_conf(&body).response_status, Some(ResponseStatus::PERMANENT_CONTENT_NOT_ACCEPTED));
 
-    let count = |status: &str| metric(&relay, &format!("tern_mm1_submissions_total{{status=\"{status}\"}}"));
+    let count = |status: &str| relay.metric(&format!("tern_mm1_submissions_total{{status=\"{status}\"}}"));
     assert_eq!(count("body-malformed"), 1.0);
     assert_eq!(count("body-aborted"), 1.0);
     assert_eq!(count("body-timeout"), 1.0);
@@ -423,7 +414,7 @@ fn a_handset_gets_through_2000_idle_and_1000_stalled_connections() {
     let stalled = stalled(&relay, 1000, 1_200_000, 1_000_000);
     // Connections the kernel completed beyond the listen backlog reach the relay a little later.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&relay, "tern_mm1_connections") < 3000.0 && Instant::now() < deadline {
+    while relay.metric("tern_mm1_connections") < 3000.0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     let started = Instant::now();
@@ -434,6 +425,6 @@ fn a_handset_gets_through_2000_idle_and_1000_stalled_connections() {
     // The documented bound: 48 MiB + 2 x 64 MiB budget + 3,000 x 48 KiB.
     let bound = 48 * 1024 + 2 * 64 * 1024 + 3000 * 48;
     assert!(peak < bound, "VmHWM {peak} KiB over the bound {bound} KiB");
-    assert!(metric(&relay, "tern_mm1_connections") >= 3000.0, "the flood was not held open");
+    assert!(relay.metric("tern_mm1_connections") >= 3000.0, "the flood was not held open");
     drop((idle, stalled));
 }

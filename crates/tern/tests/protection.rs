@@ -71,20 +71,10 @@ fn status_from(relay: &Relay, pdu: &[u8], sender: &str) -> (Option<ResponseStatu
     (conf.response_status, conf.response_text.map(|t| t.text))
 }
 
-/// A series' value in the relay's metrics, 0 when it is not there.
-fn metric(relay: &Relay, series: &str) -> u64 {
-    let metrics = relay.metrics();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
-}
-
 fn decisions(relay: &Relay, interface: &str, check: &str, action: &str) -> u64 {
-    metric(
-        relay,
-        &format!("tern_protection_decisions_total{{interface=\"{interface}\",check=\"{check}\",action=\"{action}\"}}"),
-    )
+    relay.metric(&format!(
+        "tern_protection_decisions_total{{interface=\"{interface}\",check=\"{check}\",action=\"{action}\"}}"
+    )) as u64
 }
 
 /// The parts of the message a notification points at, fetched by [`RECIPIENT`]: (type, bytes).
@@ -511,7 +501,7 @@ profile = "sums"
     to.sort();
     assert_eq!(to, ["noc@operator.test", "security@operator.test"]);
     assert!(mails[0].header("Subject").is_some_and(|s| s.starts_with("Tern protection")), "{:?}", mails[0].headers);
-    assert_eq!(metric(&relay, "tern_protection_notifications_total{outcome=\"sent\"}"), 1);
+    assert_eq!(relay.metric("tern_protection_notifications_total{outcome=\"sent\"}"), 1.0);
 }
 
 #[test]

@@ -195,6 +195,15 @@ impl Relay {
         raw.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
     }
 
+    /// A series' value in the admin endpoint's Prometheus text (`name` or `name{labels}`, as
+    /// written there), 0 when it is not there.
+    pub fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
     pub fn get(&self, url: &str, msisdn: Option<&str>) -> Answer {
         let path = url.strip_prefix(&self.base).unwrap_or(url);
         let headers: Vec<(&str, &str)> = msisdn.map(|m| ("X-MSISDN", m)).into_iter().collect();
