@@ -330,7 +330,8 @@ fn idle_sockets_beyond_the_open_file_limit_leave_mm1_and_admin_answering() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     handset_round_trip(&relay, "past-the-idle");
     assert!(relay.metric("tern_mm1_connections_shed_total") >= 1.0);
-    assert!(relay.metric("tern_mm1_connections") <= 768.0);
+    // The cap under 1,024 open files: what is left after the 320 kept for the rest of the relay.
+    assert!(relay.metric("tern_mm1_connections") <= 704.0);
     drop(held);
     relay.stop();
 

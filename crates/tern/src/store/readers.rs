@@ -6,8 +6,8 @@
 //! three round trips between threads where it needs one. On a retrieval (whose token lookups
 //! went through these connections then; they have a thread of their own now, `lookups.rs`)
 //! those hand-overs were a larger share of the relay's time than the query and the body read
-//! together (see docs/BENCHMARKS.md). A connection whose query was abandoned half way is still safe to lend
-//! again: its thread runs commands in order, and stops sending rows nobody reads.
+//! together (see docs/BENCHMARKS.md). A connection whose query was abandoned half way is still
+//! safe to lend again: its thread runs commands in order, and stops sending rows nobody reads.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
