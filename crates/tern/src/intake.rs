@@ -180,7 +180,7 @@ impl Intake {
             return Ok(());
         }
         if let Some(rewritten) = self.screener.rewrite(&screening, &content) {
-            message.body = content::to_wsp(&rewritten);
+            message.body = content::to_wsp(&rewritten).into();
             message.format = BodyFormat::Wsp;
             message.envelope.content_type = content::wsp_media_type(&rewritten.media_type);
         }

@@ -60,7 +60,7 @@ fn message(message_id: &str, body: &[u8]) -> NewMessage {
     NewMessage {
         envelope,
         format: BodyFormat::Wsp,
-        body: body.to_vec(),
+        body: body.to_vec().into(),
         recipients: vec![recipient(FIRST), recipient(SECOND)],
     }
 }
@@ -68,7 +68,7 @@ fn message(message_id: &str, body: &[u8]) -> NewMessage {
 fn replace(message: i64, body: &[u8], deliver_after: Option<i64>) -> Change {
     Change::Replace {
         message,
-        body: body.to_vec(),
+        body: body.to_vec().into(),
         content_type: "text/plain".into(),
         format: BodyFormat::Wsp,
         deliver_after,
@@ -247,7 +247,7 @@ fn a_handset_fetches_the_replacement_and_not_a_cancelled_message() {
         let kept = store.message(&replaced).await.unwrap().unwrap();
         let change = Change::Replace {
             message: kept.id,
-            body: new_body.clone(),
+            body: new_body.clone().into(),
             content_type: "application/vnd.wap.multipart.mixed".into(),
             format: BodyFormat::Wsp,
             deliver_after: None,

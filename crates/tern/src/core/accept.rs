@@ -7,6 +7,8 @@
 
 use std::net::IpAddr;
 
+use bytes::Bytes;
+
 use super::address::{self, Normalized};
 use super::envelope::{BodyFormat, Class, Destination, Envelope, Field, Origin, Priority, Recipient};
 use super::ids;
@@ -44,7 +46,7 @@ pub struct Submission {
     pub content_type: String,
     pub format: BodyFormat,
     /// The body exactly as received.
-    pub body: Vec<u8>,
+    pub body: Bytes,
     pub forwarded_from: Option<String>,
     pub applic_id: Option<String>,
     pub reply_applic_id: Option<String>,
@@ -65,13 +67,7 @@ pub struct Submission {
 impl Submission {
     /// A message from `originator` with this body and no recipients yet, asking for nothing:
     /// no reports, no expiry or delivery time of its own, the sender shown.
-    pub fn new(
-        origin: Origin,
-        originator: Normalized,
-        content_type: String,
-        format: BodyFormat,
-        body: Vec<u8>,
-    ) -> Self {
+    pub fn new(origin: Origin, originator: Normalized, content_type: String, format: BodyFormat, body: Bytes) -> Self {
         Submission {
             origin,
             originator,
@@ -238,7 +234,7 @@ mod tests {
             recipients: to.iter().map(|a| (Field::To, (*a).to_owned())).collect(),
             subject: Some("hi".into()),
             delivery_report: true,
-            ..Submission::new(Origin::Mm1, sender, content_type, BodyFormat::Wsp, vec![0xA3, 0x00])
+            ..Submission::new(Origin::Mm1, sender, content_type, BodyFormat::Wsp, Bytes::from_static(&[0xA3, 0x00]))
         }
     }
 

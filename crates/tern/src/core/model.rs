@@ -6,6 +6,7 @@
 //! ([`Change`]), which the store applies atomically. Plain data: no I/O here, and nothing of how the store
 //! keeps it (a body is an opaque [`BlobRef`]).
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{BodyFormat, Envelope};
@@ -17,7 +18,9 @@ use super::state::{OutboundState, RecipientState};
 pub struct NewMessage {
     pub envelope: Envelope,
     pub format: BodyFormat,
-    pub body: Vec<u8>,
+    /// Held by reference, so that an interface can hand over the buffer it read the body into
+    /// (or a slice of it) without copying the body.
+    pub body: Bytes,
     /// Per recipient of the envelope, in its order: what delivery needs.
     pub recipients: Vec<NewRecipient>,
 }
@@ -216,7 +219,7 @@ pub enum Change {
     /// segment, so garbage collection frees it with the segment.
     Replace {
         message: i64,
-        body: Vec<u8>,
+        body: Bytes,
         content_type: String,
         format: BodyFormat,
         deliver_after: Option<i64>,

@@ -106,7 +106,7 @@ async fn post(State(mm1): State<Arc<Mm1>>, ConnectInfo(peer): ConnectInfo<Socket
         Identity::Trusted { .. } | Identity::Absent => {}
     }
     match message.pdu {
-        Pdu::SendReq(req) => submit::send(&mm1, who, peer.ip(), req, body_span.map(|span| &bytes[span])).await,
+        Pdu::SendReq(req) => submit::send(&mm1, who, peer.ip(), req, body_span.map(|span| bytes.slice(span))).await,
         Pdu::ForwardReq(req) => submit::forward(&mm1, who, peer.ip(), req).await,
         Pdu::NotifyRespInd(ind) => indications::notify_response(&mm1, who, ind).await,
         Pdu::AcknowledgeInd(ind) => indications::acknowledge(&mm1, who, ind).await,

@@ -154,7 +154,7 @@ async fn screened(mm1: &Mm1, d: &Delivery, client: IpAddr, body: Bytes) -> Resul
         let copy = NewMessage {
             envelope: d.envelope.clone(),
             format: BodyFormat::Wsp,
-            body: body.to_vec(),
+            body: body.clone(),
             recipients: Vec::new(),
         };
         let hold = Change::Hold { message: Box::new(copy), kind: HoldKind::Archive, reason, now: ids::now() };

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use axum::body::Bytes;
 use axum::response::Response;
 use tern_codec::mms::{Address, ForwardReq, ResponseStatus, SendReq, Sender, SenderVisibility, TimeValue};
 use tern_codec::wsp::{ContentType, Reader};
@@ -21,8 +22,9 @@ use crate::core::policy::RefusalKind;
 use crate::store::StoreError;
 
 /// An m-send.req; `body` is its Content-Type field and body as received, which are stored as
-/// they came (the decoder has checked them), not decoded and encoded again.
-pub async fn send(mm1: &Mm1, who: Identity, client: IpAddr, req: SendReq, body: Option<&[u8]>) -> Response {
+/// they came (the decoder has checked them), not decoded and encoded again: a slice of the
+/// request's own buffer, not a copy.
+pub async fn send(mm1: &Mm1, who: Identity, client: IpAddr, req: SendReq, body: Option<Bytes>) -> Response {
     let tid = req.transaction_id.clone();
     let version = req.mms_version;
     let outcome = accept_send(mm1, who, client, &req, body).await;
@@ -34,7 +36,7 @@ async fn accept_send(
     who: Identity,
     client: IpAddr,
     req: &SendReq,
-    body: Option<&[u8]>,
+    body: Option<Bytes>,
 ) -> Result<String, Refusal> {
     if req.transaction_id.is_none() {
         return Err(Refusal::new(ResponseStatus::PERMANENT_MESSAGE_FORMAT_CORRUPT, "no X-Mms-Transaction-ID"));
@@ -45,7 +47,7 @@ async fn accept_send(
     // after the field's own code octet.
     let content_type = ContentType::decode(&mut Reader::new(body.get(1..).unwrap_or_default()))
         .map_or_else(|_| "application/vnd.wap.multipart.mixed".to_owned(), |ct| ct.media_type);
-    let mut sub = submission(req, &req.to, &req.cc, &req.bcc, sender, content_type, body.to_vec());
+    let mut sub = submission(req, &req.to, &req.cc, &req.bcc, sender, content_type, body);
     sub.client = Some(client);
     store(mm1, sub).await
 }
@@ -66,7 +68,7 @@ fn submission(
     bcc: &[Address],
     sender: Normalized,
     content_type: String,
-    body: Vec<u8>,
+    body: Bytes,
 ) -> Submission {
     let listed = |field, list: &[Address]| list.iter().map(move |a| (field, a.text().to_owned())).collect::<Vec<_>>();
     let mut recipients = listed(Field::To, to);
@@ -148,7 +150,7 @@ async fn accept_forward(mm1: &Mm1, who: Identity, client: IpAddr, req: &ForwardR
         read_report: req.read_report,
         ..SendReq::default()
     };
-    let mut sub = submission(&send, &req.to, &req.cc, &req.bcc, sender, original.content_type.clone(), body.to_vec());
+    let mut sub = submission(&send, &req.to, &req.cc, &req.bcc, sender, original.content_type.clone(), body);
     sub.subject = original.subject.clone();
     sub.class = original.class.clone();
     sub.priority = original.priority;

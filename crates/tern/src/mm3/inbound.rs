@@ -31,7 +31,7 @@ pub async fn take(intake: &Intake, cfg: &Config, client: IpAddr, rcpts: &[String
         subject: inbound.subject,
         date: inbound.date,
         client: Some(client),
-        ..Submission::new(Origin::Mm3, originator, inbound.content.media_type, BodyFormat::Mime, mail)
+        ..Submission::new(Origin::Mm3, originator, inbound.content.media_type, BodyFormat::Mime, mail.into())
     };
     match intake.submit(sub).await {
         Ok(accepted) => Reply::ok(format!("taken as {}", accepted.message_id)),

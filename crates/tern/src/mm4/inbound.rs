@@ -270,7 +270,7 @@ fn submission(
         sender_visible: req.sender_visible,
         content_type: req.content.media_type.clone(),
         format: BodyFormat::Mime,
-        body: mail,
+        body: mail.into(),
         forwarded_from: req.forwarded_from.clone(),
         applic_id: req.applic_id.clone(),
         reply_applic_id: req.reply_applic_id.clone(),

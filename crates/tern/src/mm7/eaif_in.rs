@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode as Http};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use super::accounts::{Account, OverLimit};
 use super::eaif::{self, EaifSubmit};
@@ -113,6 +114,6 @@ fn submission(mm7: &Mm7, account: &Account, p: EaifSubmit, body: &[u8]) -> Resul
         read_report: reports && p.read_report,
         sender_visible: p.sender_visible,
         date: p.date,
-        ..Submission::new(origin, originator, p.content_type, BodyFormat::Wsp, stored.to_vec())
+        ..Submission::new(origin, originator, p.content_type, BodyFormat::Wsp, Bytes::copy_from_slice(stored))
     })
 }

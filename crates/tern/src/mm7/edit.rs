@@ -88,7 +88,7 @@ pub async fn replace(mm7: &Mm7, account: &Account, req: &ReplaceReq, content: Op
     }
     let change = Change::Replace {
         message: message.id,
-        body: content.entity.clone(),
+        body: content.entity.clone().into(),
         content_type: content.content.media_type.clone(),
         format: BodyFormat::Mime,
         deliver_after: req.earliest_delivery.map(|t| t.max(now)),

@@ -72,7 +72,7 @@ pub fn submission(
         drm: req.drm_content.unwrap_or(false),
         no_distribution: req.distribution_indicator == Some(false),
         date: req.time_stamp,
-        ..Submission::new(origin, originator, media_type, format, content.entity.clone())
+        ..Submission::new(origin, originator, media_type, format, content.entity.clone().into())
     })
 }
 

@@ -4,6 +4,8 @@
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+
 use crate::core::envelope::{BodyFormat, Destination, Envelope, Field, Origin, Recipient};
 use crate::core::model::{HoldReason, NewMessage, NewRecipient};
 use crate::core::state::RecipientState;
@@ -90,7 +92,7 @@ pub fn message(message_id: &str, body: &[u8]) -> NewMessage {
         state: RecipientState::Accepted,
         status_text: Some("routed to peer".into()),
     };
-    NewMessage { envelope, format: BodyFormat::Wsp, body: body.to_vec(), recipients: vec![local, peer] }
+    NewMessage { envelope, format: BodyFormat::Wsp, body: Bytes::copy_from_slice(body), recipients: vec![local, peer] }
 }
 
 pub fn reason() -> HoldReason {
