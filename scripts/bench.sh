@@ -17,6 +17,8 @@
 #                  compares two sizes in turn, the steadier measure)
 #   E2E=0          leaves out the end-to-end rows (scripts/bench-ue-load.sh, pushes by SMPP through
 #                  the SMSC peer, then by UDP; E2E_RATE=1000, 30 KB)
+#   SMPP=0         leaves out the SMPP row (scripts/bench-smpp.sh at window 10, beside the SMSC
+#                  peer's own rate)
 #   MM7=0          leaves out the MM7 row (scripts/bench-mm7.sh) beside the HTTP ceiling
 #   MM4=0          leaves out the MM4 row (scripts/bench-mm4.sh: two relays, forwards A to B)
 set -euo pipefail
@@ -256,6 +258,20 @@ print(f"| End to end, 30 KB text, {c[0]}/s asked for 10 s (`tern ue load --retri
 PY
     cmd "BEARER=$bearer RATES=${E2E_RATE:-1000} scripts/bench-ue-load.sh 10 30720"
   done
+fi
+
+# ---- Notifications over SMPP: one bind at the default window (10), next to the SMSC peer's own
+# rate with a plain client at the same window, measured just before (scripts/bench-smpp.sh).
+if [ "${SMPP:-1}" = 1 ]; then
+  line=$(WINDOWS=10 REPEAT=1 TERN=$bin/tern scripts/bench-smpp.sh 20000 20000 | grep '^| 10 | 1 |')
+  python3 - "$line" >>"$rows" <<'PY'
+import sys
+# window | run | the SMSC's rate | Tern's (or "stalled") | share | relay CPU | SMSC CPU | notes
+c = [x.strip() for x in sys.argv[1].strip("|").split("|")]
+num = lambda v: f"{float(v):,.0f}" if v.replace(".", "").isdigit() else v
+print(f"| Notifications over SMPP to the SMSC peer (20000 pushes waiting, one bind, window 10), submit_sm/s | {num(c[3])} | SMSC {num(c[2])} (plain npm smpp client) | {c[4]} | {c[7]}; CPU while sending: relay {c[5]}, SMSC {c[6]} |")
+PY
+  cmd "WINDOWS=10 REPEAT=1 scripts/bench-smpp.sh 20000 20000   # the SMSC's own rate with a plain client, then Tern's"
 fi
 
 # ---- MM7 submissions (30 KB attachment) next to the HTTP ceiling with a body of the same size.
